@@ -1,0 +1,227 @@
+/**
+ * Jobs: the options a job is submitted with, and the handle a submitter gets back.
+ *
+ * A job is any `Effect<A, E, R>`. Submitting it to a pool returns a {@link JobHandle} to await its typed
+ * result, cancel it, or look at its status.
+ *
+ * @since 0.1.0
+ */
+import type * as DateTime from "effect/DateTime"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import { hasProperty } from "effect/Predicate"
+import type * as Schedule from "effect/Schedule"
+import type { JobError } from "./PoolError.ts"
+
+/**
+ * @category type ids
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = "~@fiberpool/core/Job/JobHandle"
+
+/**
+ * @category type ids
+ * @since 0.1.0
+ */
+export type TypeId = "~@fiberpool/core/Job/JobHandle"
+
+/**
+ * Where a job is in its lifecycle.
+ *
+ * - `queued`, `running`: live.
+ * - `succeeded`, `failed` (typed error or defect, after retries), `timedOut`, `cancelled` (accepted, never
+ *   started), `interrupted` (cancelled or stopped while running), `abandoned` (ignored interruption at
+ *   shutdown): terminal, for accepted jobs.
+ * - `dropped`: never accepted (queue full under `"dropping"`).
+ *
+ * @example
+ * ```ts
+ * import type { Job } from "@fiberpool/core"
+ *
+ * const label = (status: Job.Status): string => status === "timedOut" ? "too slow" : status
+ * console.log(label("timedOut")) // => too slow
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Status =
+  | "queued"
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "timedOut"
+  | "cancelled"
+  | "interrupted"
+  | "abandoned"
+  | "dropped"
+
+/**
+ * The statuses a job cannot leave.
+ *
+ * @example
+ * ```ts
+ * import type { Job } from "@fiberpool/core"
+ *
+ * const final: Job.TerminalStatus = "succeeded"
+ * console.log(final) // => succeeded
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type TerminalStatus = Exclude<Status, "queued" | "running">
+
+/**
+ * Tells whether a status is terminal.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Job } from "@fiberpool/core"
+ *
+ * assert.strictEqual(Job.isTerminal("running"), false)
+ * assert.strictEqual(Job.isTerminal("cancelled"), true)
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isTerminal = (status: Status): status is TerminalStatus => status !== "queued" && status !== "running"
+
+/**
+ * A retry policy for a job's typed failures. Defects, timeouts and interruptions are never retried.
+ *
+ * - a `Schedule`: retry while it continues;
+ * - `{ schedule?, times?, while? }`: the same, with a cap on retries and a predicate on the error, so that
+ *   only transient errors are retried.
+ *
+ * @example
+ * ```ts
+ * import { Schedule } from "effect"
+ * import type { Job } from "@fiberpool/core"
+ *
+ * type HttpError = { readonly status: number }
+ * const policy: Job.Retry<HttpError> = {
+ *   schedule: Schedule.exponential("100 millis"),
+ *   times: 3,
+ *   while: (error) => error.status >= 500
+ * }
+ * console.log(policy.times) // => 3
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Retry<E> =
+  | Schedule.Schedule<unknown, E>
+  | {
+    readonly schedule?: Schedule.Schedule<unknown, E> | undefined
+    readonly times?: number | undefined
+    readonly while?: ((error: E) => boolean) | undefined
+  }
+
+/**
+ * Options for one job.
+ *
+ * - `id`: unique among the pool's live (queued or running) jobs; generated when absent.
+ * - `timeout`: the job's budget, counted from its start (not its submission), covering every attempt and
+ *   the delays between them. When it runs out the job is interrupted, its finalizers run, and it ends
+ *   `timedOut`.
+ * - `deadline`: an absolute instant (a `DateTime` or epoch milliseconds on the Effect `Clock`). A job whose
+ *   deadline passes while it waits in the queue ends `timedOut` without starting.
+ * - `retry`: see {@link Retry}.
+ * - `metadata`: free-form data for logs and events (a payload description, a tenant).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 2 })
+ *   return yield* WorkerPool.run(pool, Effect.succeed("sent"), {
+ *     id: "email-42",
+ *     timeout: "5 seconds",
+ *     retry: Schedule.exponential("100 millis"),
+ *     metadata: { to: "ada@example.com" }
+ *   })
+ * })
+ * console.log(await Effect.runPromise(Effect.scoped(program))) // => sent
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<E = unknown> {
+  readonly id?: string | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly deadline?: DateTime.DateTime | number | undefined
+  readonly retry?: Retry<E> | undefined
+  readonly metadata?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * The handle of a submitted job.
+ *
+ * - `await`: the job's value, or its own error `E`, or a {@link JobError} (timed out, cancelled,
+ *   interrupted, abandoned, dropped). A defect in the job is re-raised as the same defect.
+ * - `exit`: the same as an `Exit`, never failing.
+ * - `cancel`: a queued job ends `cancelled` at once; a running one is interrupted and `cancel` returns when
+ *   it has stopped (finalizers included), ending `interrupted`. No effect on a finished job.
+ * - `status`: where the job is now.
+ * - `attempts`: how many times the job has started (more than 1 after retries).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   const handle = yield* WorkerPool.submit(pool, Effect.succeed(42), { id: "answer" })
+ *   assert.strictEqual(handle.id, "answer")
+ *   assert.strictEqual(yield* handle.await, 42)
+ *   assert.strictEqual(yield* handle.status, "succeeded")
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JobHandle<A, E = never> {
+  readonly [TypeId]: TypeId
+  readonly id: string
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly await: Effect.Effect<A, E | JobError>
+  readonly exit: Effect.Effect<Exit.Exit<A, E | JobError>>
+  readonly cancel: Effect.Effect<void>
+  readonly status: Effect.Effect<Status>
+  readonly attempts: Effect.Effect<number>
+}
+
+/**
+ * Tells whether a value is a {@link JobHandle}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { Job, WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   const handle = yield* WorkerPool.submit(pool, Effect.void)
+ *   assert.ok(Job.isJobHandle(handle))
+ *   assert.ok(!Job.isJobHandle({ id: "x" }))
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isJobHandle = (u: unknown): u is JobHandle<unknown, unknown> => hasProperty(u, TypeId)

@@ -1,0 +1,622 @@
+/**
+ * The worker pool: jobs are Effect programs, run by at most `concurrency` fibers, fed by a bounded queue,
+ * shut down gracefully when the pool's scope closes.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { hasProperty } from "effect/Predicate"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import {
+  type Backpressure as Backpressure_,
+  noJobOptions,
+  resolveJobOptions,
+  resolvePoolOptions,
+  resolveShutdown
+} from "./internal/options.ts"
+import { PoolImpl, TypeId as TypeId_ } from "./internal/pool.ts"
+import type * as Job from "./Job.ts"
+import { type InvalidOptions, PoolError } from "./PoolError.ts"
+import type { JobError } from "./PoolError.ts"
+import type * as Shutdown from "./Shutdown.ts"
+
+/**
+ * @category type ids
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = TypeId_
+
+/**
+ * @category type ids
+ * @since 0.1.0
+ */
+export type TypeId = typeof TypeId_
+
+/**
+ * A running pool. Build one with {@link make} (scoped) or {@link layer}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool: WorkerPool.WorkerPool = yield* WorkerPool.make({ name: "mailer", concurrency: 3 })
+ *   console.log(pool.name, pool.concurrency) // => mailer 3
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WorkerPool {
+  readonly [TypeId]: TypeId
+  readonly name: string
+  readonly concurrency: number
+  readonly capacity: number
+}
+
+/**
+ * What `submit` does when the queue is full.
+ *
+ * - `"suspend"` (default): `submit` waits for room. Interrupting the waiting submitter withdraws the job.
+ * - `"fail"`: `submit` fails at once with `PoolError` / `QueueFull`.
+ * - `"dropping"`: the new job is not accepted; `submit` returns a handle that is already finished with
+ *   `JobError` / `JobDropped`, so a producer never blocks or fails but is still told.
+ * - `"sliding"`: the oldest queued job is pushed out (its handle ends `cancelled`, `by: "sliding"`) and the
+ *   new job is queued.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerPool } from "@fiberpool/core"
+ *
+ * const strategy: WorkerPool.Backpressure = "sliding"
+ * console.log(strategy) // => sliding
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Backpressure = Backpressure_
+
+/**
+ * Options of a pool.
+ *
+ * - `concurrency`: how many jobs run at once (a positive integer).
+ * - `capacity`: how many accepted jobs may wait to start (an integer ≥ 0, or `Infinity`). Default 1024.
+ * - `backpressure`: see {@link Backpressure}. Default `"suspend"`.
+ * - `timeout`: default timeout of every job, counted from its start. A job's own `timeout` can only be
+ *   shorter.
+ * - `name`: tells pools apart in ids, logs and metrics. Default `"fiberpool"`.
+ * - `shutdown`: defaults of the shutdown (see `Shutdown.Options`).
+ *
+ * @example
+ * ```ts
+ * import type { WorkerPool } from "@fiberpool/core"
+ *
+ * const options: WorkerPool.Options = {
+ *   name: "thumbnails",
+ *   concurrency: 8,
+ *   capacity: 100,
+ *   backpressure: "fail",
+ *   timeout: "30 seconds",
+ *   shutdown: { mode: "drain", gracePeriod: "20 seconds", interruptTimeout: "2 seconds" }
+ * }
+ * console.log(options.concurrency) // => 8
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly name?: string | undefined
+  readonly concurrency: number
+  readonly capacity?: number | undefined
+  readonly backpressure?: Backpressure | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly shutdown?: Shutdown.Options | undefined
+}
+
+/**
+ * A snapshot of a pool: what waits, what runs, and the lifetime counters.
+ *
+ * - `queued`: accepted jobs not started; `running`: jobs started and not finished; `waiting`: submitters
+ *   suspended on a full queue (not accepted yet).
+ * - `closed`: shutdown has begun.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   yield* WorkerPool.run(pool, Effect.succeed(1))
+ *   const stats: WorkerPool.Stats = yield* WorkerPool.stats(pool)
+ *   assert.strictEqual(stats.succeeded, 1)
+ *   assert.strictEqual(stats.running, 0)
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Stats extends Shutdown.Totals {
+  readonly name: string
+  readonly concurrency: number
+  readonly capacity: number
+  readonly queued: number
+  readonly running: number
+  readonly waiting: number
+  readonly closed: boolean
+}
+
+/**
+ * Tells whether a value is a {@link WorkerPool}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   assert.ok(WorkerPool.isWorkerPool(pool))
+ *   assert.ok(!WorkerPool.isWorkerPool({ concurrency: 1 }))
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isWorkerPool = (u: unknown): u is WorkerPool => hasProperty(u, TypeId)
+
+/**
+ * Creates a pool whose lifetime is the current scope. Closing the scope is the graceful shutdown, with the
+ * pool's `shutdown` options.
+ *
+ * Invalid options fail with `InvalidOptions`, naming the option and the value.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 4, capacity: 100 })
+ *   const results = yield* Effect.forEach([1, 2, 3], (n) => WorkerPool.run(pool, Effect.succeed(n * 10)), {
+ *     concurrency: "unbounded"
+ *   })
+ *   console.log(results) // => [ 10, 20, 30 ]
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<WorkerPool, InvalidOptions, Scope.Scope> =>
+  Effect.suspend(() => {
+    const resolved = resolvePoolOptions(options)
+    if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
+    return Effect.acquireRelease(
+      Effect.map(Effect.context<never>(), (context) => new PoolImpl(resolved.success, context)),
+      (pool) => pool.shutdown(pool.options.shutdown)
+    )
+  })
+
+/**
+ * Submits a job and returns its handle at once (or, under `"suspend"`, as soon as there is room in the
+ * queue).
+ *
+ * **Details**
+ *
+ * The job runs with the submitter's services and tracing span. It fails with `PoolError` when it is not
+ * accepted: `PoolClosed`, `QueueFull` (under `"fail"`), `DuplicateJobId`, or `InvalidOptions` (a bad job
+ * option, such as a deadline in the past).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 2 })
+ *   const handle = yield* WorkerPool.submit(pool, Effect.succeed("done"), { id: "report-1" })
+ *   assert.strictEqual(yield* handle.await, "done")
+ *   // data-last
+ *   const other = yield* pool.pipe(WorkerPool.submit(Effect.succeed(1)))
+ *   assert.strictEqual(yield* other.await, 1)
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const submit: {
+  /**
+   * Data-last form of {@link submit}.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { WorkerPool } from "@fiberpool/core"
+   *
+   * const program = Effect.gen(function*() {
+   *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+   *   const handle = yield* pool.pipe(WorkerPool.submit(Effect.succeed(7)))
+   *   console.log(yield* handle.await) // => 7
+   * })
+   * await Effect.runPromise(Effect.scoped(program))
+   * ```
+   *
+   * @category combinators
+   * @since 0.1.0
+   */
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: Job.Options<NoInfer<E>>
+  ): (self: WorkerPool) => Effect.Effect<Job.JobHandle<A, E>, PoolError, R>
+  /**
+   * Data-first form of {@link submit}.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { WorkerPool } from "@fiberpool/core"
+   *
+   * const program = Effect.gen(function*() {
+   *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+   *   const handle = yield* WorkerPool.submit(pool, Effect.succeed(7))
+   *   console.log(yield* handle.await) // => 7
+   * })
+   * await Effect.runPromise(Effect.scoped(program))
+   * ```
+   *
+   * @category combinators
+   * @since 0.1.0
+   */
+  <A, E, R>(
+    self: WorkerPool,
+    effect: Effect.Effect<A, E, R>,
+    options?: Job.Options<NoInfer<E>>
+  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R>
+} = dual(
+  (args) => isWorkerPool(args[0]),
+  <A, E, R>(
+    self: WorkerPool,
+    effect: Effect.Effect<A, E, R>,
+    options?: Job.Options<NoInfer<E>>
+  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R> =>
+    Effect.withFiber((fiber) => {
+      const pool = self as unknown as PoolImpl
+      if (options === undefined) return pool.submit(effect, noJobOptions, fiber.context)
+      const resolved = resolveJobOptions(options, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
+      if (Result.isFailure(resolved)) {
+        pool.counters.rejected++
+        return Exit.fail(new PoolError({ reason: resolved.failure }))
+      }
+      return pool.submit(effect, resolved.success, fiber.context)
+    })
+)
+
+/**
+ * Submits a job and waits for its result: `submit` then `handle.await`.
+ *
+ * **Details**
+ *
+ * Interrupting the caller cancels the job: a queued job ends `cancelled`, a running one is interrupted and
+ * the caller's interruption completes once the job has stopped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 2 })
+ *   const sum = yield* WorkerPool.run(pool, Effect.succeed(1 + 1))
+ *   assert.strictEqual(sum, 2)
+ *   const error = yield* Effect.flip(WorkerPool.run(pool, Effect.fail("bad input" as const)))
+ *   assert.strictEqual(error, "bad input")
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const run: {
+  /**
+   * Data-last form of {@link run}.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { WorkerPool } from "@fiberpool/core"
+   *
+   * const program = Effect.gen(function*() {
+   *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+   *   console.log(yield* pool.pipe(WorkerPool.run(Effect.succeed("ok")))) // => ok
+   * })
+   * await Effect.runPromise(Effect.scoped(program))
+   * ```
+   *
+   * @category combinators
+   * @since 0.1.0
+   */
+  <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    options?: Job.Options<NoInfer<E>>
+  ): (self: WorkerPool) => Effect.Effect<A, E | JobError | PoolError, R>
+  /**
+   * Data-first form of {@link run}.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { WorkerPool } from "@fiberpool/core"
+   *
+   * const program = Effect.gen(function*() {
+   *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+   *   console.log(yield* WorkerPool.run(pool, Effect.succeed("ok"))) // => ok
+   * })
+   * await Effect.runPromise(Effect.scoped(program))
+   * ```
+   *
+   * @category combinators
+   * @since 0.1.0
+   */
+  <A, E, R>(
+    self: WorkerPool,
+    effect: Effect.Effect<A, E, R>,
+    options?: Job.Options<NoInfer<E>>
+  ): Effect.Effect<A, E | JobError | PoolError, R>
+} = dual(
+  (args) => isWorkerPool(args[0]),
+  <A, E, R>(
+    self: WorkerPool,
+    effect: Effect.Effect<A, E, R>,
+    options?: Job.Options<NoInfer<E>>
+  ): Effect.Effect<A, E | JobError | PoolError, R> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(
+        restore(submit(self, effect, options)),
+        (handle) => Effect.onInterrupt(restore(handle.await), () => handle.cancel)
+      )
+    )
+)
+
+/**
+ * Reads the pool's current {@link Stats}.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   yield* WorkerPool.run(pool, Effect.void)
+ *   const { submitted, succeeded } = yield* WorkerPool.stats(pool)
+ *   console.log(submitted, succeeded) // => 1 1
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
+  Effect.sync(() => {
+    const pool = self as unknown as PoolImpl
+    return {
+      name: pool.name,
+      concurrency: pool.concurrency,
+      capacity: pool.capacity,
+      queued: pool.queue.size,
+      running: pool.runningList.size,
+      waiting: pool.pending.length,
+      closed: pool.closed,
+      ...pool.counters
+    }
+  })
+
+/**
+ * Waits until no job is queued or running. The pool stays open: more jobs can be submitted afterwards.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 2 })
+ *   for (let i = 0; i < 5; i++) yield* WorkerPool.submit(pool, Effect.sleep("5 millis"))
+ *   yield* WorkerPool.awaitIdle(pool)
+ *   assert.strictEqual((yield* WorkerPool.stats(pool)).succeeded, 5)
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => (self as unknown as PoolImpl).awaitIdle
+
+/**
+ * Shuts the pool down and returns its `Shutdown.Report`. Options override the pool's shutdown defaults.
+ *
+ * **Details**
+ *
+ * Idempotent: a second call, or the scope closing afterwards, returns the same report. A second call can
+ * make a running shutdown more forceful: `mode: "cancel"` cancels what is still queued, and a grace period
+ * that has already run out (for example `gracePeriod: 0`) interrupts running jobs now. It never extends a
+ * shutdown.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   yield* WorkerPool.submit(pool, Effect.never, { id: "stuck" })
+ *   const report = yield* WorkerPool.shutdown(pool, { gracePeriod: "10 millis" })
+ *   assert.deepStrictEqual(report.jobs.interrupted, ["stuck"])
+ *   assert.ok(report.graceExpired)
+ *   assert.strictEqual(yield* WorkerPool.shutdown(pool), report)
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category resource management
+ * @since 0.1.0
+ */
+export const shutdown = (
+  self: WorkerPool,
+  options?: Shutdown.Options
+): Effect.Effect<Shutdown.Report, InvalidOptions> =>
+  Effect.suspend(() => {
+    const pool = self as unknown as PoolImpl
+    const resolved = resolveShutdown("shutdown", options, pool.options.shutdown)
+    if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
+    return pool.shutdown(resolved.success)
+  })
+
+/**
+ * The service key of an application's pool, provided by {@link layer}. An app with several pools defines
+ * one key per pool: `Layer.effect(MyPool, WorkerPool.make(options))`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.Service
+ *   return yield* WorkerPool.run(pool, Effect.succeed("from the app's pool"))
+ * })
+ * const result = await Effect.runPromise(
+ *   program.pipe(Effect.provide(WorkerPool.layer({ concurrency: 2 })))
+ * )
+ * console.log(result) // => from the app's pool
+ * ```
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Service extends Context.Service<Service, WorkerPool>()("@fiberpool/core/WorkerPool") {}
+
+/**
+ * A layer that provides {@link Service}: the pool lives as long as the layer, and is shut down gracefully
+ * when the layer's scope closes (for example when `NodeRuntime.runMain` receives SIGTERM).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const PoolLive = WorkerPool.layer({ name: "images", concurrency: 4, capacity: 100 })
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.Service
+ *   console.log(pool.name) // => images
+ * })
+ * await Effect.runPromise(Effect.provide(program, PoolLive))
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<Service, InvalidOptions> => Layer.effect(Service, make(options))
+
+/**
+ * Reads pool options from configuration (environment variables by default) over the given defaults.
+ *
+ * **Details**
+ *
+ * Keys: `NAME`, `CONCURRENCY`, `CAPACITY`, `BACKPRESSURE`, `TIMEOUT`, `SHUTDOWN_MODE`,
+ * `SHUTDOWN_GRACE_PERIOD`, `SHUTDOWN_INTERRUPT_TIMEOUT`; durations are written like `"30 seconds"`. Each is
+ * optional and overrides the default. Prefix them with `Config.nested(config, "POOL")`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { ConfigProvider, Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const provider = ConfigProvider.fromEnv({ env: { CONCURRENCY: "8", SHUTDOWN_GRACE_PERIOD: "5 seconds" } })
+ * const options = await Effect.runPromise(WorkerPool.config({ concurrency: 2 }).parse(provider))
+ * assert.strictEqual(options.concurrency, 8)
+ * assert.strictEqual(options.capacity, undefined)
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const config = (defaults: Options): Config.Config<Options> =>
+  Config.all({
+    name: Config.option(Config.String("NAME")),
+    concurrency: Config.option(Config.Int("CONCURRENCY")),
+    capacity: Config.option(Config.Number("CAPACITY")),
+    backpressure: Config.option(Config.Literals(["suspend", "fail", "dropping", "sliding"], "BACKPRESSURE")),
+    timeout: Config.option(Config.Duration("TIMEOUT")),
+    mode: Config.option(Config.Literals(["drain", "cancel"], "SHUTDOWN_MODE")),
+    gracePeriod: Config.option(Config.Duration("SHUTDOWN_GRACE_PERIOD")),
+    interruptTimeout: Config.option(Config.Duration("SHUTDOWN_INTERRUPT_TIMEOUT"))
+  }).pipe(Config.map((read): Options => {
+    const shutdown = {
+      mode: Option.getOrUndefined(read.mode) ?? defaults.shutdown?.mode,
+      gracePeriod: Option.getOrUndefined(read.gracePeriod) ?? defaults.shutdown?.gracePeriod,
+      interruptTimeout: Option.getOrUndefined(read.interruptTimeout) ?? defaults.shutdown?.interruptTimeout
+    }
+    return {
+      name: Option.getOrUndefined(read.name) ?? defaults.name,
+      concurrency: Option.getOrUndefined(read.concurrency) ?? defaults.concurrency,
+      capacity: Option.getOrUndefined(read.capacity) ?? defaults.capacity,
+      backpressure: Option.getOrUndefined(read.backpressure) ?? defaults.backpressure,
+      timeout: Option.getOrUndefined(read.timeout) ?? defaults.timeout,
+      shutdown
+    }
+  }))
+
+/**
+ * A layer that provides {@link Service} from a `Config` of options, such as {@link config}.
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect, Layer } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const PoolLive = WorkerPool.layerConfig(WorkerPool.config({ concurrency: 2 })).pipe(
+ *   Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { CONCURRENCY: "6" } })))
+ * )
+ * const program = Effect.map(WorkerPool.Service, (pool) => pool.concurrency)
+ * console.log(await Effect.runPromise(Effect.provide(program, PoolLive))) // => 6
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  options: Config.Config<Options>
+): Layer.Layer<Service, InvalidOptions | Config.ConfigError> => Layer.effect(Service, Effect.flatMap(options, make))

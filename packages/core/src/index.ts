@@ -1,0 +1,31 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * Jobs: options and handles.
+ *
+ * @since 0.1.0
+ */
+export * as Job from "./Job.ts"
+
+/**
+ * The typed errors of the pool and of jobs.
+ *
+ * @since 0.1.0
+ */
+export * as PoolError from "./PoolError.ts"
+
+/**
+ * Graceful shutdown: options and report.
+ *
+ * @since 0.1.0
+ */
+export * as Shutdown from "./Shutdown.ts"
+
+/**
+ * The worker pool.
+ *
+ * @since 0.1.0
+ */
+export * as WorkerPool from "./WorkerPool.ts"

@@ -1,0 +1,227 @@
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import type * as Job from "../Job.ts"
+import { InvalidOptions } from "../PoolError.ts"
+import type * as Shutdown from "../Shutdown.ts"
+
+/** @internal */
+export type Backpressure = "suspend" | "fail" | "dropping" | "sliding"
+
+/** @internal */
+export interface ResolvedShutdown {
+  readonly mode: Shutdown.Mode
+  readonly gracePeriodMillis: number
+  readonly interruptTimeoutMillis: number
+}
+
+/** @internal */
+export interface ResolvedPoolOptions {
+  readonly name: string
+  readonly concurrency: number
+  readonly capacity: number
+  readonly backpressure: Backpressure
+  readonly timeoutMillis: number
+  readonly shutdown: ResolvedShutdown
+}
+
+/** @internal */
+export interface ResolvedJobOptions {
+  readonly id: string | undefined
+  readonly timeoutMillis: number
+  readonly deadline: number
+  readonly retry: RetryOptions | undefined
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
+}
+
+/** @internal */
+export interface RetryOptions {
+  readonly schedule?: Schedule.Schedule<unknown, unknown>
+  readonly times?: number
+  readonly while?: (error: unknown) => boolean
+}
+
+/** @internal */
+export const defaults = {
+  name: "fiberpool",
+  capacity: 1024,
+  backpressure: "suspend" as Backpressure,
+  gracePeriodMillis: 30_000,
+  interruptTimeoutMillis: 5_000
+}
+
+const backpressures: ReadonlyArray<Backpressure> = ["suspend", "fail", "dropping", "sliding"]
+const modes: ReadonlyArray<Shutdown.Mode> = ["drain", "cancel"]
+
+/** @internal */
+export const render = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value)
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value)
+  if (value === undefined) return "undefined"
+  if (value === null) return "null"
+  if (DateTime.isDateTime(value)) return DateTime.formatIso(value)
+  if (Duration.isDuration(value)) return Duration.format(value)
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+const invalid = (option: string, value: unknown, expected: string) =>
+  Result.fail(new InvalidOptions({ option, value: render(value), expected }))
+
+/**
+ * Reads a duration option as milliseconds. `undefined` gives `fallback`. Only finite, non-NaN values pass,
+ * and `min` is the least allowed value (exclusive when `positive`).
+ */
+const durationMillis = (
+  option: string,
+  input: Duration.Input | undefined,
+  fallback: number,
+  positive: boolean
+): Result.Result<number, InvalidOptions> => {
+  if (input === undefined) return Result.succeed(fallback)
+  const expected = positive ? "a positive, finite duration" : "a finite duration of zero or more"
+  const decoded = Duration.fromInput(input)
+  if (Option.isNone(decoded)) return invalid(option, input, expected)
+  const millis = Duration.toMillis(decoded.value)
+  if (!Number.isFinite(millis) || (positive ? millis <= 0 : millis < 0)) return invalid(option, input, expected)
+  return Result.succeed(millis)
+}
+
+/** @internal */
+export const resolveShutdown = (
+  prefix: string,
+  options: Shutdown.Options | undefined,
+  base: ResolvedShutdown
+): Result.Result<ResolvedShutdown, InvalidOptions> => {
+  if (options === undefined) return Result.succeed(base)
+  if (typeof options !== "object" || options === null) return invalid(prefix, options, "an object")
+  const mode = options.mode ?? base.mode
+  if (!modes.includes(mode)) return invalid(`${prefix}.mode`, options.mode, `one of ${modes.join(", ")}`)
+  const grace = durationMillis(`${prefix}.gracePeriod`, options.gracePeriod, base.gracePeriodMillis, false)
+  if (Result.isFailure(grace)) return Result.fail(grace.failure)
+  const interrupt = durationMillis(
+    `${prefix}.interruptTimeout`,
+    options.interruptTimeout,
+    base.interruptTimeoutMillis,
+    false
+  )
+  if (Result.isFailure(interrupt)) return Result.fail(interrupt.failure)
+  return Result.succeed({ mode, gracePeriodMillis: grace.success, interruptTimeoutMillis: interrupt.success })
+}
+
+/** @internal */
+export interface PoolOptionsInput {
+  readonly name?: string | undefined
+  readonly concurrency: number
+  readonly capacity?: number | undefined
+  readonly backpressure?: Backpressure | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly shutdown?: Shutdown.Options | undefined
+}
+
+/** @internal */
+export const resolvePoolOptions = (
+  options: PoolOptionsInput
+): Result.Result<ResolvedPoolOptions, InvalidOptions> => {
+  if (typeof options !== "object" || options === null) return invalid("options", options, "an object")
+  const name = options.name ?? defaults.name
+  if (typeof name !== "string" || name.length === 0) return invalid("name", options.name, "a non-empty string")
+  const concurrency = options.concurrency
+  if (typeof concurrency !== "number" || !Number.isSafeInteger(concurrency) || concurrency < 1) {
+    return invalid("concurrency", concurrency, "a positive integer")
+  }
+  const capacity = options.capacity ?? defaults.capacity
+  if (
+    typeof capacity !== "number" ||
+    !(capacity === Number.POSITIVE_INFINITY || (Number.isSafeInteger(capacity) && capacity >= 0))
+  ) {
+    return invalid("capacity", options.capacity, "an integer of zero or more, or Infinity")
+  }
+  const backpressure = options.backpressure ?? defaults.backpressure
+  if (!backpressures.includes(backpressure)) {
+    return invalid("backpressure", options.backpressure, `one of ${backpressures.join(", ")}`)
+  }
+  if (backpressure === "sliding" && capacity === 0) {
+    return invalid("capacity", capacity, "at least 1 with backpressure \"sliding\" (a queued job to push out)")
+  }
+  const timeout = durationMillis("timeout", options.timeout, Number.POSITIVE_INFINITY, true)
+  if (Result.isFailure(timeout)) return Result.fail(timeout.failure)
+  const shutdown = resolveShutdown("shutdown", options.shutdown, {
+    mode: "drain",
+    gracePeriodMillis: defaults.gracePeriodMillis,
+    interruptTimeoutMillis: defaults.interruptTimeoutMillis
+  })
+  if (Result.isFailure(shutdown)) return Result.fail(shutdown.failure)
+  return Result.succeed({
+    name,
+    concurrency,
+    capacity,
+    backpressure,
+    timeoutMillis: timeout.success,
+    shutdown: shutdown.success
+  })
+}
+
+/** @internal */
+export const noJobOptions: ResolvedJobOptions = {
+  id: undefined,
+  timeoutMillis: Number.POSITIVE_INFINITY,
+  deadline: Number.POSITIVE_INFINITY,
+  retry: undefined,
+  metadata: undefined
+}
+
+/** @internal */
+export const resolveJobOptions = (
+  options: Job.Options<any>,
+  now: number
+): Result.Result<ResolvedJobOptions, InvalidOptions> => {
+  if (typeof options !== "object" || options === null) return invalid("options", options, "an object")
+  const id = options.id
+  if (id !== undefined && (typeof id !== "string" || id.length === 0)) return invalid("id", id, "a non-empty string")
+  const timeout = durationMillis("timeout", options.timeout, Number.POSITIVE_INFINITY, true)
+  if (Result.isFailure(timeout)) return Result.fail(timeout.failure)
+  let deadline = Number.POSITIVE_INFINITY
+  if (options.deadline !== undefined) {
+    deadline = DateTime.isDateTime(options.deadline) ? DateTime.toEpochMillis(options.deadline) : options.deadline
+    if (typeof deadline !== "number" || !Number.isFinite(deadline)) {
+      return invalid("deadline", options.deadline, "a DateTime or finite epoch milliseconds")
+    }
+    if (deadline <= now) {
+      return invalid("deadline", options.deadline, `an instant after now (${new Date(now).toISOString()})`)
+    }
+  }
+  let retry: RetryOptions | undefined
+  if (options.retry !== undefined) {
+    const input = options.retry
+    if (Schedule.isSchedule(input)) {
+      retry = { schedule: input as Schedule.Schedule<unknown, unknown> }
+    } else if (typeof input === "object" && input !== null) {
+      if (input.times !== undefined && (!Number.isSafeInteger(input.times) || input.times < 0)) {
+        return invalid("retry.times", input.times, "an integer of zero or more")
+      }
+      if (input.schedule !== undefined && !Schedule.isSchedule(input.schedule)) {
+        return invalid("retry.schedule", input.schedule, "a Schedule")
+      }
+      if (input.while !== undefined && typeof input.while !== "function") {
+        return invalid("retry.while", input.while, "a predicate on the job's error")
+      }
+      if (input.schedule === undefined && input.times === undefined) {
+        return invalid("retry", input, "a Schedule, or an object with a schedule or a number of times")
+      }
+      retry = input as RetryOptions
+    } else {
+      return invalid("retry", input, "a Schedule or { schedule, times, while }")
+    }
+  }
+  const metadata = options.metadata
+  if (metadata !== undefined && (typeof metadata !== "object" || metadata === null)) {
+    return invalid("metadata", metadata, "an object")
+  }
+  return Result.succeed({ id, timeoutMillis: timeout.success, deadline, retry, metadata })
+}

@@ -1,0 +1,587 @@
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import type * as Job from "../Job.ts"
+import {
+  DuplicateJobId,
+  JobAbandoned,
+  JobCancelled,
+  JobDropped,
+  JobError,
+  JobInterrupted,
+  JobTimedOut,
+  PoolClosed,
+  PoolError,
+  QueueFull
+} from "../PoolError.ts"
+import type * as Shutdown from "../Shutdown.ts"
+import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
+
+/** @internal */
+export const TypeId = "~@fiberpool/core/WorkerPool" as const
+
+/** @internal */
+export const JobTypeId = "~@fiberpool/core/Job/JobHandle" as const
+
+type AnyExit = Exit.Exit<any, any>
+type Waiter = (exit: AnyExit) => void
+
+const State = {
+  Waiting: 0,
+  Queued: 1,
+  Running: 2,
+  Done: 3
+} as const
+type State = typeof State[keyof typeof State]
+
+/**
+ * A job inside the pool, and its handle. One object per job: it is a node of the queue (or of the running
+ * list), holds the job's program until it starts, and then its result.
+ */
+export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
+  declare readonly [JobTypeId]: typeof JobTypeId
+  state: State = State.Waiting as State
+  current: Job.Status = "queued"
+  effect: Effect.Effect<A, E, any> | undefined
+  context: Context.Context<never> | undefined
+  fiber: Fiber.Fiber<any, any> | undefined = undefined
+  result: Exit.Exit<A, E | JobError> | undefined = undefined
+  waiters: Waiter | Array<Waiter> | undefined = undefined
+  prev: JobEntry | undefined = undefined
+  next: JobEntry | undefined = undefined
+  attemptCount = 0
+  timedOut = false
+  budgetMillis = Number.POSITIVE_INFINITY
+  submittedAt = 0
+  startedAt = 0
+  readonly pool: PoolImpl
+  readonly id: string
+  readonly options: ResolvedJobOptions
+  constructor(
+    pool: PoolImpl,
+    id: string,
+    effect: Effect.Effect<A, E, any>,
+    context: Context.Context<never>,
+    options: ResolvedJobOptions
+  ) {
+    this.pool = pool
+    this.id = id
+    this.effect = effect
+    this.context = context
+    this.options = options
+  }
+  get metadata() {
+    return this.options.metadata
+  }
+  get exit(): Effect.Effect<Exit.Exit<A, E | JobError>> {
+    return Effect.callback<Exit.Exit<A, E | JobError>>((resume) => {
+      if (this.result !== undefined) return resume(Effect.succeed(this.result))
+      const waiter: Waiter = (exit) => resume(Effect.succeed(exit))
+      this.addWaiter(waiter)
+      return Effect.sync(() => this.removeWaiter(waiter))
+    })
+  }
+  get await(): Effect.Effect<A, E | JobError> {
+    if (this.result !== undefined) return this.result
+    return Effect.callback<A, E | JobError>((resume) => {
+      if (this.result !== undefined) return resume(this.result)
+      this.addWaiter(resume)
+      return Effect.sync(() => this.removeWaiter(resume))
+    })
+  }
+  get cancel(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      switch (this.state) {
+        case State.Queued: {
+          this.pool.cancelQueued(this, "handle")
+          return Effect.void
+        }
+        case State.Running: {
+          this.fiber!.interruptUnsafe()
+          return Effect.asVoid(this.exit)
+        }
+        default:
+          return Effect.void
+      }
+    })
+  }
+  get status(): Effect.Effect<Job.Status> {
+    return Effect.sync(() => this.current)
+  }
+  get attempts(): Effect.Effect<number> {
+    return Effect.sync(() => this.attemptCount)
+  }
+  addWaiter(waiter: Waiter): void {
+    if (this.waiters === undefined) this.waiters = waiter
+    else if (typeof this.waiters === "function") this.waiters = [this.waiters, waiter]
+    else this.waiters.push(waiter)
+  }
+  removeWaiter(waiter: Waiter): void {
+    if (this.waiters === waiter) this.waiters = undefined
+    else if (Array.isArray(this.waiters)) {
+      const index = this.waiters.indexOf(waiter)
+      if (index >= 0) this.waiters.splice(index, 1)
+    }
+  }
+}
+
+Object.defineProperty(JobEntry.prototype, JobTypeId, { value: JobTypeId })
+
+/** A doubly linked list threaded through the entries' `prev`/`next` fields. */
+class EntryList {
+  head: JobEntry | undefined = undefined
+  tail: JobEntry | undefined = undefined
+  size = 0
+  push(entry: JobEntry): void {
+    entry.prev = this.tail
+    entry.next = undefined
+    if (this.tail === undefined) this.head = entry
+    else this.tail.next = entry
+    this.tail = entry
+    this.size++
+  }
+  remove(entry: JobEntry): void {
+    if (entry.prev === undefined) this.head = entry.next
+    else entry.prev.next = entry.next
+    if (entry.next === undefined) this.tail = entry.prev
+    else entry.next.prev = entry.prev
+    entry.prev = entry.next = undefined
+    this.size--
+  }
+  toArray(): Array<JobEntry> {
+    const out: Array<JobEntry> = []
+    for (let entry = this.head; entry !== undefined; entry = entry.next) out.push(entry)
+    return out
+  }
+}
+
+interface PendingSubmit {
+  readonly entry: JobEntry
+  readonly resume: (effect: Effect.Effect<JobEntry, PoolError>) => void
+}
+
+interface ShutdownState {
+  readonly startedAt: number
+  readonly mode: Shutdown.Mode
+  readonly snapshot: ReadonlyArray<JobEntry>
+  readonly force: Deferred.Deferred<void>
+  readonly report: Deferred.Deferred<Shutdown.Report>
+  interruptTimeoutMillis: number
+}
+
+/** Counters, mutated in place; `Shutdown.Totals` is a copy. */
+interface Counters {
+  submitted: number
+  rejected: number
+  succeeded: number
+  failed: number
+  timedOut: number
+  interrupted: number
+  cancelled: number
+  abandoned: number
+  retries: number
+}
+
+/** @internal */
+export class PoolImpl {
+  declare readonly [TypeId]: typeof TypeId
+  readonly name: string
+  readonly concurrency: number
+  readonly capacity: number
+  readonly options: ResolvedPoolOptions
+  readonly context: Context.Context<never>
+  readonly clock: Clock.Clock
+
+  readonly queue = new EntryList()
+  readonly runningList = new EntryList()
+  readonly pending: Array<PendingSubmit> = []
+  readonly live = new Map<string, JobEntry>()
+  readonly counters: Counters = {
+    submitted: 0,
+    rejected: 0,
+    succeeded: 0,
+    failed: 0,
+    timedOut: 0,
+    interrupted: 0,
+    cancelled: 0,
+    abandoned: 0,
+    retries: 0
+  }
+  idleWaiters: Array<() => void> = []
+  closed = false
+  dispatching = false
+  seq = 0
+  shutdownState: ShutdownState | undefined = undefined
+
+  constructor(options: ResolvedPoolOptions, context: Context.Context<never>) {
+    this.options = options
+    this.name = options.name
+    this.concurrency = options.concurrency
+    this.capacity = options.capacity
+    this.context = context
+    this.clock = Context.get(context, Clock.Clock)
+  }
+
+  get running(): number {
+    return this.runningList.size
+  }
+
+  // ---- submit ----
+
+  submit(
+    effect: Effect.Effect<any, any, any>,
+    options: ResolvedJobOptions,
+    context: Context.Context<never>
+  ): Effect.Effect<JobEntry, PoolError> {
+    if (this.closed) return this.reject(new PoolClosed())
+    let id = options.id
+    if (id === undefined) {
+      id = `${this.name}-${++this.seq}`
+    }
+    if (this.live.has(id)) return this.reject(new DuplicateJobId({ jobId: id }))
+    const entry = new JobEntry(this, id, effect, context, options)
+    entry.submittedAt = this.clock.currentTimeMillisUnsafe()
+    if (this.running < this.concurrency && this.queue.size === 0 && this.pending.length === 0) {
+      this.accept(entry)
+      this.start(entry)
+      return Exit.succeed(entry)
+    }
+    if (this.queue.size < this.capacity) {
+      this.accept(entry)
+      this.enqueue(entry)
+      return Exit.succeed(entry)
+    }
+    switch (this.options.backpressure) {
+      case "fail": {
+        return this.reject(new QueueFull({ capacity: this.capacity }))
+      }
+      case "dropping": {
+        this.counters.rejected++
+        entry.state = State.Done
+        entry.current = "dropped"
+        entry.effect = entry.context = undefined
+        entry.result = Exit.fail(new JobError({ jobId: id, reason: new JobDropped({ capacity: this.capacity }) }))
+        return Exit.succeed(entry)
+      }
+      case "sliding": {
+        // capacity >= 1 is enforced at construction, so there is an oldest queued job to push out
+        this.cancelQueued(this.queue.head!, "sliding")
+        this.accept(entry)
+        this.enqueue(entry)
+        return Exit.succeed(entry)
+      }
+      default: {
+        this.live.set(id, entry)
+        return Effect.callback<JobEntry, PoolError>((resume) => {
+          const pending: PendingSubmit = { entry, resume }
+          this.pending.push(pending)
+          return Effect.sync(() => {
+            const index = this.pending.indexOf(pending)
+            if (index >= 0) {
+              this.pending.splice(index, 1)
+              this.live.delete(entry.id)
+              this.counters.rejected++
+            }
+          })
+        })
+      }
+    }
+  }
+
+  reject(reason: PoolClosed | DuplicateJobId | QueueFull): Effect.Effect<never, PoolError> {
+    this.counters.rejected++
+    return Exit.fail(new PoolError({ reason }))
+  }
+
+  accept(entry: JobEntry): void {
+    this.counters.submitted++
+    this.live.set(entry.id, entry)
+  }
+
+  enqueue(entry: JobEntry): void {
+    entry.state = State.Queued
+    this.queue.push(entry)
+  }
+
+  // ---- running ----
+
+  start(entry: JobEntry): void {
+    entry.state = State.Running
+    entry.current = "running"
+    this.runningList.push(entry)
+    const options = entry.options
+    const now = this.clock.currentTimeMillisUnsafe()
+    entry.startedAt = now
+    const timeoutMillis = options.timeoutMillis < this.options.timeoutMillis
+      ? options.timeoutMillis
+      : this.options.timeoutMillis
+    const budget = Math.min(timeoutMillis, options.deadline - now)
+    entry.budgetMillis = timeoutMillis
+    if (budget <= 0) {
+      // the deadline passed while the job waited: it never starts
+      entry.timedOut = true
+      this.onJobExit(entry, Exit.void)
+      return
+    }
+    let program = entry.effect!
+    const context = entry.context!
+    entry.effect = entry.context = undefined
+    if (options.retry !== undefined) {
+      const once = program
+      program = Effect.retry(
+        Effect.suspend(() => {
+          if (++entry.attemptCount > 1) this.counters.retries++
+          return once
+        }),
+        options.retry as any
+      )
+    } else {
+      entry.attemptCount = 1
+    }
+    if (budget !== Number.POSITIVE_INFINITY) {
+      entry.budgetMillis = budget
+      program = Effect.timeoutOrElse(program, {
+        duration: budget,
+        orElse: () =>
+          Effect.sync(() => {
+            entry.timedOut = true
+          })
+      })
+    }
+    const fiber = Effect.runForkWith(context)(program as Effect.Effect<unknown, unknown>)
+    if (fiber.pollUnsafe() !== undefined) {
+      this.onJobExit(entry, fiber.pollUnsafe()!)
+      return
+    }
+    entry.fiber = fiber
+    fiber.addObserver((exit) => this.onJobExit(entry, exit))
+  }
+
+  onJobExit(entry: JobEntry, exit: AnyExit): void {
+    if (entry.state !== State.Running) return // abandoned at shutdown: already reported
+    this.runningList.remove(entry)
+    entry.fiber = undefined
+    if (entry.timedOut) {
+      this.finish(
+        entry,
+        "timedOut",
+        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: entry.budgetMillis }) }))
+      )
+    } else if (exit._tag === "Success") {
+      this.finish(entry, "succeeded", exit)
+    } else if (Cause.hasInterruptsOnly(exit.cause)) {
+      this.finish(entry, "interrupted", Exit.fail(new JobError({ jobId: entry.id, reason: new JobInterrupted() })))
+    } else {
+      this.finish(entry, "failed", exit)
+    }
+    this.dispatch()
+  }
+
+  finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit): void {
+    entry.state = State.Done
+    entry.current = status
+    entry.result = result
+    entry.effect = entry.context = undefined
+    this.live.delete(entry.id)
+    this.counters[status as Exclude<Job.TerminalStatus, "dropped">]++
+    const waiters = entry.waiters
+    if (waiters !== undefined) {
+      entry.waiters = undefined
+      if (typeof waiters === "function") waiters(result)
+      else for (let i = 0; i < waiters.length; i++) waiters[i](result)
+    }
+  }
+
+  cancelQueued(entry: JobEntry, by: "handle" | "sliding" | "shutdown"): void {
+    this.queue.remove(entry)
+    this.finish(entry, "cancelled", Exit.fail(new JobError({ jobId: entry.id, reason: new JobCancelled({ by }) })))
+    if (by !== "shutdown") this.dispatch()
+  }
+
+  /**
+   * Starts queued jobs while workers are free, then moves waiting submitters into free queue slots.
+   * Re-entrant calls (a job that completes synchronously inside `start`) return at once: the outer loop
+   * sees the freed worker, so a long run of synchronous jobs never grows the stack.
+   */
+  dispatch(): void {
+    if (this.dispatching) return
+    this.dispatching = true
+    while (true) {
+      if (this.runningList.size < this.concurrency) {
+        const next = this.queue.head
+        if (next !== undefined) {
+          this.queue.remove(next)
+          this.start(next)
+          continue
+        }
+        if (this.pending.length > 0) {
+          const pending = this.pending.shift()!
+          this.counters.submitted++
+          this.start(pending.entry)
+          pending.resume(Exit.succeed(pending.entry))
+          continue
+        }
+      }
+      if (this.pending.length > 0 && this.queue.size < this.capacity) {
+        const pending = this.pending.shift()!
+        this.counters.submitted++
+        this.enqueue(pending.entry)
+        pending.resume(Exit.succeed(pending.entry))
+        continue
+      }
+      break
+    }
+    this.dispatching = false
+    if (this.runningList.size === 0 && this.queue.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const waiter of waiters) waiter()
+    }
+  }
+
+  get isIdle(): boolean {
+    return this.runningList.size === 0 && this.queue.size === 0
+  }
+
+  /** Completes when no job is queued or running. */
+  readonly awaitIdle: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    if (this.isIdle) return resume(Effect.void)
+    const waiter = () => resume(Effect.void)
+    this.idleWaiters.push(waiter)
+    return Effect.sync(() => {
+      const index = this.idleWaiters.indexOf(waiter)
+      if (index >= 0) this.idleWaiters.splice(index, 1)
+    })
+  })
+
+  // ---- stats ----
+
+  totals(): Shutdown.Totals {
+    return { ...this.counters }
+  }
+
+  // ---- shutdown ----
+
+  shutdown(options: ResolvedShutdown): Effect.Effect<Shutdown.Report> {
+    return Effect.suspend(() => {
+      const state = this.shutdownState
+      if (state === undefined) return Deferred.await(this.beginShutdown(options).report)
+      this.escalate(state, options)
+      return Deferred.await(state.report)
+    })
+  }
+
+  beginShutdown(options: ResolvedShutdown): ShutdownState {
+    this.closed = true
+    const state: ShutdownState = {
+      startedAt: this.clock.currentTimeMillisUnsafe(),
+      mode: options.mode,
+      snapshot: [...this.runningList.toArray(), ...this.queue.toArray()],
+      force: Deferred.makeUnsafe<void>(),
+      report: Deferred.makeUnsafe<Shutdown.Report>(),
+      interruptTimeoutMillis: options.interruptTimeoutMillis
+    }
+    this.shutdownState = state
+    // submitters still waiting for room were never accepted: they get their answer now
+    const pending = this.pending.splice(0)
+    for (const { entry, resume } of pending) {
+      this.live.delete(entry.id)
+      this.counters.rejected++
+      resume(Exit.fail(new PoolError({ reason: new PoolClosed() })))
+    }
+    if (options.mode === "cancel") this.cancelAllQueued()
+    Effect.runForkWith(this.context)(this.runShutdown(state, options.gracePeriodMillis))
+    return state
+  }
+
+  /** A later call can make a running shutdown more forceful (cancel the queue, end the grace period now). */
+  escalate(state: ShutdownState, options: ResolvedShutdown): void {
+    if (options.mode === "cancel") this.cancelAllQueued()
+    if (options.interruptTimeoutMillis < state.interruptTimeoutMillis) {
+      state.interruptTimeoutMillis = options.interruptTimeoutMillis
+    }
+    if (state.startedAt + options.gracePeriodMillis <= this.clock.currentTimeMillisUnsafe()) {
+      Deferred.doneUnsafe(state.force, Exit.void)
+    }
+  }
+
+  cancelAllQueued(): void {
+    for (let entry = this.queue.head; entry !== undefined; entry = this.queue.head) {
+      this.queue.remove(entry)
+      this.finish(
+        entry,
+        "cancelled",
+        Exit.fail(new JobError({ jobId: entry.id, reason: new JobCancelled({ by: "shutdown" }) }))
+      )
+    }
+    this.dispatch()
+  }
+
+  waitIdleFor(millis: number, force: Deferred.Deferred<void> | undefined): Effect.Effect<void> {
+    if (this.isIdle || millis <= 0) return Effect.void
+    const sleep = Effect.sleep(millis)
+    return Effect.raceFirst(
+      this.awaitIdle,
+      force === undefined ? sleep : Effect.raceFirst(sleep, Deferred.await(force))
+    )
+  }
+
+  runShutdown(state: ShutdownState, gracePeriodMillis: number): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function*() {
+      yield* this.waitIdleFor(gracePeriodMillis, state.force)
+      const graceExpired = !this.isIdle
+      if (graceExpired) {
+        this.cancelAllQueued()
+        for (const entry of this.runningList.toArray()) entry.fiber?.interruptUnsafe()
+        yield* this.waitIdleFor(state.interruptTimeoutMillis, undefined)
+        for (const entry of this.runningList.toArray()) {
+          this.runningList.remove(entry)
+          this.finish(
+            entry,
+            "abandoned",
+            Exit.fail(
+              new JobError({
+                jobId: entry.id,
+                reason: new JobAbandoned({ interruptTimeoutMillis: state.interruptTimeoutMillis })
+              })
+            )
+          )
+        }
+        this.dispatch()
+      }
+      const finishedAt = this.clock.currentTimeMillisUnsafe()
+      const jobs = {
+        succeeded: [] as Array<string>,
+        failed: [] as Array<string>,
+        timedOut: [] as Array<string>,
+        interrupted: [] as Array<string>,
+        cancelled: [] as Array<string>,
+        abandoned: [] as Array<string>
+      }
+      for (const entry of state.snapshot) {
+        const bucket = jobs[entry.current as keyof typeof jobs]
+        if (bucket === undefined) return yield* Effect.die(`job ${entry.id} is ${entry.current} after shutdown`)
+        bucket.push(entry.id)
+      }
+      Deferred.doneUnsafe(
+        state.report,
+        Exit.succeed({
+          pool: this.name,
+          mode: state.mode,
+          startedAt: state.startedAt,
+          finishedAt,
+          durationMillis: finishedAt - state.startedAt,
+          graceExpired,
+          jobs,
+          totals: this.totals()
+        })
+      )
+    })
+  }
+}
+
+Object.defineProperty(PoolImpl.prototype, TypeId, { value: TypeId })
