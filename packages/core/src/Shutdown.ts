@@ -12,7 +12,9 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 
 /**
  * What happens to queued jobs when shutdown begins.
@@ -168,3 +170,154 @@ export interface Report {
   readonly jobs: JobFates
   readonly totals: Totals
 }
+
+/**
+ * The phase of a whole application's shutdown, as set on a {@link Controller}.
+ *
+ * - `"running"`: normal operation.
+ * - `"graceful"`: shutdown was requested (a first SIGTERM): every pool closes its intake and shuts down with
+ *   its own options.
+ * - `"forced"`: shutdown must finish now (a second signal): every pool cancels its queue and interrupts its
+ *   running jobs at once.
+ *
+ * @example
+ * ```ts
+ * import type { Shutdown } from "@fiberpool/core"
+ *
+ * const ready = (phase: Shutdown.Phase) => phase === "running"
+ * console.log(ready("graceful")) // => false
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Phase = "running" | "graceful" | "forced"
+
+/**
+ * A switch shared by every pool of an application, so that a process runner (such as `@fiberpool/node`'s
+ * `NodeShutdown.runMain`) can start and then force the shutdown of all pools at once, and a readiness probe
+ * can tell that shutdown has begun.
+ *
+ * Pools made while {@link CurrentController} holds a controller follow it. The phase only moves forward.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { Shutdown, WorkerPool } from "@fiberpool/core"
+ *
+ * const controller = Shutdown.makeController()
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   yield* Shutdown.requestGraceful(controller)
+ *   assert.strictEqual((yield* WorkerPool.stats(pool)).closed, true)
+ * }).pipe(Effect.provideService(Shutdown.CurrentController, controller))
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Controller {
+  readonly phase: Phase
+  /** Registers a listener called synchronously on each phase change; returns its removal. */
+  readonly subscribeUnsafe: (listener: (phase: Phase) => void) => () => void
+  /** Moves to a later phase; a request for the same or an earlier phase does nothing. */
+  readonly requestUnsafe: (phase: Phase) => void
+}
+
+const phaseOrder: Record<Phase, number> = { running: 0, graceful: 1, forced: 2 }
+
+/**
+ * Creates a {@link Controller} in the `"running"` phase.
+ *
+ * @example
+ * ```ts
+ * import { Shutdown } from "@fiberpool/core"
+ *
+ * const controller = Shutdown.makeController()
+ * controller.requestUnsafe("forced")
+ * console.log(controller.phase) // => forced
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeController = (): Controller => {
+  let phase: Phase = "running"
+  const listeners = new Set<(phase: Phase) => void>()
+  return {
+    get phase() {
+      return phase
+    },
+    subscribeUnsafe(listener) {
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+      }
+    },
+    requestUnsafe(next) {
+      if (phaseOrder[next] <= phaseOrder[phase]) return
+      phase = next
+      for (const listener of [...listeners]) listener(next)
+    }
+  }
+}
+
+/**
+ * The controller that pools made in this context follow; `undefined` (the default) means none.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Shutdown } from "@fiberpool/core"
+ *
+ * const program = Effect.map(Shutdown.CurrentController.asEffect(), (c) => c?.phase ?? "no controller")
+ * console.log(await Effect.runPromise(program)) // => no controller
+ * ```
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const CurrentController: Context.Reference<Controller | undefined> = Context.Reference<
+  Controller | undefined
+>("@fiberpool/core/Shutdown/CurrentController", { defaultValue: () => undefined })
+
+/**
+ * Starts the graceful shutdown of every pool following the controller.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Shutdown } from "@fiberpool/core"
+ *
+ * const controller = Shutdown.makeController()
+ * await Effect.runPromise(Shutdown.requestGraceful(controller))
+ * console.log(controller.phase) // => graceful
+ * ```
+ *
+ * @category resource management
+ * @since 0.1.0
+ */
+export const requestGraceful = (controller: Controller): Effect.Effect<void> =>
+  Effect.sync(() => controller.requestUnsafe("graceful"))
+
+/**
+ * Forces the shutdown of every pool following the controller: queued jobs are cancelled and running jobs
+ * interrupted now.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Shutdown } from "@fiberpool/core"
+ *
+ * const controller = Shutdown.makeController()
+ * await Effect.runPromise(Shutdown.requestForced(controller))
+ * console.log(controller.phase) // => forced
+ * ```
+ *
+ * @category resource management
+ * @since 0.1.0
+ */
+export const requestForced = (controller: Controller): Effect.Effect<void> =>
+  Effect.sync(() => controller.requestUnsafe("forced"))

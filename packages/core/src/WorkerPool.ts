@@ -28,6 +28,7 @@ import type * as Job from "./Job.ts"
 import { type InvalidOptions, PoolError } from "./PoolError.ts"
 import type { JobError } from "./PoolError.ts"
 import type * as Shutdown from "./Shutdown.ts"
+import { CurrentController } from "./Shutdown.ts"
 
 /**
  * @category type ids
@@ -187,7 +188,8 @@ export const isWorkerPool = (u: unknown): u is WorkerPool => hasProperty(u, Type
 
 /**
  * Creates a pool whose lifetime is the current scope. Closing the scope is the graceful shutdown, with the
- * pool's `shutdown` options.
+ * pool's `shutdown` options. A pool made while `Shutdown.CurrentController` holds a controller also shuts
+ * down when that controller asks (see `Shutdown.Controller`).
  *
  * Invalid options fail with `InvalidOptions`, naming the option and the value.
  *
@@ -214,9 +216,17 @@ export const make = (options: Options): Effect.Effect<WorkerPool, InvalidOptions
     const resolved = resolvePoolOptions(options)
     if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
     return Effect.acquireRelease(
-      Effect.map(Effect.context<never>(), (context) => new PoolImpl(resolved.success, context)),
-      (pool) => pool.shutdown(pool.options.shutdown)
-    )
+      Effect.map(Effect.context<never>(), (context) => {
+        const pool = new PoolImpl(resolved.success, context)
+        const controller = Context.get(context, CurrentController)
+        return { pool, unfollow: controller === undefined ? undefined : pool.follow(controller) }
+      }),
+      ({ pool, unfollow }) =>
+        Effect.ensuring(
+          pool.shutdown(pool.options.shutdown),
+          Effect.sync(() => unfollow?.())
+        )
+    ).pipe(Effect.map(({ pool }) => pool))
   })
 
 /**

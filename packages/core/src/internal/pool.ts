@@ -24,6 +24,9 @@ import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "
 /** @internal */
 export const TypeId = "~@fiberpool/core/WorkerPool" as const
 
+/** The interrupt bound of a forced shutdown, so that a forced process exit can follow within a second. */
+const forcedInterruptTimeoutMillis = 500
+
 /** @internal */
 export const JobTypeId = "~@fiberpool/core/Job/JobHandle" as const
 
@@ -465,6 +468,23 @@ export class PoolImpl {
   }
 
   // ---- shutdown ----
+
+  /** Follows an application-wide shutdown controller; returns the unsubscription. */
+  follow(controller: Shutdown.Controller): () => void {
+    const onPhase = (phase: Shutdown.Phase) => {
+      if (phase === "running") return
+      const defaults = this.options.shutdown
+      const options: ResolvedShutdown = phase === "graceful" ? defaults : {
+        mode: "cancel",
+        gracePeriodMillis: 0,
+        interruptTimeoutMillis: Math.min(defaults.interruptTimeoutMillis, forcedInterruptTimeoutMillis)
+      }
+      if (this.shutdownState === undefined) this.beginShutdown(options)
+      else this.escalate(this.shutdownState, options)
+    }
+    onPhase(controller.phase)
+    return controller.subscribeUnsafe(onPhase)
+  }
 
   shutdown(options: ResolvedShutdown): Effect.Effect<Shutdown.Report> {
     return Effect.suspend(() => {
