@@ -4,7 +4,14 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     projects: [
-      { extends: true, test: { name: "core", root: "./packages/core", include: ["test/**/*.test.ts"] } }
-    ]
+      { extends: true, test: { name: "core", root: "./packages/core", include: ["test/**/*.test.ts"] } },
+      {
+        extends: true,
+        test: { name: "node", root: "./packages/node", include: ["test/**/*.test.ts"], testTimeout: 60_000 }
+      },
+      { extends: true, test: { name: "examples", root: "./examples", include: ["test/**/*.test.ts"], testTimeout: 60_000 } },
+      { extends: true, test: { name: "bench", root: "./bench", include: ["test/**/*.test.ts"], testTimeout: 120_000 } }
+    ],
+    passWithNoTests: true
   }
 })
