@@ -620,7 +620,10 @@ export const config = (defaults: Options): Config.Config<Options> =>
  * const PoolLive = WorkerPool.layerConfig(WorkerPool.config({ concurrency: 2 })).pipe(
  *   Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { CONCURRENCY: "6" } })))
  * )
- * const program = Effect.map(WorkerPool.Service, (pool) => pool.concurrency)
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.Service
+ *   return pool.concurrency
+ * })
  * console.log(await Effect.runPromise(Effect.provide(program, PoolLive))) // => 6
  * ```
  *
