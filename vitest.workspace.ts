@@ -9,7 +9,10 @@ export default defineConfig({
         extends: true,
         test: { name: "node", root: "./packages/node", include: ["test/**/*.test.ts"], testTimeout: 60_000 }
       },
-      { extends: true, test: { name: "examples", root: "./examples", include: ["test/**/*.test.ts"], testTimeout: 60_000 } },
+      {
+        extends: true,
+        test: { name: "examples", root: "./examples", include: ["test/**/*.test.ts"], testTimeout: 60_000 }
+      },
       { extends: true, test: { name: "bench", root: "./bench", include: ["test/**/*.test.ts"], testTimeout: 120_000 } }
     ],
     passWithNoTests: true

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -14,8 +15,10 @@ import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { hasProperty } from "effect/Predicate"
+import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import {
   type Backpressure as Backpressure_,
   noJobOptions,
@@ -25,6 +28,7 @@ import {
 } from "./internal/options.ts"
 import { PoolImpl, TypeId as TypeId_ } from "./internal/pool.ts"
 import type * as Job from "./Job.ts"
+import type * as JobEvent from "./JobEvent.ts"
 import { type InvalidOptions, PoolError } from "./PoolError.ts"
 import type { JobError } from "./PoolError.ts"
 import type * as Shutdown from "./Shutdown.ts"
@@ -100,6 +104,12 @@ export type Backpressure = Backpressure_
  *   shorter.
  * - `name`: tells pools apart in ids, logs and metrics. Default `"fiberpool"`.
  * - `shutdown`: defaults of the shutdown (see `Shutdown.Options`).
+ * - `spans`: a span per job attempt, child of the submitter's span, with the job id, attempt and pool as
+ *   attributes. `"auto"` (default) creates them when a tracer other than Effect's built-in one is installed
+ *   (an exporter is listening); `"always"`, `"never"`.
+ *
+ * Everything a job logs is annotated with `fiberpool.pool`, `fiberpool.job` and, on retries,
+ * `fiberpool.attempt`.
  *
  * @example
  * ```ts
@@ -126,6 +136,7 @@ export interface Options {
   readonly backpressure?: Backpressure | undefined
   readonly timeout?: Duration.Input | undefined
   readonly shutdown?: Shutdown.Options | undefined
+  readonly spans?: "auto" | "always" | "never" | undefined
 }
 
 /**
@@ -448,6 +459,76 @@ export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
       ...pool.counters
     }
   })
+
+/**
+ * Subscribes to the pool's job events now, and returns them as a stream.
+ *
+ * **Details**
+ *
+ * The subscription is registered before this effect returns, so no event that happens afterwards is missed,
+ * and it lasts as long as the current scope. Each subscriber has its own unbounded buffer: a slow reader
+ * never blocks the pool or other readers. The stream ends once the pool's shutdown has finished and every
+ * buffered event has been read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Stream } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   const events = yield* WorkerPool.subscribe(pool)
+ *   yield* Effect.exit(WorkerPool.run(pool, Effect.fail("nope"), { id: "bad" }))
+ *   yield* WorkerPool.shutdown(pool)
+ *   const tags = yield* Stream.runCollect(Stream.map(events, (event) => event._tag))
+ *   assert.deepStrictEqual(tags, ["Submitted", "Started", "AttemptFailed", "Failed"])
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const subscribe = (self: WorkerPool): Effect.Effect<Stream.Stream<JobEvent.JobEvent>, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.map(Queue.unbounded<JobEvent.JobEvent, Cause.Done>(), (queue) => {
+      const unsubscribe = (self as unknown as PoolImpl).subscribe(queue)
+      return { queue, unsubscribe }
+    }),
+    ({ queue, unsubscribe }) => Effect.andThen(Effect.sync(unsubscribe), Queue.shutdown(queue))
+  ).pipe(Effect.map(({ queue }) => Stream.fromQueue(queue)))
+
+/**
+ * The pool's job events as a stream that subscribes when it starts (see {@link subscribe}, which subscribes
+ * at once).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Fiber, Stream } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 2 })
+ *   const done = yield* WorkerPool.events(pool).pipe(
+ *     Stream.filter((event) => event._tag === "Succeeded"),
+ *     Stream.take(2),
+ *     Stream.runCollect,
+ *     Effect.forkChild({ startImmediately: true })
+ *   )
+ *   yield* Effect.yieldNow
+ *   yield* WorkerPool.run(pool, Effect.void)
+ *   yield* WorkerPool.run(pool, Effect.void)
+ *   assert.strictEqual((yield* Fiber.join(done)).length, 2)
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const events = (self: WorkerPool): Stream.Stream<JobEvent.JobEvent> => Stream.unwrap(subscribe(self))
 
 /**
  * Waits until no job is queued or running. The pool stays open: more jobs can be submitted afterwards.

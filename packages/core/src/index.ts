@@ -10,11 +10,25 @@
 export * as Job from "./Job.ts"
 
 /**
+ * Job events.
+ *
+ * @since 0.1.0
+ */
+export * as JobEvent from "./JobEvent.ts"
+
+/**
  * The typed errors of the pool and of jobs.
  *
  * @since 0.1.0
  */
 export * as PoolError from "./PoolError.ts"
+
+/**
+ * The pool's metrics.
+ *
+ * @since 0.1.0
+ */
+export * as PoolMetrics from "./PoolMetrics.ts"
 
 /**
  * Graceful shutdown: options and report.

@@ -18,7 +18,11 @@ export interface ResolvedShutdown {
 }
 
 /** @internal */
+export type Spans = "auto" | "always" | "never"
+
+/** @internal */
 export interface ResolvedPoolOptions {
+  readonly spans: Spans
   readonly name: string
   readonly concurrency: number
   readonly capacity: number
@@ -122,6 +126,7 @@ export interface PoolOptionsInput {
   readonly backpressure?: Backpressure | undefined
   readonly timeout?: Duration.Input | undefined
   readonly shutdown?: Shutdown.Options | undefined
+  readonly spans?: Spans | undefined
 }
 
 /** @internal */
@@ -151,6 +156,10 @@ export const resolvePoolOptions = (
   }
   const timeout = durationMillis("timeout", options.timeout, Number.POSITIVE_INFINITY, true)
   if (Result.isFailure(timeout)) return Result.fail(timeout.failure)
+  const spans = options.spans ?? "auto"
+  if (spans !== "auto" && spans !== "always" && spans !== "never") {
+    return invalid("spans", options.spans, "one of auto, always, never")
+  }
   const shutdown = resolveShutdown("shutdown", options.shutdown, {
     mode: "drain",
     gracePeriodMillis: defaults.gracePeriodMillis,
@@ -158,6 +167,7 @@ export const resolvePoolOptions = (
   })
   if (Result.isFailure(shutdown)) return Result.fail(shutdown.failure)
   return Result.succeed({
+    spans,
     name,
     concurrency,
     capacity,

@@ -5,7 +5,11 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
 import type * as Job from "../Job.ts"
+import type * as JobEvent from "../JobEvent.ts"
 import {
   DuplicateJobId,
   JobAbandoned,
@@ -19,6 +23,7 @@ import {
   QueueFull
 } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
+import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
 
 /** @internal */
@@ -26,6 +31,16 @@ export const TypeId = "~@fiberpool/core/WorkerPool" as const
 
 /** The interrupt bound of a forced shutdown, so that a forced process exit can follow within a second. */
 const forcedInterruptTimeoutMillis = 500
+
+const terminalEvents: Record<Job.TerminalStatus, JobEvent.Kind> = {
+  succeeded: "Succeeded",
+  failed: "Failed",
+  timedOut: "TimedOut",
+  cancelled: "Cancelled",
+  interrupted: "Interrupted",
+  abandoned: "Abandoned",
+  dropped: "Dropped"
+}
 
 /** @internal */
 export const JobTypeId = "~@fiberpool/core/Job/JobHandle" as const
@@ -58,9 +73,10 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   next: JobEntry | undefined = undefined
   attemptCount = 0
   timedOut = false
+  traced = false
   budgetMillis = Number.POSITIVE_INFINITY
   submittedAt = 0
-  startedAt = 0
+  startedAt: number | undefined = undefined
   readonly pool: PoolImpl
   readonly id: string
   readonly options: ResolvedJobOptions
@@ -176,19 +192,6 @@ interface ShutdownState {
   interruptTimeoutMillis: number
 }
 
-/** Counters, mutated in place; `Shutdown.Totals` is a copy. */
-interface Counters {
-  submitted: number
-  rejected: number
-  succeeded: number
-  failed: number
-  timedOut: number
-  interrupted: number
-  cancelled: number
-  abandoned: number
-  retries: number
-}
-
 /** @internal */
 export class PoolImpl {
   declare readonly [TypeId]: typeof TypeId
@@ -203,17 +206,9 @@ export class PoolImpl {
   readonly runningList = new EntryList()
   readonly pending: Array<PendingSubmit> = []
   readonly live = new Map<string, JobEntry>()
-  readonly counters: Counters = {
-    submitted: 0,
-    rejected: 0,
-    succeeded: 0,
-    failed: 0,
-    timedOut: 0,
-    interrupted: 0,
-    cancelled: 0,
-    abandoned: 0,
-    retries: 0
-  }
+  readonly counters: Counters = makeCounters()
+  readonly instruments: Instruments
+  readonly subscribers = new Set<Queue.Queue<JobEvent.JobEvent, Cause.Done>>()
   idleWaiters: Array<() => void> = []
   closed = false
   dispatching = false
@@ -227,6 +222,30 @@ export class PoolImpl {
     this.capacity = options.capacity
     this.context = context
     this.clock = Context.get(context, Clock.Clock)
+    this.instruments = new Instruments(options.name, context, this.counters, {
+      queued: () => this.queue.size,
+      running: () => this.runningList.size
+    })
+  }
+
+  // ---- events ----
+
+  emit(kind: JobEvent.Kind, entry: JobEntry, cause?: Cause.Cause<unknown>): void {
+    if (this.subscribers.size === 0) return
+    const event = makeEvent(kind, this.name, entry, this.clock.currentTimeMillisUnsafe(), cause)
+    for (const queue of this.subscribers) Queue.offerUnsafe(queue, event)
+  }
+
+  /** Registers a subscriber now; its stream ends once shutdown has finished and it has read everything. */
+  subscribe(queue: Queue.Queue<JobEvent.JobEvent, Cause.Done>): () => void {
+    if (this.shutdownState !== undefined && Deferred.isDoneUnsafe(this.shutdownState.report)) {
+      Queue.endUnsafe(queue)
+      return () => {}
+    }
+    this.subscribers.add(queue)
+    return () => {
+      this.subscribers.delete(queue)
+    }
   }
 
   get running(): number {
@@ -263,11 +282,12 @@ export class PoolImpl {
         return this.reject(new QueueFull({ capacity: this.capacity }))
       }
       case "dropping": {
-        this.counters.rejected++
+        this.countRejection("Dropped")
         entry.state = State.Done
         entry.current = "dropped"
         entry.effect = entry.context = undefined
         entry.result = Exit.fail(new JobError({ jobId: id, reason: new JobDropped({ capacity: this.capacity }) }))
+        this.emit("Dropped", entry)
         return Exit.succeed(entry)
       }
       case "sliding": {
@@ -286,8 +306,8 @@ export class PoolImpl {
             const index = this.pending.indexOf(pending)
             if (index >= 0) {
               this.pending.splice(index, 1)
+              // withdrawn by its submitter: never accepted, and not a rejection by the pool
               this.live.delete(entry.id)
-              this.counters.rejected++
             }
           })
         })
@@ -296,13 +316,35 @@ export class PoolImpl {
   }
 
   reject(reason: PoolClosed | DuplicateJobId | QueueFull): Effect.Effect<never, PoolError> {
-    this.counters.rejected++
+    this.countRejection(reason._tag)
     return Exit.fail(new PoolError({ reason }))
+  }
+
+  countRejection(reason: PoolError["reason"]["_tag"] | "Dropped"): void {
+    this.counters.rejected++
+    switch (reason) {
+      case "PoolClosed":
+        this.counters.rejectedClosed++
+        break
+      case "QueueFull":
+        this.counters.rejectedQueueFull++
+        break
+      case "DuplicateJobId":
+        this.counters.rejectedDuplicateId++
+        break
+      case "InvalidOptions":
+        this.counters.rejectedInvalidOptions++
+        break
+      case "Dropped":
+        this.counters.dropped++
+        break
+    }
   }
 
   accept(entry: JobEntry): void {
     this.counters.submitted++
     this.live.set(entry.id, entry)
+    this.emit("Submitted", entry)
   }
 
   enqueue(entry: JobEntry): void {
@@ -319,31 +361,24 @@ export class PoolImpl {
     const options = entry.options
     const now = this.clock.currentTimeMillisUnsafe()
     entry.startedAt = now
+    this.instruments.observeWait(now - entry.submittedAt)
     const timeoutMillis = options.timeoutMillis < this.options.timeoutMillis
       ? options.timeoutMillis
       : this.options.timeoutMillis
     const budget = Math.min(timeoutMillis, options.deadline - now)
-    entry.budgetMillis = timeoutMillis
     if (budget <= 0) {
       // the deadline passed while the job waited: it never starts
+      entry.budgetMillis = options.deadline - entry.submittedAt
       entry.timedOut = true
       this.onJobExit(entry, Exit.void)
       return
     }
-    let program = entry.effect!
-    const context = entry.context!
+    const once = entry.effect! as Effect.Effect<unknown, unknown>
+    const context = this.jobContext(entry, entry.context!)
     entry.effect = entry.context = undefined
+    let program: Effect.Effect<unknown, unknown> = Effect.suspend(() => this.attempt(entry, once))
     if (options.retry !== undefined) {
-      const once = program
-      program = Effect.retry(
-        Effect.suspend(() => {
-          if (++entry.attemptCount > 1) this.counters.retries++
-          return once
-        }),
-        options.retry as any
-      )
-    } else {
-      entry.attemptCount = 1
+      program = Effect.retry(program, options.retry as any) as Effect.Effect<unknown, unknown>
     }
     if (budget !== Number.POSITIVE_INFINITY) {
       entry.budgetMillis = budget
@@ -355,13 +390,54 @@ export class PoolImpl {
           })
       })
     }
-    const fiber = Effect.runForkWith(context)(program as Effect.Effect<unknown, unknown>)
+    const fiber = Effect.runForkWith(context)(program)
     if (fiber.pollUnsafe() !== undefined) {
       this.onJobExit(entry, fiber.pollUnsafe()!)
       return
     }
     entry.fiber = fiber
     fiber.addObserver((exit) => this.onJobExit(entry, exit))
+  }
+
+  /**
+   * The context a job runs in: the submitter's, with the job's log annotations (set once here rather than with
+   * `Effect.annotateLogs`, which costs an extra context per job).
+   */
+  jobContext(entry: JobEntry, context: Context.Context<never>): Context.Context<never> {
+    const annotations = Context.get(context, References.CurrentLogAnnotations)
+    entry.traced = this.options.spans === "always" ||
+      (this.options.spans === "auto" && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer &&
+        Context.get(context, References.TracerEnabled))
+    return Context.add(context, References.CurrentLogAnnotations, {
+      ...annotations,
+      "fiberpool.pool": this.name,
+      "fiberpool.job": entry.id
+    })
+  }
+
+  /**
+   * One attempt of a job, with its events, and its span (a child of the submitter's span) when the job is
+   * traced. Retries add the attempt number to the log annotations.
+   */
+  attempt(entry: JobEntry, job: Effect.Effect<unknown, unknown, never>): Effect.Effect<unknown, unknown> {
+    const attempt = ++entry.attemptCount
+    if (attempt > 1) this.counters.retries++
+    this.emit("Started", entry)
+    let program = job
+    if (this.subscribers.size > 0) {
+      program = Effect.tapCause(program, (cause) =>
+        Effect.sync(() => {
+          if (Cause.hasFails(cause)) this.emit("AttemptFailed", entry, cause)
+        }))
+    }
+    if (attempt > 1) program = Effect.annotateLogs(program, "fiberpool.attempt", attempt)
+    if (entry.traced) {
+      program = Effect.withSpan(program, "fiberpool.job", {
+        attributes: { "fiberpool.pool": this.name, "fiberpool.job": entry.id, "fiberpool.attempt": attempt },
+        captureStackTrace: false
+      })
+    }
+    return program
   }
 
   onJobExit(entry: JobEntry, exit: AnyExit): void {
@@ -391,6 +467,12 @@ export class PoolImpl {
     entry.effect = entry.context = undefined
     this.live.delete(entry.id)
     this.counters[status as Exclude<Job.TerminalStatus, "dropped">]++
+    if (entry.startedAt !== undefined) {
+      this.instruments.observeRun(this.clock.currentTimeMillisUnsafe() - entry.startedAt)
+    }
+    if (this.subscribers.size > 0) {
+      this.emit(terminalEvents[status], entry, status === "failed" && Exit.isFailure(result) ? result.cause : undefined)
+    }
     const waiters = entry.waiters
     if (waiters !== undefined) {
       entry.waiters = undefined
@@ -424,6 +506,7 @@ export class PoolImpl {
         if (this.pending.length > 0) {
           const pending = this.pending.shift()!
           this.counters.submitted++
+          this.emit("Submitted", pending.entry)
           this.start(pending.entry)
           pending.resume(Exit.succeed(pending.entry))
           continue
@@ -432,6 +515,7 @@ export class PoolImpl {
       if (this.pending.length > 0 && this.queue.size < this.capacity) {
         const pending = this.pending.shift()!
         this.counters.submitted++
+        this.emit("Submitted", pending.entry)
         this.enqueue(pending.entry)
         pending.resume(Exit.succeed(pending.entry))
         continue
@@ -510,7 +594,7 @@ export class PoolImpl {
     const pending = this.pending.splice(0)
     for (const { entry, resume } of pending) {
       this.live.delete(entry.id)
-      this.counters.rejected++
+      this.countRejection("PoolClosed")
       resume(Exit.fail(new PoolError({ reason: new PoolClosed() })))
     }
     if (options.mode === "cancel") this.cancelAllQueued()
@@ -587,6 +671,9 @@ export class PoolImpl {
         if (bucket === undefined) return yield* Effect.die(`job ${entry.id} is ${entry.current} after shutdown`)
         bucket.push(entry.id)
       }
+      // subscribers read what is buffered, then their streams end
+      for (const queue of this.subscribers) Queue.endUnsafe(queue)
+      this.subscribers.clear()
       Deferred.doneUnsafe(
         state.report,
         Exit.succeed({

@@ -1,0 +1,139 @@
+import type * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
+import * as Metric from "effect/Metric"
+import type * as JobEvent from "../JobEvent.ts"
+import * as PoolMetrics from "../PoolMetrics.ts"
+
+/** @internal */
+export interface Counters {
+  submitted: number
+  rejected: number
+  rejectedClosed: number
+  rejectedQueueFull: number
+  rejectedDuplicateId: number
+  rejectedInvalidOptions: number
+  dropped: number
+  succeeded: number
+  failed: number
+  timedOut: number
+  interrupted: number
+  cancelled: number
+  abandoned: number
+  retries: number
+}
+
+/** @internal */
+export const makeCounters = (): Counters => ({
+  submitted: 0,
+  rejected: 0,
+  rejectedClosed: 0,
+  rejectedQueueFull: 0,
+  rejectedDuplicateId: 0,
+  rejectedInvalidOptions: 0,
+  dropped: 0,
+  succeeded: 0,
+  failed: 0,
+  timedOut: 0,
+  interrupted: 0,
+  cancelled: 0,
+  abandoned: 0,
+  retries: 0
+})
+
+/** @internal */
+export interface Gauges {
+  readonly queued: () => number
+  readonly running: () => number
+}
+
+/**
+ * The pool's metrics in one registry. Counters and gauges are registered with read hooks over the pool's own
+ * counters, so a job costs no metric update for them; only the two histograms are updated per job.
+ * @internal
+ */
+export class Instruments {
+  readonly context: Context.Context<never>
+  readonly wait: Metric.Metric<number, Metric.HistogramState>
+  readonly run: Metric.Metric<number, Metric.HistogramState>
+  readonly registrations: Array<Metric.Registration> = []
+  constructor(name: string, context: Context.Context<never>, counters: Counters, gauges: Gauges) {
+    this.context = context
+    const attributes = { pool: name }
+    this.wait = Metric.withAttributes(PoolMetrics.waitSeconds, attributes)
+    this.run = Metric.withAttributes(PoolMetrics.runSeconds, attributes)
+    const counter = (metric: Metric.Counter<number>, read: () => number, extra?: Record<string, string>) => {
+      this.registrations.push(
+        Metric.registerUnsafe(
+          Metric.withAttributes(metric, extra ? { ...attributes, ...extra } : attributes),
+          context,
+          {
+            get: () => ({ count: read(), incremental: false }),
+            update: () => {},
+            modify: () => {}
+          }
+        )
+      )
+    }
+    const gauge = (metric: Metric.Gauge<number>, read: () => number) => {
+      this.registrations.push(
+        Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
+          get: () => ({ value: read() }),
+          update: () => {},
+          modify: () => {}
+        })
+      )
+    }
+    counter(PoolMetrics.submitted, () => counters.submitted)
+    counter(PoolMetrics.rejected, () => counters.rejectedClosed, { reason: "closed" })
+    counter(PoolMetrics.rejected, () => counters.rejectedQueueFull, { reason: "queue_full" })
+    counter(PoolMetrics.rejected, () => counters.rejectedDuplicateId, { reason: "duplicate_id" })
+    counter(PoolMetrics.rejected, () => counters.rejectedInvalidOptions, { reason: "invalid_options" })
+    counter(PoolMetrics.rejected, () => counters.dropped, { reason: "dropped" })
+    counter(PoolMetrics.succeeded, () => counters.succeeded)
+    counter(PoolMetrics.failed, () => counters.failed)
+    counter(PoolMetrics.timedOut, () => counters.timedOut)
+    counter(PoolMetrics.cancelled, () => counters.cancelled)
+    counter(PoolMetrics.interrupted, () => counters.interrupted)
+    counter(PoolMetrics.abandoned, () => counters.abandoned)
+    counter(PoolMetrics.retries, () => counters.retries)
+    gauge(PoolMetrics.queued, gauges.queued)
+    gauge(PoolMetrics.running, gauges.running)
+    // touch the histograms so that they are listed before the first job ends
+    this.wait.valueUnsafe(context)
+    this.run.valueUnsafe(context)
+  }
+  observeWait(millis: number): void {
+    this.wait.updateUnsafe(millis / 1000, this.context)
+  }
+  observeRun(millis: number): void {
+    this.run.updateUnsafe(millis / 1000, this.context)
+  }
+}
+
+/** @internal */
+export interface EventSource {
+  readonly id: string
+  readonly attemptCount: number
+  readonly submittedAt: number
+  readonly startedAt: number | undefined
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
+}
+
+/** @internal */
+export const makeEvent = (
+  kind: JobEvent.Kind,
+  pool: string,
+  source: EventSource,
+  at: number,
+  cause?: Cause.Cause<unknown>
+): JobEvent.JobEvent => ({
+  _tag: kind,
+  pool,
+  jobId: source.id,
+  attempt: source.attemptCount,
+  at,
+  submittedAt: source.submittedAt,
+  startedAt: source.startedAt,
+  metadata: source.metadata,
+  cause
+})
