@@ -1,0 +1,91 @@
+import { assert, describe, it } from "@effect/vitest"
+import { fileURLToPath } from "node:url"
+import { exitWithin, run } from "./spawn.ts"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+const example = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
+
+// Each example, the first line it prints, and lines that prove it did its job.
+const cases: ReadonlyArray<{ file: string; first: RegExp; expect: ReadonlyArray<RegExp> }> = [
+  {
+    file: "01-basic-pool.ts",
+    first: /^01-basic-pool: 3 workers, queue of 2, 8 jobs$/,
+    expect: [
+      /^ {2}job-4 failed {4}-> CorruptImage \(broken\.png\)$/,
+      /^ {2}job-6 failed {4}-> JobTimedOut/,
+      /8 submitted, 6 succeeded, 1 failed, 1 timed out, 0 cancelled, 0 interrupted, 0 abandoned$/
+    ]
+  },
+  {
+    file: "02-http-job-service.ts",
+    first: /^02-http-job-service: /,
+    expect: [
+      /POST \/jobs extra 100 ms -> 429/,
+      /POST \/jobs late 100 ms -> 503/,
+      /GET \/jobs\/job-2 -> 200 .*"status":"failed"/,
+      /^drained: 3 succeeded, 1 failed, 0 cancelled$/
+    ]
+  },
+  {
+    file: "03-deadlines-retries.ts",
+    first: /^03-deadlines-retries: /,
+    expect: [
+      /-> ended JobTimedOut: The job timed out after 100 ms/,
+      /-> status timedOut, attempts 0/,
+      /attempt 3 at/,
+      /-> succeeded with "charged"/,
+      /queued {2}-> ended JobCancelled/,
+      /running -> ended JobInterrupted/,
+      /-> fallback after 30 ms/
+    ]
+  },
+  {
+    file: "04-progress-batch.ts",
+    first: /^04-progress-batch: 300 jobs on 8 workers \(one line per second\)$/,
+    expect: [/100% 300\/300/, /^\| succeeded {3}\| {4}291 \|/, /^\| timed out {3}\| {6}3 \|/]
+  },
+  {
+    file: "05-metrics-endpoint.ts",
+    first: /^05-metrics-endpoint: /,
+    expect: [/metrics endpoint listening on http:\/\/127\.0\.0\.1:\d+/, /GET \/ready {2}-> 200/, /GET \/metrics -> 200/]
+  }
+]
+
+describe("examples", () => {
+  for (const { expect, file, first } of cases) {
+    it(`${file} exits 0 by itself and prints what it did`, async () => {
+      const program = run(example(file), [], root)
+      const { code } = await exitWithin(program, 30_000)
+      const output = program.lines.join("\n")
+      assert.strictEqual(code, 0, output)
+      assert.match(program.lines[0] ?? "", first, output)
+      for (const pattern of expect) assert.ok(program.lines.some((line) => pattern.test(line)), `${pattern}\n${output}`)
+    })
+  }
+
+  it("02-http-job-service.ts --serve: real requests, then SIGTERM drains and exits 0", async () => {
+    const service = run(example("02-http-job-service.ts"), ["--serve"], root)
+    const url = (await service.waitForLine(/^listening on http:\/\/127\.0\.0\.1:\d+$/)).slice("listening on ".length)
+    const post = async (ms: number, task = "work") => {
+      const response = await fetch(`${url}/jobs`, { method: "POST", body: JSON.stringify({ task, ms }) })
+      return { status: response.status, body: await response.json() as { id?: string } }
+    }
+    const status = async (id: string) => (await fetch(`${url}/jobs/${id}`)).json() as Promise<{ status: string }>
+
+    // 2 workers + a queue of 2: the fifth job is refused with 429.
+    const accepted = [await post(2000), await post(600), await post(100), await post(100, "fail")]
+    assert.deepStrictEqual(accepted.map((r) => r.status), [202, 202, 202, 202])
+    assert.strictEqual((await post(100)).status, 429)
+    assert.strictEqual((await fetch(`${url}/jobs/nope`)).status, 404)
+
+    service.child.kill("SIGTERM")
+    await service.waitForLine(/SIGTERM received/)
+    // While draining: new jobs get 503, status requests still work.
+    assert.strictEqual((await post(100)).status, 503)
+    assert.strictEqual((await status("job-1")).status, "running")
+
+    const { code } = await exitWithin(service, 15_000)
+    assert.strictEqual(code, 0, service.lines.join("\n"))
+    assert.include(service.lines, "drained: 3 succeeded, 1 failed, 0 cancelled")
+  })
+})

@@ -1,0 +1,188 @@
+/**
+ * NodeWorkerPool against piscina and tinypool, in one run, rounds interleaved (medians, min–max).
+ *
+ * - "64 jobs of ~20 ms CPU on 2 threads": wall time, and the speed-up over running them on the main thread.
+ * - "10k tiny tasks at once": time per task, all submitted together.
+ * - "one-at-a-time round trips": time per task, each awaited before the next.
+ * - "graceful close with 100 in flight": 100 jobs of ~5 ms submitted, then the pool is closed at once; how
+ *   many completed and how long the close took, against the ideal 100 × 5 ms / 2 threads.
+ *
+ * Every case checks its results (a skipped or lost job shows). Not part of `npm test`.
+ * Run: `node packages/node/benchmark/NodeWorkerPool.ts [--quick]`
+ */
+import { Effect } from "effect"
+import assert from "node:assert"
+import { cpus } from "node:os"
+import { Piscina } from "piscina"
+import Tinypool from "tinypool"
+import * as NodeWorkerPool from "../src/NodeWorkerPool.ts"
+import { Echo, Work } from "./thread-bench-tasks.ts"
+import { work } from "./thread-work.ts"
+
+const quick = process.argv.includes("--quick")
+const rounds = quick ? 1 : 3
+const cpuJobs = quick ? 8 : 64
+const burst = quick ? 500 : 10_000
+const trips = quick ? 200 : 2_000
+const closeJobs = quick ? 20 : 100
+// every pool first runs this many tiny tasks (and 4 CPU jobs), so that all are measured with their code warm
+const warmup = quick ? 200 : 3_000
+const threads = 2
+const workerUrl = new URL("./thread-bench-worker.ts", import.meta.url)
+const peerFile = new URL("./thread-bench-peer.ts", import.meta.url).href
+
+// iterations of `work` that take ~`millis` on the main thread
+const calibrate = (millis: number): number => {
+  let iterations = 100_000
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now()
+    work(1, iterations)
+    const took = performance.now() - start
+    iterations = Math.max(10_000, Math.round(iterations * millis / Math.max(took, 0.1)))
+  }
+  return iterations
+}
+const iters20 = calibrate(20)
+const iters5 = Math.round(iters20 / 4)
+const inputs = Array.from({ length: cpuJobs }, (_, i) => ({ seed: i + 1, iterations: iters20 }))
+const expected = inputs.reduce((sum, input) => sum + work(input.seed, input.iterations), 0)
+const burstSum = (burst * (burst - 1)) / 2
+
+interface Sample {
+  cpuMillis: number
+  mainMillis: number
+  burstMicros: number
+  tripMicros: number
+  closeCompleted: number
+  closeMillis: number
+}
+type Peer = "fiberpool" | "piscina" | "tinypool"
+const samples: Record<Peer, Array<Sample>> = { fiberpool: [], piscina: [], tinypool: [] }
+
+const timeMain = () => {
+  const start = performance.now()
+  let sum = 0
+  for (const input of inputs) sum += work(input.seed, input.iterations)
+  assert.strictEqual(sum, expected)
+  return performance.now() - start
+}
+
+const fiberpool = (mainMillis: number): Promise<Sample> =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const pool = yield* NodeWorkerPool.make({ worker: workerUrl, threads, capacity: Infinity })
+    const all = <A>(n: number, f: (i: number) => Effect.Effect<A, unknown>) =>
+      Effect.forEach(Array.from({ length: n }, (_, i) => i), f, { concurrency: "unbounded" })
+    yield* all(warmup, (i) => NodeWorkerPool.run(pool, Echo, i))
+    yield* all(4, (i) => NodeWorkerPool.run(pool, Work, inputs[i % inputs.length]))
+
+    let start = performance.now()
+    const results = yield* all(cpuJobs, (i) => NodeWorkerPool.run(pool, Work, inputs[i]))
+    const cpuMillis = performance.now() - start
+    assert.strictEqual(results.reduce((a, b) => a + b, 0), expected)
+
+    start = performance.now()
+    const echoes = yield* all(burst, (i) => NodeWorkerPool.run(pool, Echo, i))
+    const burstMicros = (performance.now() - start) * 1000 / burst
+    assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
+
+    start = performance.now()
+    for (let i = 0; i < trips; i++) assert.strictEqual(yield* NodeWorkerPool.run(pool, Echo, i), i)
+    const tripMicros = (performance.now() - start) * 1000 / trips
+
+    const handles = yield* all(closeJobs, (i) => NodeWorkerPool.submit(pool, Work, { seed: i + 1, iterations: iters5 }))
+    start = performance.now()
+    const report = yield* NodeWorkerPool.shutdown(pool, { mode: "drain", gracePeriod: "60 seconds" })
+    const closeMillis = performance.now() - start
+    let closeCompleted = 0
+    for (const handle of handles) if ((yield* handle.status) === "succeeded") closeCompleted++
+    assert.strictEqual(report.totals.succeeded, closeCompleted + cpuJobs + burst + trips + warmup + 4)
+    return { cpuMillis, mainMillis, burstMicros, tripMicros, closeCompleted, closeMillis }
+  })))
+
+interface PromisePool {
+  run(input: unknown): Promise<number>
+}
+const peer = async (
+  pool: PromisePool,
+  mainMillis: number,
+  close: () => Promise<void>
+): Promise<Sample> => {
+  const all = (n: number, f: (i: number) => Promise<number>) => Promise.all(Array.from({ length: n }, (_, i) => f(i)))
+  await all(warmup, (i) => pool.run(i))
+  await all(4, (i) => pool.run(inputs[i % inputs.length]))
+
+  let start = performance.now()
+  const results = await all(cpuJobs, (i) => pool.run(inputs[i]))
+  const cpuMillis = performance.now() - start
+  assert.strictEqual(results.reduce((a, b) => a + b, 0), expected)
+
+  start = performance.now()
+  const echoes = await all(burst, (i) => pool.run(i))
+  const burstMicros = (performance.now() - start) * 1000 / burst
+  assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
+
+  start = performance.now()
+  for (let i = 0; i < trips; i++) assert.strictEqual(await pool.run(i), i)
+  const tripMicros = (performance.now() - start) * 1000 / trips
+
+  let closeCompleted = 0
+  const inFlight = Array.from(
+    { length: closeJobs },
+    (_, i) => pool.run({ seed: i + 1, iterations: iters5 }).then(() => closeCompleted++, () => undefined)
+  )
+  start = performance.now()
+  await close()
+  const closeMillis = performance.now() - start
+  await Promise.allSettled(inFlight)
+  return { cpuMillis, mainMillis, burstMicros, tripMicros, closeCompleted, closeMillis }
+}
+
+const piscina = (mainMillis: number) => {
+  const pool = new Piscina({ filename: peerFile, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 })
+  return peer({ run: (input) => pool.run(input) }, mainMillis, () => pool.close())
+}
+
+const tinypool = (mainMillis: number) => {
+  const pool = new Tinypool({ filename: peerFile, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 })
+  // tinypool has no graceful close: `destroy` is all there is
+  return peer({ run: (input) => pool.run(input) }, mainMillis, () => pool.destroy())
+}
+
+console.log(
+  `NodeWorkerPool benchmark: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ` +
+    `${threads} threads, ${rounds} round(s); one job ≈ 20 ms = ${iters20} iterations`
+)
+const order: Array<Peer> = ["fiberpool", "piscina", "tinypool"]
+for (let round = 0; round < rounds; round++) {
+  for (const name of order) {
+    const mainMillis = timeMain()
+    const sample = await (name === "fiberpool" ? fiberpool : name === "piscina" ? piscina : tinypool)(mainMillis)
+    samples[name].push(sample)
+  }
+  order.push(order.shift()!)
+}
+
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const cell = (xs: Array<number>, digits = 1) =>
+  rounds === 1
+    ? xs[0].toFixed(digits)
+    : `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+const rows: Array<[string, (s: Sample) => number, number]> = [
+  [`${cpuJobs} jobs × 20 ms, speed-up over main`, (s) => s.mainMillis / s.cpuMillis, 2],
+  [`${burst} tiny tasks at once, µs/task`, (s) => s.burstMicros, 1],
+  [`one-at-a-time round trip, µs/task`, (s) => s.tripMicros, 1],
+  [`close with ${closeJobs} in flight: completed`, (s) => s.closeCompleted, 0],
+  [`close with ${closeJobs} in flight: ms (ideal ${(closeJobs * 5 / threads).toFixed(0)})`, (s) => s.closeMillis, 0]
+]
+console.log(`| case | fiberpool | piscina | tinypool | fiberpool ÷ piscina |`)
+console.log(`| --- | --- | --- | --- | --- |`)
+for (const [label, f, digits] of rows) {
+  const fp = samples.fiberpool.map(f)
+  const pi = samples.piscina.map(f)
+  const tp = samples.tinypool.map(f)
+  console.log(
+    `| ${label} | ${cell(fp, digits)} | ${cell(pi, digits)} | ${cell(tp, digits)} | ${
+      (median(fp) / median(pi)).toFixed(2)
+    } |`
+  )
+}

@@ -1,0 +1,166 @@
+/**
+ * The thread side of `NodeWorkerPool`: a worker file serves the tasks it knows with one handler each.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import { parentPort } from "node:worker_threads"
+import { collectTransferables, type DefectInfo, type Message, Reply, type Request } from "./internal/threads.ts"
+import type { AnyTask, Task } from "./NodeWorkerPool.ts"
+
+/**
+ * One handler per task, keyed by the task's name: it receives the decoded input and returns an Effect of the
+ * task's output, failing with the task's error.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { NodeWorkerPool, type NodeThreadRunner } from "@fiberpool/node"
+ *
+ * const Square = NodeWorkerPool.defineTask({ name: "square", input: Schema.Number, output: Schema.Number })
+ * const handlers: NodeThreadRunner.Handlers<readonly [typeof Square]> = {
+ *   square: (n) => Effect.succeed(n * n)
+ * }
+ * console.log(Object.keys(handlers)) // => [ 'square' ]
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Handlers<Tasks extends ReadonlyArray<AnyTask>, R = never> = {
+  readonly [T in Tasks[number] as T["name"]]: (
+    input: Task.Input<T>
+  ) => Effect.Effect<Task.Output<T>, Task.Error<T>, R>
+}
+
+/**
+ * The services the handlers need.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { NodeWorkerPool, type NodeThreadRunner } from "@fiberpool/node"
+ *
+ * const Square = NodeWorkerPool.defineTask({ name: "square", input: Schema.Number, output: Schema.Number })
+ * const handlers = { square: (n: number) => Effect.succeed(n * n) }
+ * const none: NodeThreadRunner.HandlersContext<typeof handlers> = undefined as never
+ * console.log(Square.name, none) // => square undefined
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type HandlersContext<H> = {
+  [K in keyof H]: H[K] extends (input: any) => Effect.Effect<any, any, infer R> ? R : never
+}[keyof H]
+
+/**
+ * Serves tasks in a worker thread: call it (and run it) at the top level of the worker file given to
+ * `NodeWorkerPool.make`. It never completes; the pool ends the thread.
+ *
+ * **Details**
+ *
+ * Each request is decoded with its task's input Schema and handed to its handler, one at a time; the output
+ * or the typed error is encoded and sent back. A defect (a throw inside the handler's Effect, an input or
+ * output that does not match its Schema, an unknown task) is sent back as a defect of that job, and the thread
+ * goes on. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
+ * The handler of a preempted job does not get to run its finalizers: the pool terminates the thread.
+ *
+ * @example
+ * ```ts
+ * // a sketch of a worker file (primes.worker.ts), started by NodeWorkerPool.make
+ * import { Effect, Schema } from "effect"
+ * import { NodeWorkerPool, NodeThreadRunner } from "@fiberpool/node"
+ *
+ * const CountPrimes = NodeWorkerPool.defineTask({ name: "countPrimes", input: Schema.Int, output: Schema.Int })
+ *
+ * NodeThreadRunner.serve([CountPrimes], {
+ *   countPrimes: (below) =>
+ *     Effect.sync(() => {
+ *       let count = 0
+ *       for (let n = 2; n < below; n++) {
+ *         let prime = true
+ *         for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break }
+ *         if (prime) count++
+ *       }
+ *       return count
+ *     })
+ * }).pipe(Effect.runFork)
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Handlers<Tasks, any>>(
+  tasks: Tasks,
+  handlers: H
+): Effect.Effect<never, never, HandlersContext<H>> =>
+  Effect.flatMap(Effect.context<HandlersContext<H>>(), (context) => {
+    const port = parentPort
+    if (port === null) {
+      return Effect.die(new Error("NodeThreadRunner.serve must run in a worker thread started by NodeWorkerPool"))
+    }
+    return Effect.callback<never>(() => {
+      const byName = new Map<string, AnyTask>(tasks.map((task) => [task.name, task]))
+      const run = Effect.runForkWith(context)
+      const send = (message: Message, transfer: ReadonlyArray<ArrayBuffer> | undefined): void => {
+        const sent = Result.try(() =>
+          transfer === undefined || transfer.length === 0
+            ? port.postMessage(message)
+            : port.postMessage(message, transfer)
+        )
+        if (Result.isFailure(sent)) port.postMessage([Reply.Defect, message[1], defectInfo(sent.failure)])
+      }
+      const onRequest = ([id, name, input]: Request): void => {
+        const task = byName.get(name)
+        const handler =
+          (handlers as Record<string, (input: unknown) => Effect.Effect<unknown, unknown, HandlersContext<H>>>)[name]
+        if (task === undefined || handler === undefined) {
+          return send([Reply.Defect, id, defectInfo(new Error(`This worker does not serve the task "${name}"`))], [])
+        }
+        const decoded = Schema.decodeUnknownExit(task.input)(input)
+        if (Exit.isFailure(decoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(decoded.cause))], [])
+        const fiber = run(Effect.suspend(() => handler(decoded.value)))
+        fiber.addObserver((exit) => reply(task, id, exit, send))
+      }
+      port.on("message", onRequest)
+      port.postMessage([Reply.Ready])
+      return Effect.sync(() => {
+        port.off("message", onRequest)
+      })
+    })
+  })
+
+// ---- Internal ----
+
+const reply = (
+  task: AnyTask,
+  id: number,
+  exit: Exit.Exit<unknown, unknown>,
+  send: (message: Message, transfer: ReadonlyArray<ArrayBuffer> | undefined) => void
+): void => {
+  if (Exit.isSuccess(exit)) {
+    const encoded = Schema.encodeUnknownExit(task.output)(exit.value)
+    if (Exit.isFailure(encoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(encoded.cause))], [])
+    return send(
+      [Reply.Success, id, encoded.value],
+      task.transfer ? collectTransferables(encoded.value) as Array<ArrayBuffer> : undefined
+    )
+  }
+  const error = Cause.findError(exit.cause)
+  if (Result.isSuccess(error)) {
+    const encoded = Schema.encodeUnknownExit(task.error)(error.success)
+    if (Exit.isFailure(encoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(encoded.cause))], [])
+    return send([Reply.Failure, id, encoded.value], undefined)
+  }
+  send([Reply.Defect, id, defectInfo(Cause.squash(exit.cause))], [])
+}
+
+const defectInfo = (u: unknown): DefectInfo => {
+  if (u instanceof Error) return { name: u.name, message: u.message, stack: u.stack }
+  return { name: "Error", message: String(u), stack: undefined }
+}

@@ -1,0 +1,202 @@
+import { assert, describe, it } from "@effect/vitest"
+import { PoolError, WorkerPool } from "@fiberpool/core"
+import { Cause, Effect, Exit, Fiber, Metric, Result } from "effect"
+import { fileURLToPath } from "node:url"
+import * as NodeWorkerPool from "../src/NodeWorkerPool.ts"
+import { Crash, Divide, DivisionByZero, Double, Ping, Spin } from "./fixtures/thread-tasks.ts"
+import { exitWithin, run } from "./utils/spawn.ts"
+
+const worker = new URL("./fixtures/thread-worker.ts", import.meta.url)
+
+/** Runs `self` and returns how long it took in milliseconds, with its value. */
+const elapsed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const start = performance.now()
+    return Effect.map(self, (value) => [performance.now() - start, value] as const)
+  })
+
+const reasonOf = (exit: Exit.Exit<unknown, unknown>) => {
+  assert.isTrue(Exit.isFailure(exit), "expected a failure")
+  const error = Cause.findError((exit as Exit.Failure<unknown, unknown>).cause)
+  assert.isTrue(Result.isSuccess(error), "expected a typed error")
+  return (error as Result.Success<unknown, unknown>).success
+}
+
+describe("NodeWorkerPool on real threads", () => {
+  it.live("typed success, typed error, defect and transferred buffers cross the boundary", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 2 })
+      const ok = yield* NodeWorkerPool.run(threads, Divide, { a: 6, b: 3 })
+      assert.strictEqual(ok.quotient, 2)
+      assert.notStrictEqual(ok.threadId, 0, "ran on a worker thread, not the main one")
+
+      const error = yield* Effect.flip(NodeWorkerPool.run(threads, Divide, { a: 6, b: 0 }))
+      assert.instanceOf(error, DivisionByZero)
+      assert.strictEqual((error as DivisionByZero).dividend, 6)
+
+      const handle = yield* NodeWorkerPool.submit(threads, Crash, "defect", { id: "buggy" })
+      const exit = yield* handle.exit
+      assert.strictEqual(yield* handle.status, "failed")
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
+      assert.include(Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause), "a bug in the handler")
+
+      const bytes = new Uint8Array([1, 2, 3])
+      const doubled = yield* NodeWorkerPool.run(threads, Double, bytes)
+      assert.deepStrictEqual([...doubled], [2, 4, 6])
+      assert.strictEqual(bytes.byteLength, 0, "the input buffer was transferred, not copied")
+
+      // a defect does not cost a thread
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 0)
+      const stats = yield* WorkerPool.stats(threads.pool)
+      assert.strictEqual(stats.succeeded, 2)
+      assert.strictEqual(stats.failed, 2)
+    }).pipe(Effect.scoped))
+
+  it.live("a busy loop past its 100 ms timeout ends timed out, and the next job starts at once on a fresh thread", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      const first = yield* NodeWorkerPool.run(threads, Ping, 0)
+
+      const stuck = yield* NodeWorkerPool.submit(threads, Spin, { millis: 10_000 }, { timeout: "100 millis" })
+      // queued behind the stuck job on the only thread
+      const next = yield* NodeWorkerPool.submit(threads, Spin, { millis: 1 })
+
+      const [stuckMillis, stuckExit] = yield* elapsed(stuck.exit)
+      assert.strictEqual(yield* stuck.status, "timedOut")
+      const reason = reasonOf(stuckExit)
+      assert.instanceOf(reason, PoolError.JobError)
+      assert.strictEqual((reason as PoolError.JobError).reason._tag, "JobTimedOut")
+      assert.isBelow(stuckMillis, 1_000, "timed out within a bound, not after the 10 s loop")
+
+      // the fresh thread only has to load the worker file; the old one is gone
+      const [nextMillis, nextResult] = yield* elapsed(next.await)
+      assert.isBelow(nextMillis, 3_000)
+      assert.notStrictEqual(nextResult.threadId, first, "ran on a new thread")
+      assert.deepStrictEqual(yield* NodeWorkerPool.threadStats(threads), { busy: 0, idle: 1, respawned: 1 })
+    }).pipe(Effect.scoped))
+
+  it.live("cancelling a running CPU job ends it interrupted and frees its thread", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      const handle = yield* NodeWorkerPool.submit(threads, Spin, { millis: 10_000 })
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(yield* handle.status, "running")
+      const [cancelMillis] = yield* elapsed(handle.cancel)
+      assert.isBelow(cancelMillis, 1_000)
+      assert.strictEqual(yield* handle.status, "interrupted")
+      // interrupting `run` cancels too
+      const waiter = yield* Effect.forkChild(NodeWorkerPool.run(threads, Spin, { millis: 10_000 }))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(waiter)
+      const [, result] = yield* elapsed(NodeWorkerPool.run(threads, Spin, { millis: 1 }))
+      assert.isAbove(result.iterations, 0)
+      assert.strictEqual((yield* WorkerPool.stats(threads.pool)).interrupted, 2)
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 2)
+    }).pipe(Effect.scoped))
+
+  it.live("a thread that throws or calls process.exit fails only its own job, and is replaced", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 2 })
+      for (const mode of ["throw", "exit"] as const) {
+        // a job on the other thread runs through the crash
+        const bystander = yield* NodeWorkerPool.submit(threads, Spin, { millis: 300 })
+        const crash = yield* Effect.flip(NodeWorkerPool.run(threads, Crash, mode))
+        assert.instanceOf(crash, NodeWorkerPool.ThreadCrashed)
+        const crashed = crash as NodeWorkerPool.ThreadCrashed
+        if (mode === "throw") {
+          assert.strictEqual(crashed.reason, "uncaughtException")
+          assert.strictEqual(crashed.message, "thrown outside the handler")
+        } else {
+          assert.strictEqual(crashed.reason, "exited")
+          assert.strictEqual(crashed.exitCode, 7)
+        }
+        assert.strictEqual(crashed.task, "crash")
+        assert.isAbove((yield* bystander.await).iterations, 0)
+      }
+      assert.strictEqual((yield* NodeWorkerPool.run(threads, Divide, { a: 1, b: 1 })).quotient, 1)
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 2)
+    }).pipe(Effect.scoped))
+
+  it.live("an out-of-memory job under resourceLimits fails only itself", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      const threads = yield* NodeWorkerPool.make({
+        worker,
+        threads: 1,
+        name: "oom",
+        resourceLimits: { maxOldGenerationSizeMb: 48 }
+      }).pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      const error = yield* Effect.flip(NodeWorkerPool.run(threads, Crash, "oom"))
+      assert.instanceOf(error, NodeWorkerPool.ThreadCrashed)
+      assert.strictEqual((error as NodeWorkerPool.ThreadCrashed).reason, "outOfMemory")
+      assert.strictEqual((yield* NodeWorkerPool.run(threads, Divide, { a: 4, b: 2 })).quotient, 2)
+      const respawned = yield* Metric.value(Metric.withAttributes(NodeWorkerPool.metrics.respawned, { pool: "oom" }))
+        .pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      assert.strictEqual(respawned.count, 1)
+      const idle = yield* Metric.value(Metric.withAttributes(NodeWorkerPool.metrics.idle, { pool: "oom" }))
+        .pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      assert.strictEqual(idle.value, 1)
+    }).pipe(Effect.scoped))
+
+  it.live("graceful close: every in-flight and queued job finishes, then the threads end", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 2 })
+      const handles = yield* Effect.forEach(
+        Array.from({ length: 8 }, (_, i) => i),
+        (i) => NodeWorkerPool.submit(threads, Spin, { millis: 50 }, { id: `job-${i}` })
+      )
+      const report = yield* NodeWorkerPool.shutdown(threads, { mode: "drain", gracePeriod: "20 seconds" })
+      assert.strictEqual(report.jobs.succeeded.length, 8)
+      assert.isFalse(report.graceExpired)
+      for (const handle of handles) assert.strictEqual(yield* handle.status, "succeeded")
+      assert.deepStrictEqual(yield* NodeWorkerPool.threadStats(threads), { busy: 0, idle: 0, respawned: 0 })
+      const late = yield* Effect.flip(NodeWorkerPool.submit(threads, Ping, 1))
+      assert.strictEqual(late.reason._tag, "PoolClosed")
+    }).pipe(Effect.scoped))
+
+  it.live("forced close: running CPU loops are preempted and queued jobs cancelled, at once; the report counts all", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 2 })
+      for (let i = 0; i < 6; i++) yield* NodeWorkerPool.submit(threads, Spin, { millis: 10_000 }, { id: `job-${i}` })
+      yield* Effect.sleep("50 millis")
+      const [millis, report] = yield* elapsed(NodeWorkerPool.shutdown(threads, { mode: "cancel", gracePeriod: 0 }))
+      assert.isBelow(millis, 2_000)
+      assert.deepStrictEqual([...report.jobs.interrupted].sort(), ["job-0", "job-1"])
+      assert.deepStrictEqual([...report.jobs.cancelled].sort(), ["job-2", "job-3", "job-4", "job-5"])
+      assert.strictEqual(report.totals.submitted, 6)
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).busy, 0)
+    }).pipe(Effect.scoped))
+
+  it.live("a grace period that runs out preempts the stragglers instead of waiting for them", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 2 })
+      yield* NodeWorkerPool.submit(threads, Spin, { millis: 50 }, { id: "short" })
+      yield* NodeWorkerPool.submit(threads, Spin, { millis: 10_000 }, { id: "long" })
+      const [millis, report] = yield* elapsed(NodeWorkerPool.shutdown(threads, { gracePeriod: "300 millis" }))
+      assert.isBelow(millis, 2_000)
+      assert.isTrue(report.graceExpired)
+      assert.deepStrictEqual(report.jobs.succeeded, ["short"])
+      assert.deepStrictEqual(report.jobs.interrupted, ["long"])
+    }).pipe(Effect.scoped))
+
+  it.live("a worker file that cannot load fails make with ThreadCrashed (startFailed)", () =>
+    Effect.gen(function*() {
+      const missing = new URL("./fixtures/thread-does-not-exist.ts", import.meta.url)
+      const error = yield* Effect.flip(NodeWorkerPool.make({ worker: missing, threads: 1 }))
+      assert.instanceOf(error, NodeWorkerPool.ThreadCrashed)
+      assert.strictEqual((error as NodeWorkerPool.ThreadCrashed).reason, "startFailed")
+      const invalid = yield* Effect.flip(NodeWorkerPool.make({ worker, threads: 0 }))
+      assert.strictEqual(invalid._tag, "InvalidOptions")
+    }).pipe(Effect.scoped))
+
+  it("random mixes of CPU jobs, timeouts, cancels, failures, crashes and shutdowns: one terminal state each, no thread leaked", async () => {
+    // in a child process, so that a leaked thread shows as a process that does not exit by itself
+    const fixture = fileURLToPath(new URL("./fixtures/thread-mix-main.ts", import.meta.url))
+    for (const seed of [1, 2]) {
+      const mix = run(fixture, [String(seed), "3", "14"])
+      const { code } = await exitWithin(mix, 25_000)
+      assert.strictEqual(code, 0, mix.lines.join("\n"))
+      assert.match(mix.lines.join("\n"), /^ok \{/m)
+    }
+  })
+})
