@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -132,6 +133,10 @@ export type Retry<E> =
  * - `deadline`: an absolute instant (a `DateTime` or epoch milliseconds on the Effect `Clock`). A job whose
  *   deadline passes while it waits in the queue ends `timedOut` without starting.
  * - `retry`: see {@link Retry}.
+ * - `priority`: higher starts first (default 0; any finite number); FIFO among equals. With the pool's
+ *   `aging` on (the default), waiting raises a job's effective priority by 1 per aging interval, so no job
+ *   waits forever behind a stream of higher-priority work.
+ * - `key`: a tenant, a customer, a host: the pool's `keyConcurrency` and `keyRateLimit` apply per key.
  * - `metadata`: free-form data for logs and events (a payload description, a tenant).
  *
  * @example
@@ -159,7 +164,46 @@ export interface Options<E = unknown> {
   readonly timeout?: Duration.Input | undefined
   readonly deadline?: DateTime.DateTime | number | undefined
   readonly retry?: Retry<E> | undefined
+  readonly priority?: number | undefined
+  readonly key?: string | undefined
   readonly metadata?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * A job that ended `failed`, `timedOut` or `abandoned`, as delivered to the pool's `deadLetters` sink: its
+ * id, final status, cause (the job's own failure, or the `JobError`), number of attempts, metadata and
+ * timings (epoch milliseconds on the Effect `Clock`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Queue } from "effect"
+ * import { type Job, WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const letters = yield* Queue.unbounded<Job.DeadLetter>()
+ *   const pool = yield* WorkerPool.make({ concurrency: 1, deadLetters: letters })
+ *   yield* Effect.exit(WorkerPool.run(pool, Effect.fail("bad payload"), { id: "j1" }))
+ *   const letter = yield* Queue.take(letters)
+ *   assert.strictEqual(letter.jobId, "j1")
+ *   assert.strictEqual(letter.status, "failed")
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DeadLetter {
+  readonly pool: string
+  readonly jobId: string
+  readonly status: "failed" | "timedOut" | "abandoned"
+  readonly cause: Cause.Cause<unknown>
+  readonly attempts: number
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly submittedAt: number
+  readonly startedAt: number | undefined
+  readonly endedAt: number
 }
 
 /**

@@ -29,7 +29,7 @@ import {
 import { PoolImpl, TypeId as TypeId_ } from "./internal/pool.ts"
 import type * as Job from "./Job.ts"
 import type * as JobEvent from "./JobEvent.ts"
-import { type InvalidOptions, PoolError } from "./PoolError.ts"
+import { InvalidOptions, PoolError } from "./PoolError.ts"
 import type { JobError } from "./PoolError.ts"
 import type * as Shutdown from "./Shutdown.ts"
 import { CurrentController } from "./Shutdown.ts"
@@ -108,6 +108,16 @@ export type Backpressure = Backpressure_
  *   attributes. `"auto"` (default) creates them when a tracer other than Effect's built-in one is installed
  *   (an exporter is listening); `"always"`, `"never"`.
  *
+ * - `aging`: how long a queued job waits to gain 1 priority level (default 1 second), or `false` for strict
+ *   priority order. Starvation bound: a job of priority `p` is overtaken only by jobs of priority `p' > p`
+ *   submitted less than `(p' - p) × aging` after it, so it starts at the latest once those and the jobs
+ *   queued before it have started.
+ * - `keyConcurrency`: at most this many jobs of one `key` run at once (default no limit). Jobs of a key at
+ *   its limit wait aside and never hold back other keys.
+ * - `rateLimit`: at most `limit` job starts in any window of `interval`; `keyRateLimit`: the same per key.
+ * - `deadLetters`: a `Queue` or a callback that receives a `Job.DeadLetter` for every job that ends failed,
+ *   timed out or abandoned, exactly once.
+ *
  * Everything a job logs is annotated with `fiberpool.pool`, `fiberpool.job` and, on retries,
  * `fiberpool.attempt`.
  *
@@ -137,6 +147,14 @@ export interface Options {
   readonly timeout?: Duration.Input | undefined
   readonly shutdown?: Shutdown.Options | undefined
   readonly spans?: "auto" | "always" | "never" | undefined
+  readonly aging?: Duration.Input | false | undefined
+  readonly keyConcurrency?: number | undefined
+  readonly rateLimit?: { readonly limit: number; readonly interval: Duration.Input } | undefined
+  readonly keyRateLimit?: { readonly limit: number; readonly interval: Duration.Input } | undefined
+  readonly deadLetters?:
+    | Queue.Enqueue<Job.DeadLetter>
+    | ((letter: Job.DeadLetter) => Effect.Effect<void, unknown>)
+    | undefined
 }
 
 /**
@@ -144,7 +162,7 @@ export interface Options {
  *
  * - `queued`: accepted jobs not started; `running`: jobs started and not finished; `waiting`: submitters
  *   suspended on a full queue (not accepted yet).
- * - `closed`: shutdown has begun.
+ * - `closed`: shutdown has begun; `paused`, `intakePaused`: see {@link pause}.
  *
  * @example
  * ```ts
@@ -166,6 +184,8 @@ export interface Options {
  * @since 0.1.0
  */
 export interface Stats extends Shutdown.Totals {
+  readonly paused: boolean
+  readonly intakePaused: boolean
   readonly name: string
   readonly concurrency: number
   readonly capacity: number
@@ -456,6 +476,8 @@ export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
       running: pool.runningList.size,
       waiting: pool.pending.length,
       closed: pool.closed,
+      paused: pool.dispatchPaused,
+      intakePaused: pool.intakePaused,
       ...pool.counters
     }
   })
@@ -552,6 +574,96 @@ export const events = (self: WorkerPool): Stream.Stream<JobEvent.JobEvent> => St
  * @since 0.1.0
  */
 export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => (self as unknown as PoolImpl).awaitIdle
+
+/**
+ * Pauses the pool. By default dispatch pauses: running jobs go on, queued jobs wait, submissions are still
+ * accepted (until the queue is full). With `{ intake: true }` intake pauses instead: the queue counts as
+ * full, so submissions meet the backpressure strategy (wait, fail, drop, slide) while queued jobs still run.
+ * A shutdown in `"drain"` mode resumes a paused dispatch.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 2 })
+ *   yield* WorkerPool.pause(pool)
+ *   const handle = yield* WorkerPool.submit(pool, Effect.succeed("later"))
+ *   assert.strictEqual(yield* handle.status, "queued")
+ *   yield* WorkerPool.resume(pool)
+ *   assert.strictEqual(yield* handle.await, "later")
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const pause = (self: WorkerPool, options?: { readonly intake?: boolean | undefined }): Effect.Effect<void> =>
+  Effect.sync(() => (self as unknown as PoolImpl).pause(options?.intake === true))
+
+/**
+ * Resumes what {@link pause} paused (dispatch by default, or intake with `{ intake: true }`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1, backpressure: "fail" })
+ *   yield* WorkerPool.pause(pool, { intake: true })
+ *   const error = yield* Effect.flip(WorkerPool.submit(pool, Effect.void))
+ *   assert.strictEqual(error.reason._tag, "QueueFull")
+ *   yield* WorkerPool.resume(pool, { intake: true })
+ *   yield* WorkerPool.run(pool, Effect.void)
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const resume = (self: WorkerPool, options?: { readonly intake?: boolean | undefined }): Effect.Effect<void> =>
+  Effect.sync(() => (self as unknown as PoolImpl).resume(options?.intake === true))
+
+/**
+ * Changes how many jobs run at once. Growing starts queued jobs at once; shrinking lets running jobs finish
+ * (it interrupts nothing) and starts no job until fewer than the new limit run. A non-positive or
+ * non-integer size fails with `InvalidOptions`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   yield* WorkerPool.resize(pool, 8)
+ *   assert.strictEqual(pool.concurrency, 8)
+ *   const error = yield* Effect.flip(WorkerPool.resize(pool, 0))
+ *   assert.strictEqual(error.option, "concurrency")
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const resize = (self: WorkerPool, concurrency: number): Effect.Effect<void, InvalidOptions> =>
+  Effect.suspend(() => {
+    if (typeof concurrency !== "number" || !Number.isSafeInteger(concurrency) || concurrency < 1) {
+      return Exit.fail(
+        new InvalidOptions({ option: "concurrency", value: String(concurrency), expected: "a positive integer" })
+      )
+    }
+    ;(self as unknown as PoolImpl).resize(concurrency)
+    return Effect.void
+  })
 
 /**
  * Shuts the pool down and returns its `Shutdown.Report`. Options override the pool's shutdown defaults.

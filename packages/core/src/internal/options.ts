@@ -1,9 +1,12 @@
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Job from "../Job.ts"
+import type { DeadLetter } from "../Job.ts"
 import { InvalidOptions } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
 
@@ -18,6 +21,21 @@ export interface ResolvedShutdown {
 }
 
 /** @internal */
+export type DeadLetterSink = Queue.Enqueue<DeadLetter> | ((letter: DeadLetter) => Effect.Effect<void, unknown>)
+
+/** @internal */
+export interface RateLimit {
+  readonly limit: number
+  readonly interval: Duration.Input
+}
+
+/** @internal */
+export interface ResolvedRateLimit {
+  readonly limit: number
+  readonly intervalMillis: number
+}
+
+/** @internal */
 export type Spans = "auto" | "always" | "never"
 
 /** @internal */
@@ -29,6 +47,12 @@ export interface ResolvedPoolOptions {
   readonly backpressure: Backpressure
   readonly timeoutMillis: number
   readonly shutdown: ResolvedShutdown
+  /** 0 = no aging */
+  readonly agingMillis: number
+  readonly keyConcurrency: number
+  readonly rateLimit: ResolvedRateLimit | undefined
+  readonly keyRateLimit: ResolvedRateLimit | undefined
+  readonly deadLetters: DeadLetterSink | undefined
 }
 
 /** @internal */
@@ -38,6 +62,8 @@ export interface ResolvedJobOptions {
   readonly deadline: number
   readonly retry: RetryOptions | undefined
   readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly priority: number
+  readonly key: string | undefined
 }
 
 /** @internal */
@@ -53,6 +79,7 @@ export const defaults = {
   capacity: 1024,
   backpressure: "suspend" as Backpressure,
   gracePeriodMillis: 30_000,
+  agingMillis: 1_000,
   interruptTimeoutMillis: 5_000
 }
 
@@ -127,6 +154,25 @@ export interface PoolOptionsInput {
   readonly timeout?: Duration.Input | undefined
   readonly shutdown?: Shutdown.Options | undefined
   readonly spans?: Spans | undefined
+  readonly aging?: Duration.Input | false | undefined
+  readonly keyConcurrency?: number | undefined
+  readonly rateLimit?: RateLimit | undefined
+  readonly keyRateLimit?: RateLimit | undefined
+  readonly deadLetters?: DeadLetterSink | undefined
+}
+
+const resolveRateLimit = (
+  option: string,
+  input: RateLimit | undefined
+): Result.Result<ResolvedRateLimit | undefined, InvalidOptions> => {
+  if (input === undefined) return Result.succeed(undefined)
+  if (typeof input !== "object" || input === null) return invalid(option, input, "{ limit, interval }")
+  if (!Number.isSafeInteger(input.limit) || input.limit < 1) {
+    return invalid(`${option}.limit`, input.limit, "a positive integer")
+  }
+  const interval = durationMillis(`${option}.interval`, input.interval ?? Number.NaN, 0, true)
+  if (Result.isFailure(interval)) return Result.fail(interval.failure)
+  return Result.succeed({ limit: input.limit, intervalMillis: interval.success })
 }
 
 /** @internal */
@@ -166,7 +212,31 @@ export const resolvePoolOptions = (
     interruptTimeoutMillis: defaults.interruptTimeoutMillis
   })
   if (Result.isFailure(shutdown)) return Result.fail(shutdown.failure)
+  let agingMillis = defaults.agingMillis
+  if (options.aging === false) agingMillis = 0
+  else if (options.aging !== undefined) {
+    const aging = durationMillis("aging", options.aging, defaults.agingMillis, true)
+    if (Result.isFailure(aging)) return Result.fail(aging.failure)
+    agingMillis = aging.success
+  }
+  const keyConcurrency = options.keyConcurrency ?? Number.POSITIVE_INFINITY
+  if (!(keyConcurrency === Number.POSITIVE_INFINITY || (Number.isSafeInteger(keyConcurrency) && keyConcurrency >= 1))) {
+    return invalid("keyConcurrency", options.keyConcurrency, "a positive integer, or Infinity")
+  }
+  const rateLimit = resolveRateLimit("rateLimit", options.rateLimit)
+  if (Result.isFailure(rateLimit)) return Result.fail(rateLimit.failure)
+  const keyRateLimit = resolveRateLimit("keyRateLimit", options.keyRateLimit)
+  if (Result.isFailure(keyRateLimit)) return Result.fail(keyRateLimit.failure)
+  const deadLetters = options.deadLetters
+  if (deadLetters !== undefined && typeof deadLetters !== "function" && !Queue.isEnqueue(deadLetters)) {
+    return invalid("deadLetters", deadLetters, "a Queue or a function returning an Effect")
+  }
   return Result.succeed({
+    agingMillis,
+    keyConcurrency,
+    rateLimit: rateLimit.success,
+    keyRateLimit: keyRateLimit.success,
+    deadLetters,
     spans,
     name,
     concurrency,
@@ -183,7 +253,9 @@ export const noJobOptions: ResolvedJobOptions = {
   timeoutMillis: Number.POSITIVE_INFINITY,
   deadline: Number.POSITIVE_INFINITY,
   retry: undefined,
-  metadata: undefined
+  metadata: undefined,
+  priority: 0,
+  key: undefined
 }
 
 /** @internal */
@@ -233,5 +305,13 @@ export const resolveJobOptions = (
   if (metadata !== undefined && (typeof metadata !== "object" || metadata === null)) {
     return invalid("metadata", metadata, "an object")
   }
-  return Result.succeed({ id, timeoutMillis: timeout.success, deadline, retry, metadata })
+  const priority = options.priority ?? 0
+  if (typeof priority !== "number" || !Number.isFinite(priority)) {
+    return invalid("priority", options.priority, "a finite number")
+  }
+  const key = options.key
+  if (key !== undefined && (typeof key !== "string" || key.length === 0)) {
+    return invalid("key", key, "a non-empty string")
+  }
+  return Result.succeed({ id, timeoutMillis: timeout.success, deadline, retry, metadata, priority, key })
 }

@@ -4,11 +4,12 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import type * as Job from "../Job.ts"
+import type { DeadLetter } from "../Job.ts"
 import type * as JobEvent from "../JobEvent.ts"
 import {
   DuplicateJobId,
@@ -23,6 +24,7 @@ import {
   QueueFull
 } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
+import { JobQueue, KeyState, NodeList, SlidingLog, Where } from "./jobQueue.ts"
 import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
 
@@ -71,6 +73,10 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   waiters: Waiter | Array<Waiter> | undefined = undefined
   prev: JobEntry | undefined = undefined
   next: JobEntry | undefined = undefined
+  score = 0
+  seq = 0
+  heapIndex = -1
+  where: Where = Where.None as Where
   attemptCount = 0
   timedOut = false
   traced = false
@@ -80,6 +86,8 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   readonly pool: PoolImpl
   readonly id: string
   readonly options: ResolvedJobOptions
+  readonly key: string | undefined
+  readonly priority: number
   constructor(
     pool: PoolImpl,
     id: string,
@@ -92,6 +100,8 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
     this.effect = effect
     this.context = context
     this.options = options
+    this.key = options.key
+    this.priority = options.priority
   }
   get metadata() {
     return this.options.metadata
@@ -150,34 +160,6 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
 
 Object.defineProperty(JobEntry.prototype, JobTypeId, { value: JobTypeId })
 
-/** A doubly linked list threaded through the entries' `prev`/`next` fields. */
-class EntryList {
-  head: JobEntry | undefined = undefined
-  tail: JobEntry | undefined = undefined
-  size = 0
-  push(entry: JobEntry): void {
-    entry.prev = this.tail
-    entry.next = undefined
-    if (this.tail === undefined) this.head = entry
-    else this.tail.next = entry
-    this.tail = entry
-    this.size++
-  }
-  remove(entry: JobEntry): void {
-    if (entry.prev === undefined) this.head = entry.next
-    else entry.prev.next = entry.next
-    if (entry.next === undefined) this.tail = entry.prev
-    else entry.next.prev = entry.prev
-    entry.prev = entry.next = undefined
-    this.size--
-  }
-  toArray(): Array<JobEntry> {
-    const out: Array<JobEntry> = []
-    for (let entry = this.head; entry !== undefined; entry = entry.next) out.push(entry)
-    return out
-  }
-}
-
 interface PendingSubmit {
   readonly entry: JobEntry
   readonly resume: (effect: Effect.Effect<JobEntry, PoolError>) => void
@@ -196,14 +178,23 @@ interface ShutdownState {
 export class PoolImpl {
   declare readonly [TypeId]: typeof TypeId
   readonly name: string
-  readonly concurrency: number
+  concurrency: number
   readonly capacity: number
   readonly options: ResolvedPoolOptions
   readonly context: Context.Context<never>
   readonly clock: Clock.Clock
 
-  readonly queue = new EntryList()
-  readonly runningList = new EntryList()
+  readonly queue = new JobQueue<JobEntry>()
+  readonly runningList = new NodeList<JobEntry>()
+  readonly keys = new Map<string, KeyState<JobEntry>>()
+  readonly limiter: SlidingLog | undefined
+  /** Keys whose jobs are parked by their rate limit, to unpark when their window reopens. */
+  readonly rateBlockedKeys = new Set<KeyState<JobEntry>>()
+  dispatchPaused = false
+  intakePaused = false
+  wakeAt = Number.POSITIVE_INFINITY
+  wakeFiber: Fiber.Fiber<void> | undefined = undefined
+  readonly deadLetterFibers = new Set<Fiber.Fiber<void>>()
   readonly pending: Array<PendingSubmit> = []
   readonly live = new Map<string, JobEntry>()
   readonly counters: Counters = makeCounters()
@@ -222,6 +213,9 @@ export class PoolImpl {
     this.capacity = options.capacity
     this.context = context
     this.clock = Context.get(context, Clock.Clock)
+    this.limiter = options.rateLimit === undefined
+      ? undefined
+      : new SlidingLog(options.rateLimit.limit, options.rateLimit.intervalMillis)
     this.instruments = new Instruments(options.name, context, this.counters, {
       queued: () => this.queue.size,
       running: () => this.runningList.size
@@ -262,19 +256,30 @@ export class PoolImpl {
     if (this.closed) return this.reject(new PoolClosed())
     let id = options.id
     if (id === undefined) {
-      id = `${this.name}-${++this.seq}`
+      id = `${this.name}-${this.seq + 1}`
     }
     if (this.live.has(id)) return this.reject(new DuplicateJobId({ jobId: id }))
     const entry = new JobEntry(this, id, effect, context, options)
     entry.submittedAt = this.clock.currentTimeMillisUnsafe()
-    if (this.running < this.concurrency && this.queue.size === 0 && this.pending.length === 0) {
+    entry.seq = ++this.seq
+    if (entry.key !== undefined || entry.priority !== 0) this.queue.makeOrdered()
+    if (this.queue.ordered) {
+      entry.score = this.options.agingMillis === 0
+        ? entry.priority
+        : entry.priority - entry.submittedAt / this.options.agingMillis
+    }
+    if (
+      this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
+      !this.intakePaused && this.canStartNow(entry)
+    ) {
       this.accept(entry)
       this.start(entry)
       return Exit.succeed(entry)
     }
-    if (this.queue.size < this.capacity) {
+    if (this.queue.size < this.capacity && !this.intakePaused) {
       this.accept(entry)
       this.enqueue(entry)
+      this.dispatch()
       return Exit.succeed(entry)
     }
     switch (this.options.backpressure) {
@@ -291,10 +296,22 @@ export class PoolImpl {
         return Exit.succeed(entry)
       }
       case "sliding": {
-        // capacity >= 1 is enforced at construction, so there is an oldest queued job to push out
-        this.cancelQueued(this.queue.head!, "sliding")
+        // capacity >= 1 is enforced at construction, so there is a queued job to push out (unless intake is
+        // paused on an empty queue: then the new job itself is pushed out)
+        const victim = this.queue.victim() ?? this.firstParked()
+        if (victim === undefined || this.intakePaused) {
+          this.accept(entry)
+          this.finish(
+            entry,
+            "cancelled",
+            Exit.fail(new JobError({ jobId: id, reason: new JobCancelled({ by: "sliding" }) }))
+          )
+          return Exit.succeed(entry)
+        }
+        this.cancelQueued(victim, "sliding")
         this.accept(entry)
         this.enqueue(entry)
+        this.dispatch()
         return Exit.succeed(entry)
       }
       default: {
@@ -352,6 +369,40 @@ export class PoolImpl {
     this.queue.push(entry)
   }
 
+  keyState(key: string): KeyState<JobEntry> {
+    let state = this.keys.get(key)
+    if (state === undefined) {
+      const rate = this.options.keyRateLimit
+      state = new KeyState(key, rate === undefined ? undefined : new SlidingLog(rate.limit, rate.intervalMillis))
+      this.keys.set(key, state)
+    }
+    return state
+  }
+
+  /** Forgets a key with nothing running or parked, once its rate window (if any) holds no recent start. */
+  dropKeyIfUnused(state: KeyState<JobEntry>): void {
+    if (state.running > 0 || state.parked.head !== undefined) return
+    if (state.limiter !== undefined && !state.limiter.idle(this.clock.currentTimeMillisUnsafe())) return
+    this.keys.delete(state.key)
+    this.rateBlockedKeys.delete(state)
+  }
+
+  firstParked(): JobEntry | undefined {
+    for (const state of this.keys.values()) if (state.parked.head !== undefined) return state.parked.head
+    return undefined
+  }
+
+  /** Whether a job may start now as far as dispatch, rate and key limits go (a free worker aside). */
+  canStartNow(entry: JobEntry): boolean {
+    if (this.dispatchPaused) return false
+    if (this.limiter !== undefined && !this.limiter.allows(this.clock.currentTimeMillisUnsafe())) return false
+    if (entry.key === undefined) return true
+    const state = this.keys.get(entry.key)
+    if (state === undefined) return this.options.keyConcurrency >= 1
+    return state.running < this.options.keyConcurrency &&
+      (state.limiter === undefined || state.limiter.allows(this.clock.currentTimeMillisUnsafe()))
+  }
+
   // ---- running ----
 
   start(entry: JobEntry): void {
@@ -360,6 +411,12 @@ export class PoolImpl {
     this.runningList.push(entry)
     const options = entry.options
     const now = this.clock.currentTimeMillisUnsafe()
+    this.limiter?.record(now)
+    if (entry.key !== undefined) {
+      const state = this.keyState(entry.key)
+      state.running++
+      state.limiter?.record(now)
+    }
     entry.startedAt = now
     this.instruments.observeWait(now - entry.submittedAt)
     const timeoutMillis = options.timeoutMillis < this.options.timeoutMillis
@@ -442,7 +499,7 @@ export class PoolImpl {
 
   onJobExit(entry: JobEntry, exit: AnyExit): void {
     if (entry.state !== State.Running) return // abandoned at shutdown: already reported
-    this.runningList.remove(entry)
+    this.release(entry)
     entry.fiber = undefined
     if (entry.timedOut) {
       this.finish(
@@ -460,6 +517,17 @@ export class PoolImpl {
     this.dispatch()
   }
 
+  /** A running job stops holding its worker and its key's slot. */
+  release(entry: JobEntry): void {
+    this.runningList.remove(entry)
+    if (entry.key !== undefined) {
+      const state = this.keys.get(entry.key)!
+      state.running--
+      if (state.parked.head !== undefined && !this.rateBlockedKeys.has(state)) this.queue.unparkHead(state)
+      else this.dropKeyIfUnused(state)
+    }
+  }
+
   finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit): void {
     entry.state = State.Done
     entry.current = status
@@ -473,6 +541,10 @@ export class PoolImpl {
     if (this.subscribers.size > 0) {
       this.emit(terminalEvents[status], entry, status === "failed" && Exit.isFailure(result) ? result.cause : undefined)
     }
+    if (
+      this.options.deadLetters !== undefined && Exit.isFailure(result) &&
+      (status === "failed" || status === "timedOut" || status === "abandoned")
+    ) this.deadLetter(entry, status, result.cause)
     const waiters = entry.waiters
     if (waiters !== undefined) {
       entry.waiters = undefined
@@ -482,42 +554,48 @@ export class PoolImpl {
   }
 
   cancelQueued(entry: JobEntry, by: "handle" | "sliding" | "shutdown"): void {
-    this.queue.remove(entry)
+    this.unqueue(entry)
     this.finish(entry, "cancelled", Exit.fail(new JobError({ jobId: entry.id, reason: new JobCancelled({ by }) })))
     if (by !== "shutdown") this.dispatch()
   }
 
+  /** Takes a job out of the queue, wherever it waits. */
+  unqueue(entry: JobEntry): void {
+    const state = entry.where === Where.Parked ? this.keys.get(entry.key!) : undefined
+    this.queue.remove(entry, state)
+    if (state !== undefined) this.dropKeyIfUnused(state)
+  }
+
   /**
-   * Starts queued jobs while workers are free, then moves waiting submitters into free queue slots.
-   * Re-entrant calls (a job that completes synchronously inside `start`) return at once: the outer loop
-   * sees the freed worker, so a long run of synchronous jobs never grows the stack.
+   * Starts queued jobs while workers are free and limits allow, then moves waiting submitters into free
+   * queue slots. Re-entrant calls (a job that completes synchronously inside `start`) return at once: the
+   * outer loop sees the freed worker, so a long run of synchronous jobs never grows the stack.
    */
   dispatch(): void {
     if (this.dispatching) return
     this.dispatching = true
     while (true) {
-      if (this.runningList.size < this.concurrency) {
-        const next = this.queue.head
+      if (this.runningList.size < this.concurrency && !this.dispatchPaused) {
+        const next = this.queue.peek()
         if (next !== undefined) {
-          this.queue.remove(next)
-          this.start(next)
-          continue
-        }
-        if (this.pending.length > 0) {
+          const now = this.clock.currentTimeMillisUnsafe()
+          if (this.limiter !== undefined && !this.limiter.allows(now)) {
+            this.wakeUpAt(this.limiter.nextAt())
+          } else if (next.key !== undefined && !this.keyAllows(next, now)) {
+            continue
+          } else {
+            this.queue.remove(next)
+            this.start(next)
+            continue
+          }
+        } else if (this.pending.length > 0 && !this.intakePaused && this.canStartNow(this.pending[0].entry)) {
           const pending = this.pending.shift()!
-          this.counters.submitted++
-          this.emit("Submitted", pending.entry)
-          this.start(pending.entry)
-          pending.resume(Exit.succeed(pending.entry))
+          this.admit(pending)
           continue
         }
       }
-      if (this.pending.length > 0 && this.queue.size < this.capacity) {
-        const pending = this.pending.shift()!
-        this.counters.submitted++
-        this.emit("Submitted", pending.entry)
-        this.enqueue(pending.entry)
-        pending.resume(Exit.succeed(pending.entry))
+      if (this.pending.length > 0 && this.queue.size < this.capacity && !this.intakePaused) {
+        this.admit(this.pending.shift()!)
         continue
       }
       break
@@ -527,6 +605,105 @@ export class PoolImpl {
       const waiters = this.idleWaiters
       this.idleWaiters = []
       for (const waiter of waiters) waiter()
+    }
+  }
+
+  admit(pending: PendingSubmit): void {
+    this.counters.submitted++
+    this.emit("Submitted", pending.entry)
+    this.enqueue(pending.entry)
+    pending.resume(Exit.succeed(pending.entry))
+  }
+
+  /**
+   * Whether the key of the job at the head of the queue lets it start; if not, the job is parked on its key
+   * (and a wake-up is set for the key's rate window), so that it never blocks other keys.
+   */
+  keyAllows(entry: JobEntry, now: number): boolean {
+    const state = this.keyState(entry.key!)
+    if (state.running >= this.options.keyConcurrency) {
+      this.queue.park(entry, state)
+      return false
+    }
+    if (state.limiter !== undefined && !state.limiter.allows(now)) {
+      this.queue.park(entry, state)
+      this.rateBlockedKeys.add(state)
+      this.wakeUpAt(state.limiter.nextAt())
+      return false
+    }
+    return true
+  }
+
+  /** Makes sure dispatch runs again at `at` (a rate window reopens). One timer at a time, the earliest. */
+  wakeUpAt(at: number): void {
+    if (at >= this.wakeAt) return
+    this.wakeAt = at
+    this.wakeFiber?.interruptUnsafe()
+    const delay = Math.max(0, at - this.clock.currentTimeMillisUnsafe())
+    this.wakeFiber = Effect.runForkWith(this.context)(
+      Effect.andThen(
+        Effect.sleep(delay),
+        Effect.sync(() => {
+          this.wakeFiber = undefined
+          this.wakeAt = Number.POSITIVE_INFINITY
+          this.onWake()
+        })
+      )
+    )
+  }
+
+  onWake(): void {
+    const now = this.clock.currentTimeMillisUnsafe()
+    for (const state of this.rateBlockedKeys) {
+      if (state.limiter!.allows(now)) {
+        this.rateBlockedKeys.delete(state)
+        if (state.running < this.options.keyConcurrency) this.queue.unparkHead(state)
+      } else {
+        this.wakeUpAt(state.limiter!.nextAt())
+      }
+    }
+    this.dispatch()
+  }
+
+  // ---- operator controls ----
+
+  pause(intake: boolean): void {
+    if (intake) this.intakePaused = true
+    else this.dispatchPaused = true
+  }
+
+  resume(intake: boolean): void {
+    if (intake) this.intakePaused = false
+    else this.dispatchPaused = false
+    this.dispatch()
+  }
+
+  resize(concurrency: number): void {
+    this.concurrency = concurrency
+    this.dispatch()
+  }
+
+  deadLetter(entry: JobEntry, status: "failed" | "timedOut" | "abandoned", cause: Cause.Cause<unknown>): void {
+    const letter: DeadLetter = {
+      pool: this.name,
+      jobId: entry.id,
+      status,
+      cause,
+      attempts: entry.attemptCount,
+      metadata: entry.metadata,
+      submittedAt: entry.submittedAt,
+      startedAt: entry.startedAt,
+      endedAt: this.clock.currentTimeMillisUnsafe()
+    }
+    const sink = this.options.deadLetters!
+    if (typeof sink === "function") {
+      const fiber = Effect.runForkWith(this.context)(Effect.ignoreCause(sink(letter)))
+      if (fiber.pollUnsafe() === undefined) {
+        this.deadLetterFibers.add(fiber)
+        fiber.addObserver(() => this.deadLetterFibers.delete(fiber))
+      }
+    } else {
+      Queue.offerUnsafe(sink, letter)
     }
   }
 
@@ -584,7 +761,7 @@ export class PoolImpl {
     const state: ShutdownState = {
       startedAt: this.clock.currentTimeMillisUnsafe(),
       mode: options.mode,
-      snapshot: [...this.runningList.toArray(), ...this.queue.toArray()],
+      snapshot: [...this.runningList.toArray(), ...this.queue.toArray(this.keys.values())],
       force: Deferred.makeUnsafe<void>(),
       report: Deferred.makeUnsafe<Shutdown.Report>(),
       interruptTimeoutMillis: options.interruptTimeoutMillis
@@ -598,6 +775,9 @@ export class PoolImpl {
       resume(Exit.fail(new PoolError({ reason: new PoolClosed() })))
     }
     if (options.mode === "cancel") this.cancelAllQueued()
+    // draining means running the queue: a paused dispatch resumes
+    this.dispatchPaused = false
+    this.dispatch()
     Effect.runForkWith(this.context)(this.runShutdown(state, options.gracePeriodMillis))
     return state
   }
@@ -614,8 +794,8 @@ export class PoolImpl {
   }
 
   cancelAllQueued(): void {
-    for (let entry = this.queue.head; entry !== undefined; entry = this.queue.head) {
-      this.queue.remove(entry)
+    for (const entry of this.queue.toArray(this.keys.values())) {
+      this.unqueue(entry)
       this.finish(
         entry,
         "cancelled",
@@ -643,7 +823,7 @@ export class PoolImpl {
         for (const entry of this.runningList.toArray()) entry.fiber?.interruptUnsafe()
         yield* this.waitIdleFor(state.interruptTimeoutMillis, undefined)
         for (const entry of this.runningList.toArray()) {
-          this.runningList.remove(entry)
+          this.release(entry)
           this.finish(
             entry,
             "abandoned",
@@ -656,6 +836,14 @@ export class PoolImpl {
           )
         }
         this.dispatch()
+      }
+      this.wakeFiber?.interruptUnsafe()
+      if (this.deadLetterFibers.size > 0) {
+        // dead letters being delivered get the interrupt bound too
+        yield* Effect.timeoutOption(
+          Effect.forEach([...this.deadLetterFibers], (fiber) => Fiber.await(fiber)),
+          Math.max(1, state.interruptTimeoutMillis)
+        )
       }
       const finishedAt = this.clock.currentTimeMillisUnsafe()
       const jobs = {

@@ -1,0 +1,4 @@
+import type { JobEvent } from "@fiberpool/core"
+
+const kind: JobEvent.Kind = "TimedOut"
+console.log(kind) // => TimedOut

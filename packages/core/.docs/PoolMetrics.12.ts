@@ -1,0 +1,3 @@
+import { PoolMetrics } from "@fiberpool/core"
+
+console.log(PoolMetrics.running.id) // => fiberpool_jobs_running

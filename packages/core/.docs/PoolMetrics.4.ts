@@ -1,0 +1,3 @@
+import { PoolMetrics } from "@fiberpool/core"
+
+console.log(PoolMetrics.succeeded.id) // => fiberpool_jobs_succeeded_total

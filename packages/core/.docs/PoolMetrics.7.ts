@@ -1,0 +1,3 @@
+import { PoolMetrics } from "@fiberpool/core"
+
+console.log(PoolMetrics.cancelled.id) // => fiberpool_jobs_cancelled_total
