@@ -1,0 +1,57 @@
+/**
+ * Plain `Effect.forEach(items, job, { concurrency })`: no queue and no handles, the Effect baseline.
+ * Shutdown: graceful joins the fiber running the `forEach`; forced interrupts it.
+ */
+import { Effect, Fiber } from "effect"
+import type { Peer } from "../lib.ts"
+import { now } from "../lib.ts"
+
+const items = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+export const peer: Peer = {
+  throughput: ({ concurrency, mode, n }, tracker) => {
+    if (mode === "fire") {
+      return Effect.runPromise(
+        Effect.as(
+          Effect.forEach(items(n), (i) => Effect.sync(() => tracker.hit(i)), { concurrency, discard: true }),
+          undefined
+        )
+      )
+    }
+    return Effect.runPromise(
+      Effect.map(
+        Effect.forEach(items(n), (i) => Effect.sync(() => tracker.hit(i)), { concurrency }),
+        (results) => results.reduce((a, b) => a + b, 0)
+      )
+    )
+  },
+
+  io: ({ concurrency, n, sleepMs }, tracker) =>
+    Effect.runPromise(
+      Effect.map(
+        Effect.forEach(items(n), (i) => Effect.map(Effect.sleep(sleepMs), () => tracker.hit(i)), { concurrency }),
+        (results) => results.reduce((a, b) => a + b, 0)
+      )
+    ),
+
+  shutdown: ({ jobMs, jobs, mode }, tracker) =>
+    Effect.runPromise(Effect.gen(function*() {
+      const startedAt = now()
+      const job = (i: number) =>
+        Effect.suspend(() => {
+          tracker.started++
+          return Effect.map(Effect.sleep(jobMs), () => tracker.hit(i))
+        }).pipe(Effect.ensuring(Effect.sync(() => tracker.finalized++)))
+      const fiber = yield* Effect.forkChild(Effect.forEach(items(jobs), job, { concurrency: jobs }), {
+        startImmediately: true
+      })
+      if (mode === "forced") yield* Effect.sleep(20)
+      if (tracker.started !== jobs) throw new Error(`only ${tracker.started} of ${jobs} jobs started`)
+      const shutdownAt = now()
+      let completed = 0
+      if (mode === "graceful") completed = (yield* Fiber.join(fiber)).length
+      else yield* Fiber.interrupt(fiber)
+      const doneAt = now()
+      return { shutdownMs: doneAt - shutdownAt, totalMs: doneAt - startedAt, completed, finalized: tracker.finalized }
+    }))
+}

@@ -1,0 +1,67 @@
+/**
+ * A hand-rolled Effect pool: a bounded `Queue` of 100 and `concurrency` worker fibers looping with
+ * `Effect.forever(..., { disableYield: true })`. Submit-and-await gives every job a `Deferred`;
+ * fire-and-forget counts completions and opens a `Deferred` after the last one.
+ */
+import { Deferred, Effect, Queue } from "effect"
+import type { Peer } from "../lib.ts"
+
+interface Item {
+  readonly job: Effect.Effect<number>
+  readonly done: Deferred.Deferred<number> | undefined
+}
+
+const makePool = (concurrency: number, n: number) =>
+  Effect.gen(function*() {
+    const queue = yield* Queue.bounded<Item>(100)
+    const idle = yield* Deferred.make<void>()
+    let completed = 0
+    const complete = Effect.suspend(() => ++completed === n ? Deferred.succeed(idle, undefined) : Effect.void)
+    const worker = Effect.forever(
+      Effect.flatMap(Queue.take(queue), ({ done, job }) =>
+        Effect.flatMap(job, (value) =>
+          done === undefined ? complete : Effect.andThen(Deferred.succeed(done, value), complete))),
+      { disableYield: true }
+    )
+    for (let k = 0; k < concurrency; k++) {
+      yield* Effect.forkScoped(worker)
+    }
+    return { queue, idle }
+  })
+
+export const peer: Peer = {
+  throughput: ({ concurrency, mode, n }, tracker) =>
+    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const { idle, queue } = yield* makePool(concurrency, n)
+      if (mode === "fire") {
+        for (let i = 0; i < n; i++) {
+          yield* Queue.offer(queue, { job: Effect.sync(() => tracker.hit(i)), done: undefined })
+        }
+        yield* Deferred.await(idle)
+        return undefined
+      }
+      const results = new Array<Deferred.Deferred<number>>(n)
+      for (let i = 0; i < n; i++) {
+        const done = Deferred.makeUnsafe<number>()
+        results[i] = done
+        yield* Queue.offer(queue, { job: Effect.sync(() => tracker.hit(i)), done })
+      }
+      let sum = 0
+      for (let i = 0; i < n; i++) sum += yield* Deferred.await(results[i])
+      return sum
+    }))),
+
+  io: ({ concurrency, n, sleepMs }, tracker) =>
+    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const { queue } = yield* makePool(concurrency, n)
+      const results = new Array<Deferred.Deferred<number>>(n)
+      for (let i = 0; i < n; i++) {
+        const done = Deferred.makeUnsafe<number>()
+        results[i] = done
+        yield* Queue.offer(queue, { job: Effect.map(Effect.sleep(sleepMs), () => tracker.hit(i)), done })
+      }
+      let sum = 0
+      for (let i = 0; i < n; i++) sum += yield* Deferred.await(results[i])
+      return sum
+    })))
+}
