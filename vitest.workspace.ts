@@ -13,6 +13,10 @@ export default defineConfig({
         extends: true,
         test: { name: "examples", root: "./examples", include: ["test/**/*.test.ts"], testTimeout: 60_000 }
       },
+      {
+        extends: true,
+        test: { name: "docs", root: "./scripts", include: ["test/**/*.test.ts"], testTimeout: 180_000 }
+      },
       { extends: true, test: { name: "bench", root: "./bench", include: ["test/**/*.test.ts"], testTimeout: 120_000 } }
     ],
     passWithNoTests: true

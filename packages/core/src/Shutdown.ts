@@ -272,7 +272,7 @@ export const makeController = (): Controller => {
  * import { Effect } from "effect"
  * import { Shutdown } from "@fiberpool/core"
  *
- * const program = Effect.map(Shutdown.CurrentController.asEffect(), (c) => c?.phase ?? "no controller")
+ * const program = Effect.map(Shutdown.CurrentController, (c) => c?.phase ?? "no controller")
  * console.log(await Effect.runPromise(program)) // => no controller
  * ```
  *

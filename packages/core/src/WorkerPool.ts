@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type { Pipeable } from "effect/Pipeable"
 import { hasProperty } from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
@@ -64,7 +65,7 @@ export type TypeId = typeof TypeId_
  * @category models
  * @since 0.1.0
  */
-export interface WorkerPool {
+export interface WorkerPool extends Pipeable {
   readonly [TypeId]: TypeId
   readonly name: string
   readonly concurrency: number

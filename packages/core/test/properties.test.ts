@@ -11,7 +11,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type Job, PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
-import { Cause, Clock, Effect, Exit, Fiber, Schedule, Schema } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Queue, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 
 const runs = Number(process.env.FIBERPOOL_PROPERTY_RUNS ?? 200)
@@ -61,6 +61,7 @@ interface Observed {
   shutdownStartedAt: number | undefined
   report: Shutdown.Report | undefined
   stats: WorkerPool.Stats | undefined
+  deadLetters: Array<Job.DeadLetter>
 }
 
 const hangMillis = 2_000
@@ -115,13 +116,16 @@ const runScenario = (scenario: Scenario) =>
       endedAt: Array.from({ length: n }, () => undefined),
       shutdownStartedAt: undefined,
       report: undefined,
-      stats: undefined
+      stats: undefined,
+      deadLetters: []
     }
+    const letters = yield* Queue.unbounded<Job.DeadLetter>()
     const capacity = scenario.backpressure === "sliding" ? Math.max(1, scenario.capacity) : scenario.capacity
     const pool = yield* WorkerPool.make({
       concurrency: scenario.concurrency,
       capacity,
       backpressure: scenario.backpressure,
+      deadLetters: letters,
       shutdown: {
         mode: scenario.mode,
         gracePeriod: scenario.grace * Step,
@@ -174,6 +178,7 @@ const runScenario = (scenario: Scenario) =>
     for (let t = 0; t < hangMillis + 60 * Step; t += 10 * Step) yield* TestClock.adjust(10 * Step)
     yield* Fiber.interruptAll(fibers)
     observed.stats = yield* WorkerPool.stats(pool)
+    observed.deadLetters.push(...(yield* Queue.clear(letters)))
     return observed
   }).pipe(Effect.scoped)
 
@@ -262,6 +267,16 @@ describe("guarantees (property tests)", () => {
           stats.submitted
         )
         assert.strictEqual(stats.queued + stats.running + stats.waiting, 0)
+        // every job that ended failed, timed out or abandoned reached the dead-letter sink exactly once
+        const lettered = observed.deadLetters.map((l) => l.jobId).sort()
+        const expected: Array<string> = []
+        for (
+          const { jobId, status } of yield* Effect.forEach(
+            observed.submits.flatMap((exit) => (exit !== undefined && Exit.isSuccess(exit) ? [exit.value] : [])),
+            (handle) => Effect.map(handle.status, (status) => ({ jobId: handle.id, status }))
+          )
+        ) if (status === "failed" || status === "timedOut" || status === "abandoned") expected.push(jobId)
+        assert.deepStrictEqual(lettered, expected.sort())
         // the report tells the fate of every job live at shutdown, as its handle does
         const report = observed.report!
         for (const [bucket, ids] of Object.entries(report.jobs)) {
@@ -355,7 +370,8 @@ describe("guarantees (property tests)", () => {
           endedAt: [],
           shutdownStartedAt: undefined,
           report: undefined,
-          stats: undefined
+          stats: undefined,
+          deadLetters: []
         }
         const pool = yield* WorkerPool.make({ concurrency, capacity: Infinity })
         const handles = yield* Effect.forEach(jobs, (spec, index) =>

@@ -490,13 +490,13 @@ export const submit: {
    * @example
    * ```ts
    * // a sketch: it needs a worker file that serves `Echo` (see NodeThreadRunner.serve)
-   * import { Effect, Schema } from "effect"
+   * import { Effect, pipe, Schema } from "effect"
    * import { NodeWorkerPool } from "@fiberpool/node"
    *
    * const Echo = NodeWorkerPool.defineTask({ name: "echo", input: Schema.String, output: Schema.String })
    * const program = Effect.gen(function*() {
    *   const threads = yield* NodeWorkerPool.make({ worker: new URL("./echo.worker.ts", import.meta.url) })
-   *   const handle = yield* threads.pipe(NodeWorkerPool.submit(Echo, "hi"))
+   *   const handle = yield* pipe(threads, NodeWorkerPool.submit(Echo, "hi"))
    *   console.log(yield* handle.await) // => hi
    * })
    * Effect.runPromise(Effect.scoped(program))
@@ -578,13 +578,13 @@ export const run: {
    * @example
    * ```ts
    * // a sketch: it needs a worker file that serves `CountPrimes` (see NodeThreadRunner.serve)
-   * import { Effect, Schema } from "effect"
+   * import { Effect, pipe, Schema } from "effect"
    * import { NodeWorkerPool } from "@fiberpool/node"
    *
    * const CountPrimes = NodeWorkerPool.defineTask({ name: "countPrimes", input: Schema.Int, output: Schema.Int })
    * const program = Effect.gen(function*() {
    *   const threads = yield* NodeWorkerPool.make({ worker: new URL("./primes.worker.ts", import.meta.url) })
-   *   console.log(yield* threads.pipe(NodeWorkerPool.run(CountPrimes, 100))) // => 25
+   *   console.log(yield* pipe(threads, NodeWorkerPool.run(CountPrimes, 100))) // => 25
    * })
    * Effect.runPromise(Effect.scoped(program))
    * ```

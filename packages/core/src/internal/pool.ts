@@ -5,6 +5,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Queue from "effect/Queue"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
@@ -177,6 +178,7 @@ interface ShutdownState {
 /** @internal */
 export class PoolImpl {
   declare readonly [TypeId]: typeof TypeId
+  declare readonly pipe: Pipeable["pipe"]
   readonly name: string
   concurrency: number
   readonly capacity: number
@@ -880,3 +882,8 @@ export class PoolImpl {
 }
 
 Object.defineProperty(PoolImpl.prototype, TypeId, { value: TypeId })
+Object.defineProperty(PoolImpl.prototype, "pipe", {
+  value(this: PoolImpl) {
+    return pipeArguments(this, arguments)
+  }
+})

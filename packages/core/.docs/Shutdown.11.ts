@@ -1,6 +1,0 @@
-import { Shutdown } from "@fiberpool/core"
-import { Effect } from "effect"
-
-const controller = Shutdown.makeController()
-await Effect.runPromise(Shutdown.requestForced(controller))
-console.log(controller.phase) // => forced

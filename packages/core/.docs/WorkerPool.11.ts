@@ -1,8 +1,0 @@
-import { WorkerPool } from "@fiberpool/core"
-import { Effect } from "effect"
-
-const program = Effect.gen(function*() {
-  const pool = yield* WorkerPool.make({ concurrency: 1 })
-  console.log(yield* pool.pipe(WorkerPool.run(Effect.succeed("ok")))) // => ok
-})
-await Effect.runPromise(Effect.scoped(program))
