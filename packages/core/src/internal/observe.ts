@@ -47,20 +47,60 @@ export interface Gauges {
 }
 
 /**
+ * A histogram kept by the pool itself and read by the registry through a hook: recording costs a bucket
+ * search, not a registry lookup per job.
+ * @internal
+ */
+export class Histogram {
+  readonly boundaries: ReadonlyArray<number>
+  readonly counts: Array<number>
+  count = 0
+  sum = 0
+  min = Number.POSITIVE_INFINITY
+  max = Number.NEGATIVE_INFINITY
+  constructor(boundaries: ReadonlyArray<number>) {
+    this.boundaries = boundaries
+    this.counts = new Array(boundaries.length).fill(0)
+  }
+  record(value: number): void {
+    const boundaries = this.boundaries
+    let lo = 0
+    let hi = boundaries.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (boundaries[mid] < value) lo = mid + 1
+      else hi = mid
+    }
+    if (lo < boundaries.length) this.counts[lo]++
+    this.count++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+  }
+  state(): Metric.HistogramState {
+    let cumulative = 0
+    const buckets: Array<[number, number]> = []
+    for (let i = 0; i < this.boundaries.length; i++) {
+      cumulative += this.counts[i]
+      buckets.push([this.boundaries[i], cumulative])
+    }
+    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+  }
+}
+
+/**
  * The pool's metrics in one registry. Counters and gauges are registered with read hooks over the pool's own
- * counters, so a job costs no metric update for them; only the two histograms are updated per job.
+ * counters, and the histograms over the pool's own histograms, so a job costs no metric registry access.
  * @internal
  */
 export class Instruments {
   readonly context: Context.Context<never>
-  readonly wait: Metric.Metric<number, Metric.HistogramState>
-  readonly run: Metric.Metric<number, Metric.HistogramState>
+  readonly wait = new Histogram(PoolMetrics.durationBoundaries)
+  readonly run = new Histogram(PoolMetrics.durationBoundaries)
   readonly registrations: Array<Metric.Registration> = []
   constructor(name: string, context: Context.Context<never>, counters: Counters, gauges: Gauges) {
     this.context = context
     const attributes = { pool: name }
-    this.wait = Metric.withAttributes(PoolMetrics.waitSeconds, attributes)
-    this.run = Metric.withAttributes(PoolMetrics.runSeconds, attributes)
     const counter = (metric: Metric.Counter<number>, read: () => number, extra?: Record<string, string>) => {
       this.registrations.push(
         Metric.registerUnsafe(
@@ -98,15 +138,23 @@ export class Instruments {
     counter(PoolMetrics.retries, () => counters.retries)
     gauge(PoolMetrics.queued, gauges.queued)
     gauge(PoolMetrics.running, gauges.running)
-    // touch the histograms so that they are listed before the first job ends
-    this.wait.valueUnsafe(context)
-    this.run.valueUnsafe(context)
+    const histogram = (metric: Metric.Histogram<number>, source: Histogram) => {
+      this.registrations.push(
+        Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
+          get: () => source.state(),
+          update: () => {},
+          modify: () => {}
+        })
+      )
+    }
+    histogram(PoolMetrics.waitSeconds, this.wait)
+    histogram(PoolMetrics.runSeconds, this.run)
   }
   observeWait(millis: number): void {
-    this.wait.updateUnsafe(millis / 1000, this.context)
+    this.wait.record(millis / 1000)
   }
   observeRun(millis: number): void {
-    this.run.updateUnsafe(millis / 1000, this.context)
+    this.run.record(millis / 1000)
   }
 }
 

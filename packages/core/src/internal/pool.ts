@@ -275,7 +275,7 @@ export class PoolImpl {
       !this.intakePaused && this.canStartNow(entry)
     ) {
       this.accept(entry)
-      this.start(entry)
+      this.start(entry, entry.submittedAt)
       return Exit.succeed(entry)
     }
     if (this.queue.size < this.capacity && !this.intakePaused) {
@@ -407,12 +407,12 @@ export class PoolImpl {
 
   // ---- running ----
 
-  start(entry: JobEntry): void {
+  start(entry: JobEntry, startedAt?: number): void {
     entry.state = State.Running
     entry.current = "running"
     this.runningList.push(entry)
     const options = entry.options
-    const now = this.clock.currentTimeMillisUnsafe()
+    const now = startedAt ?? this.clock.currentTimeMillisUnsafe()
     this.limiter?.record(now)
     if (entry.key !== undefined) {
       const state = this.keyState(entry.key)
@@ -435,9 +435,15 @@ export class PoolImpl {
     const once = entry.effect! as Effect.Effect<unknown, unknown>
     const context = this.jobContext(entry, entry.context!)
     entry.effect = entry.context = undefined
-    let program: Effect.Effect<unknown, unknown> = Effect.suspend(() => this.attempt(entry, once))
+    // without retries the single attempt is set up here; with them, at the start of each attempt
+    let program: Effect.Effect<unknown, unknown>
     if (options.retry !== undefined) {
-      program = Effect.retry(program, options.retry as any) as Effect.Effect<unknown, unknown>
+      program = Effect.retry(Effect.suspend(() => this.attempt(entry, once)), options.retry as any) as Effect.Effect<
+        unknown,
+        unknown
+      >
+    } else {
+      program = this.attempt(entry, once)
     }
     if (budget !== Number.POSITIVE_INFINITY) {
       entry.budgetMillis = budget
