@@ -47,7 +47,21 @@ const cases: ReadonlyArray<{ file: string; first: RegExp; expect: ReadonlyArray<
   {
     file: "05-metrics-endpoint.ts",
     first: /^05-metrics-endpoint: /,
-    expect: [/metrics endpoint listening on http:\/\/127\.0\.0\.1:\d+/, /GET \/ready {2}-> 200/, /GET \/metrics -> 200/]
+    expect: [
+      /metrics endpoint listening on http:\/\/127\.0\.0\.1:\d+/,
+      /GET \/ready {2}-> 200/,
+      /GET \/metrics -> 200/,
+      /fiberpool_jobs_succeeded_total\{pool="reports"\} 17/
+    ]
+  },
+  {
+    file: "06-cpu-offload/main.ts",
+    first: /^06-cpu-offload: counting the primes below 3,000,000 in 24 chunks$/,
+    expect: [
+      /^progress: +24\/24 chunks$/,
+      /^speed-up: +\d+\.\d+x on \d+ threads?$/,
+      /^closed: +24 jobs succeeded, threads ended$/
+    ]
   }
 ]
 
