@@ -52,6 +52,22 @@ describe("scheduling", () => {
         assert.deepStrictEqual(order, ["new, priority 4", "old, priority 0", "new, priority 2"])
       }))
 
+    it.effect("jobs queued before the first prioritised job keep their place by age", () =>
+      Effect.gen(function*() {
+        yield* TestClock.adjust("100 seconds") // scores depend on the absolute time: not at the epoch
+        const pool = yield* WorkerPool.make({ concurrency: 1, aging: "1 second" })
+        const order: Array<string> = []
+        yield* WorkerPool.submit(pool, Effect.sleep("10 seconds"))
+        yield* WorkerPool.submit(pool, Effect.sync(() => order.push("plain, 5 s old")))
+        yield* TestClock.adjust("5 seconds")
+        yield* WorkerPool.submit(pool, Effect.sync(() => order.push("priority 3")), { priority: 3 })
+        yield* WorkerPool.submit(pool, Effect.sync(() => order.push("priority 9")), { priority: 9 })
+        yield* TestClock.adjust("5 seconds")
+        yield* WorkerPool.awaitIdle(pool)
+        // aged by 5 s, the plain job (0 + 5) is ahead of priority 3, behind priority 9
+        assert.deepStrictEqual(order, ["priority 9", "plain, 5 s old", "priority 3"])
+      }))
+
     it.effect("sliding pushes out the oldest job of the lowest priority", () =>
       Effect.gen(function*() {
         const pool = yield* WorkerPool.make({ concurrency: 1, capacity: 2, backpressure: "sliding" })

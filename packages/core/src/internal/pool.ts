@@ -81,6 +81,7 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   attemptCount = 0
   timedOut = false
   traced = false
+  cancelRequested = false
   budgetMillis = Number.POSITIVE_INFINITY
   submittedAt = 0
   startedAt: number | undefined = undefined
@@ -131,7 +132,9 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
           return Effect.void
         }
         case State.Running: {
-          this.fiber!.interruptUnsafe()
+          // the fiber is unset only while the job's first synchronous step runs inside `start`
+          if (this.fiber !== undefined) this.fiber.interruptUnsafe()
+          else this.cancelRequested = true
           return Effect.asVoid(this.exit)
         }
         default:
@@ -264,12 +267,11 @@ export class PoolImpl {
     const entry = new JobEntry(this, id, effect, context, options)
     entry.submittedAt = this.clock.currentTimeMillisUnsafe()
     entry.seq = ++this.seq
+    // every job gets its score, so that jobs queued before the switch to the ordered queue keep their place
+    entry.score = this.options.agingMillis === 0
+      ? entry.priority
+      : entry.priority - entry.submittedAt / this.options.agingMillis
     if (entry.key !== undefined || entry.priority !== 0) this.queue.makeOrdered()
-    if (this.queue.ordered) {
-      entry.score = this.options.agingMillis === 0
-        ? entry.priority
-        : entry.priority - entry.submittedAt / this.options.agingMillis
-    }
     if (
       this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
       !this.intakePaused && this.canStartNow(entry)
@@ -462,6 +464,7 @@ export class PoolImpl {
     }
     entry.fiber = fiber
     fiber.addObserver((exit) => this.onJobExit(entry, exit))
+    if (entry.cancelRequested) fiber.interruptUnsafe()
   }
 
   /**
