@@ -354,7 +354,7 @@ export const submit: {
       if (options === undefined) return pool.submit(effect, noJobOptions, fiber.context)
       const resolved = resolveJobOptions(options, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
       if (Result.isFailure(resolved)) {
-        pool.counters.rejected++
+        pool.countRejection("InvalidOptions")
         return Exit.fail(new PoolError({ reason: resolved.failure }))
       }
       return pool.submit(effect, resolved.success, fiber.context)
@@ -441,12 +441,28 @@ export const run: {
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<A, E | JobError | PoolError, R> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(
-        restore(submit(self, effect, options)),
-        (handle) => Effect.onInterrupt(restore(handle.await), () => handle.cancel)
-      )
-    )
+    Effect.withFiber((fiber) => {
+      const pool = self as unknown as PoolImpl
+      let resolved = noJobOptions
+      if (options !== undefined) {
+        const result = resolveJobOptions(options, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
+        if (Result.isFailure(result)) {
+          pool.countRejection("InvalidOptions")
+          return Exit.fail(new PoolError({ reason: result.failure }))
+        }
+        resolved = result.success
+      }
+      const submitted = pool.submit(effect, resolved, fiber.context)
+      // accepted or rejected at once (the common case): wait on the handle, cancelling the job if interrupted
+      if (Exit.isExit(submitted)) {
+        const exit = submitted as Exit.Exit<PoolImpl["live"] extends Map<string, infer J> ? J : never, PoolError>
+        return Exit.isSuccess(exit) ? exit.value.awaitOrCancel : exit
+      }
+      // waiting for room in the queue: the handle arrives later
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(submitted), (handle) => handle.awaitOrCancel)
+      ) as Effect.Effect<A, E | JobError | PoolError>
+    })
 )
 
 /**

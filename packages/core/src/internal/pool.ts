@@ -124,6 +124,18 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
       return Effect.sync(() => this.removeWaiter(resume))
     })
   }
+  /** `await`, where interrupting the waiter cancels the job (and waits for it to stop). */
+  get awaitOrCancel(): Effect.Effect<A, E | JobError> {
+    if (this.result !== undefined) return this.result
+    return Effect.callback<A, E | JobError>((resume) => {
+      if (this.result !== undefined) return resume(this.result)
+      this.addWaiter(resume)
+      return Effect.suspend(() => {
+        this.removeWaiter(resume)
+        return this.cancel
+      })
+    })
+  }
   get cancel(): Effect.Effect<void> {
     return Effect.suspend(() => {
       switch (this.state) {
