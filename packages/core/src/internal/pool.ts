@@ -471,7 +471,8 @@ export class PoolImpl {
     }
     const fiber = Effect.runForkWith(context)(program)
     if (fiber.pollUnsafe() !== undefined) {
-      this.onJobExit(entry, fiber.pollUnsafe()!)
+      // it ran to the end in this step: no time passed on the Clock, so no second clock read
+      this.onJobExit(entry, fiber.pollUnsafe()!, now)
       return
     }
     entry.fiber = fiber
@@ -520,7 +521,7 @@ export class PoolImpl {
     return program
   }
 
-  onJobExit(entry: JobEntry, exit: AnyExit): void {
+  onJobExit(entry: JobEntry, exit: AnyExit, endedAt?: number): void {
     if (entry.state !== State.Running) return // abandoned at shutdown: already reported
     this.release(entry)
     entry.fiber = undefined
@@ -528,14 +529,20 @@ export class PoolImpl {
       this.finish(
         entry,
         "timedOut",
-        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: entry.budgetMillis }) }))
+        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: entry.budgetMillis }) })),
+        endedAt
       )
     } else if (exit._tag === "Success") {
-      this.finish(entry, "succeeded", exit)
+      this.finish(entry, "succeeded", exit, endedAt)
     } else if (Cause.hasInterruptsOnly(exit.cause)) {
-      this.finish(entry, "interrupted", Exit.fail(new JobError({ jobId: entry.id, reason: new JobInterrupted() })))
+      this.finish(
+        entry,
+        "interrupted",
+        Exit.fail(new JobError({ jobId: entry.id, reason: new JobInterrupted() })),
+        endedAt
+      )
     } else {
-      this.finish(entry, "failed", exit)
+      this.finish(entry, "failed", exit, endedAt)
     }
     this.dispatch()
   }
@@ -551,7 +558,7 @@ export class PoolImpl {
     }
   }
 
-  finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit): void {
+  finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit, endedAt?: number): void {
     entry.state = State.Done
     entry.current = status
     entry.result = result
@@ -559,7 +566,7 @@ export class PoolImpl {
     this.live.delete(entry.id)
     this.counters[status as Exclude<Job.TerminalStatus, "dropped">]++
     if (entry.startedAt !== undefined) {
-      this.instruments.observeRun(this.clock.currentTimeMillisUnsafe() - entry.startedAt)
+      this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - entry.startedAt)
     }
     if (this.subscribers.size > 0) {
       this.emit(terminalEvents[status], entry, status === "failed" && Exit.isFailure(result) ? result.cause : undefined)
