@@ -9,6 +9,7 @@
  * Run: `node examples/07-durable/main.ts`    (PostgreSQL: `DATABASE_URL=postgres://... node examples/07-durable/main.ts`)
  */
 import { DurableQueue } from "@fiberpool/durable"
+import { NodeShutdown } from "@fiberpool/node"
 import { Console, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import * as ChildProcess from "node:child_process"
@@ -98,15 +99,10 @@ const program = Effect.gen(function*() {
       `${open} left claimed`
   )
   if (sent !== JOBS || open !== 0) return yield* Effect.die(new Error("a job was lost"))
-}).pipe(Effect.scoped, Effect.provide(Layer.orDie(connect(file, queue))))
-
-Effect.runPromise(program).then(
-  () => {
-    Fs.rmSync(dir, { recursive: true, force: true })
-    process.exit(0)
-  },
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
+}).pipe(
+  Effect.scoped,
+  Effect.provide(Layer.orDie(connect(file, queue))),
+  Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
 )
+
+NodeShutdown.runMain(program)

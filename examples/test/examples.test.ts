@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { fileURLToPath } from "node:url"
-import { exitWithin, run } from "./spawn.ts"
+// the process helpers are shared with the node package's integration tests
+import { exitWithin, run } from "../../packages/node/test/utils/spawn.ts"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const example = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))

@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -23,6 +24,7 @@ import * as Stream from "effect/Stream"
 import {
   type Backpressure as Backpressure_,
   noJobOptions,
+  type ResolvedJobOptions,
   resolveJobOptions,
   resolvePoolOptions,
   resolveShutdown
@@ -351,15 +353,24 @@ export const submit: {
   ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R> =>
     Effect.withFiber((fiber) => {
       const pool = self as unknown as PoolImpl
-      if (options === undefined) return pool.submit(effect, noJobOptions, fiber.context)
-      const resolved = resolveJobOptions(options, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
-      if (Result.isFailure(resolved)) {
-        pool.countRejection("InvalidOptions")
-        return Exit.fail(new PoolError({ reason: resolved.failure }))
-      }
-      return pool.submit(effect, resolved.success, fiber.context)
+      const resolved = jobOptions(pool, fiber, options)
+      if (Exit.isExit(resolved)) return resolved
+      return pool.submit(effect, resolved, fiber.context) as Effect.Effect<Job.JobHandle<A, E>, PoolError>
     })
 )
+
+/** A job's options, resolved against the submitter's clock, or the rejection of invalid ones. */
+const jobOptions = (
+  pool: PoolImpl,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  options: Job.Options<any> | undefined
+): ResolvedJobOptions | Exit.Exit<never, PoolError> => {
+  if (options === undefined) return noJobOptions
+  const resolved = resolveJobOptions(options, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
+  if (Result.isSuccess(resolved)) return resolved.success
+  pool.countRejection("InvalidOptions")
+  return Exit.fail(new PoolError({ reason: resolved.failure }))
+}
 
 /**
  * Submits a job and waits for its result: `submit` then `handle.await`.
@@ -443,15 +454,8 @@ export const run: {
   ): Effect.Effect<A, E | JobError | PoolError, R> =>
     Effect.withFiber((fiber) => {
       const pool = self as unknown as PoolImpl
-      let resolved = noJobOptions
-      if (options !== undefined) {
-        const result = resolveJobOptions(options, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
-        if (Result.isFailure(result)) {
-          pool.countRejection("InvalidOptions")
-          return Exit.fail(new PoolError({ reason: result.failure }))
-        }
-        resolved = result.success
-      }
+      const resolved = jobOptions(pool, fiber, options)
+      if (Exit.isExit(resolved)) return resolved
       const submitted = pool.submit(effect, resolved, fiber.context)
       // accepted or rejected at once (the common case): wait on the handle, cancelling the job if interrupted
       if (Exit.isExit(submitted)) {

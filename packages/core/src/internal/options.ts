@@ -9,6 +9,7 @@ import type * as Job from "../Job.ts"
 import type { DeadLetter } from "../Job.ts"
 import { InvalidOptions } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
+import type { Options as WorkerPoolOptions } from "../WorkerPool.ts"
 
 /** @internal */
 export type Backpressure = "suspend" | "fail" | "dropping" | "sliding"
@@ -146,20 +147,7 @@ export const resolveShutdown = (
 }
 
 /** @internal */
-export interface PoolOptionsInput {
-  readonly name?: string | undefined
-  readonly concurrency: number
-  readonly capacity?: number | undefined
-  readonly backpressure?: Backpressure | undefined
-  readonly timeout?: Duration.Input | undefined
-  readonly shutdown?: Shutdown.Options | undefined
-  readonly spans?: Spans | undefined
-  readonly aging?: Duration.Input | false | undefined
-  readonly keyConcurrency?: number | undefined
-  readonly rateLimit?: RateLimit | undefined
-  readonly keyRateLimit?: RateLimit | undefined
-  readonly deadLetters?: DeadLetterSink | undefined
-}
+export type PoolOptionsInput = WorkerPoolOptions
 
 const resolveRateLimit = (
   option: string,
