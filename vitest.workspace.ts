@@ -11,6 +11,16 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: {
+          name: "durable",
+          root: "./packages/durable",
+          include: ["test/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000
+        }
+      },
+      {
+        extends: true,
         test: { name: "examples", root: "./examples", include: ["test/**/*.test.ts"], testTimeout: 60_000 }
       },
       {

@@ -63,6 +63,15 @@ const cases: ReadonlyArray<{ file: string; first: RegExp; expect: ReadonlyArray<
       /^speed-up: +\d+\.\d+x on \d+ threads?$/,
       /^closed: +24 jobs succeeded, threads ended$/
     ]
+  },
+  {
+    file: "07-durable/main.ts",
+    first: /^07-durable: 1 producer, 3 worker processes, 90 jobs on SQLite \(/,
+    expect: [
+      /^SIGKILL worker-2 while it runs invoice-/,
+      /^workers exited: worker-1 exit 0, worker-2 SIGKILL, worker-3 exit 0$/,
+      /^every job completed once: 90\/90 invoices sent once, 90 jobs ran, \d+ of them twice, 0 left claimed$/
+    ]
   }
 ]
 

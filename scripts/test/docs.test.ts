@@ -6,7 +6,7 @@ const root = fileURLToPath(new URL("../..", import.meta.url))
 
 // Every JSDoc @example of the libraries type-checks and runs (see scripts/docs.ts).
 it("every JSDoc example type-checks and runs, and every export is documented", () => {
-  const result = spawnSync(process.execPath, ["scripts/docs.ts", "core", "node"], {
+  const result = spawnSync(process.execPath, ["scripts/docs.ts", "core", "node", "durable"], {
     cwd: root,
     encoding: "utf8",
     timeout: 170_000

@@ -1,0 +1,53 @@
+/**
+ * A consumer process of the throughput benchmark. argv: system (fiberpool | pg-boss), store (sqlite | postgres),
+ * db (file or URL), queue, concurrency. Connects, prints "ready", starts consuming on "go" (stdin), counts the
+ * no-op jobs it ran and prints the count every 50 ms ("count N"), stops on SIGTERM.
+ */
+import { PgClient } from "@effect/sql-pg"
+import { DurableQueue, DurableWorker, JobType, SqliteClient } from "@fiberpool/durable"
+import { Effect, Exit, Layer, Redacted, Schema, Scope } from "effect"
+import { PgBoss } from "pg-boss"
+
+const [system, store, db, queue, concurrencyText] = process.argv.slice(2)
+const concurrency = Number(concurrencyText)
+let count = 0
+const go = new Promise<void>((resolve) => process.stdin.once("data", () => resolve()))
+const report = setInterval(() => console.log(`count ${count}`), 50)
+let stop: () => Promise<void> = async () => {}
+process.once("SIGTERM", async () => {
+  await stop()
+  clearInterval(report)
+  console.log(`count ${count}`)
+  process.exit(0)
+})
+
+if (system === "fiberpool") {
+  const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.sync(() => void count++) })
+  const Sql = store === "sqlite"
+    ? SqliteClient.layer({ filename: db, busyTimeout: "20 seconds" })
+    : PgClient.layer({ url: Redacted.make(db), maxConnections: Number(process.env.BENCH_PG_CONNECTIONS ?? 10) })
+  const scope = Effect.runSync(Scope.make())
+  const context = await Effect.runPromise(
+    Layer.buildWithScope(DurableQueue.layerSql({ name: queue }).pipe(Layer.provide(Sql)), scope)
+  )
+  console.log("ready")
+  await go
+  await Effect.runPromise(
+    DurableWorker.make({ types: [Noop], concurrency }).pipe(Effect.provideContext(context), Scope.provide(scope))
+  )
+  stop = () => Effect.runPromise(Scope.close(scope, Exit.void))
+} else {
+  const boss = new PgBoss({ connectionString: db, max: 4, supervise: false, schedule: false })
+  boss.on("error", (error) => console.error(error))
+  await boss.start()
+  console.log("ready")
+  await go
+  await boss.work(
+    queue,
+    { batchSize: concurrency, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+    async (jobs) => {
+      count += jobs.length
+    }
+  )
+  stop = () => boss.stop({ graceful: true })
+}

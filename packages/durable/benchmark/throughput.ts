@@ -1,0 +1,155 @@
+/**
+ * Throughput of durable queues: no-op jobs per second through PostgreSQL with 1 and 4 consumer processes, and
+ * through SQLite with 1, for fiberpool (effect's PersistedQueue + a fiberpool WorkerPool) and pg-boss on the
+ * same PostgreSQL, in one run, cells interleaved.
+ *
+ * Each cell: enqueue N jobs (not timed), start the consumer processes and wait until they are connected, then
+ * say "go" and time until the store reports every job completed (acks included). Checks that every job ran.
+ *
+ * Run: `FIBERPOOL_TEST_PG_URL=postgres://... node packages/durable/benchmark/throughput.ts [--quick] [--rounds 3]`
+ */
+import { PgClient } from "@effect/sql-pg"
+import { DurableQueue, JobType, SqliteClient } from "@fiberpool/durable"
+import { Effect, Layer, Redacted, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { PgBoss } from "pg-boss"
+
+const args = process.argv.slice(2)
+const quick = args.includes("--quick")
+const roundsAt = args.indexOf("--rounds")
+const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : quick ? 1 : 3
+const JOBS = quick ? 500 : 5000
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
+const pgUrl = process.env.FIBERPOOL_TEST_PG_URL ?? process.env.DATABASE_URL
+const consumerFile = new URL("./consumer.ts", import.meta.url).pathname
+
+interface Cell {
+  readonly name: string
+  readonly system: "fiberpool" | "pg-boss"
+  readonly store: "sqlite" | "postgres"
+  readonly processes: number
+}
+const only = process.env.BENCH_ONLY
+const allCells: ReadonlyArray<Cell> = [
+  { name: "fiberpool, SQLite, 1 process", system: "fiberpool", store: "sqlite", processes: 1 },
+  ...(pgUrl
+    ? [
+      { name: "fiberpool, PostgreSQL, 1 process", system: "fiberpool", store: "postgres", processes: 1 },
+      { name: "pg-boss, PostgreSQL, 1 process", system: "pg-boss", store: "postgres", processes: 1 },
+      { name: "fiberpool, PostgreSQL, 4 processes", system: "fiberpool", store: "postgres", processes: 4 },
+      { name: "pg-boss, PostgreSQL, 4 processes", system: "pg-boss", store: "postgres", processes: 4 }
+    ] as const
+    : [])
+]
+const cells = only ? allCells.filter((c) => c.name.includes(only)) : allCells
+if (!pgUrl) console.warn("FIBERPOOL_TEST_PG_URL is not set: PostgreSQL cells skipped")
+
+const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.void })
+let serial = 0
+
+const sqlLayer = (cell: Cell, file: string): Layer.Layer<SqlClient.SqlClient, unknown> =>
+  cell.store === "sqlite" ? SqliteClient.layer({ filename: file }) : PgClient.layer({ url: Redacted.make(pgUrl!) })
+
+const runCell = async (cell: Cell): Promise<number> => {
+  const queue = `bench_${process.pid}_${serial++}`
+  const file = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-bench-")), "queue.db")
+  const db = cell.store === "sqlite" ? file : pgUrl!
+  const Sql = sqlLayer(cell, file)
+
+  // enqueue (not timed)
+  let boss: PgBoss | undefined
+  if (cell.system === "fiberpool") {
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.withTransaction(Effect.forEach(
+          Array.from({ length: JOBS }, (_, i) => i),
+          (i) => DurableQueue.enqueue(Noop, i, { id: `${queue}-${i}` }),
+          { discard: true }
+        ))
+      }).pipe(Effect.provide(DurableQueue.layerSql({ name: queue }).pipe(Layer.provideMerge(Sql))), Effect.orDie)
+    )
+  } else {
+    boss = new PgBoss({ connectionString: pgUrl!, max: 4, supervise: false, schedule: false })
+    boss.on("error", (error) => console.error(error))
+    await boss.start()
+    await boss.createQueue(queue)
+    for (let i = 0; i < JOBS; i += 1000) {
+      await boss.insert(queue, Array.from({ length: Math.min(1000, JOBS - i) }, (_, j) => ({ data: { n: i + j } })))
+    }
+  }
+
+  const children = Array.from({ length: cell.processes }, () => {
+    const child = ChildProcess.spawn(
+      process.execPath,
+      [consumerFile, cell.system, cell.store, db, queue, String(CONCURRENCY)],
+      { stdio: ["pipe", "pipe", "inherit"] }
+    )
+    const state = { child, count: 0, ready: false }
+    let buffer = ""
+    child.stdout.on("data", (data) => {
+      buffer += String(data)
+      const lines = buffer.split("\n")
+      buffer = lines.pop()!
+      for (const line of lines) {
+        if (line === "ready") state.ready = true
+        else if (line.startsWith("count ")) state.count = Number(line.slice(6))
+      }
+    })
+    return state
+  })
+  while (!children.every((c) => c.ready)) await new Promise((r) => setTimeout(r, 10))
+
+  const completed = cell.system === "fiberpool"
+    ? (sql: SqlClient.SqlClient) =>
+      sql<{ c: unknown }>`SELECT COUNT(*) AS c FROM effect_queue WHERE queue_name = ${queue} AND state = 'completed'`
+    : (sql: SqlClient.SqlClient) =>
+      sql<{ c: unknown }>`SELECT COUNT(*) AS c FROM pgboss.job WHERE name = ${queue} AND state = 'completed'`
+  const millis = await Effect.runPromise(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const start = performance.now()
+      for (const c of children) c.child.stdin.write("go\n")
+      while (Number((yield* completed(sql))[0].c) < JOBS) {
+        if (performance.now() - start > 120_000) return yield* Effect.die(new Error(`${cell.name}: timed out`))
+        yield* Effect.sleep("10 millis")
+      }
+      return performance.now() - start
+    }).pipe(Effect.provide(Sql), Effect.orDie)
+  )
+
+  await Promise.all(children.map((c) =>
+    new Promise<void>((resolve) => {
+      c.child.once("exit", () => resolve())
+      c.child.kill("SIGTERM")
+    })
+  ))
+  await boss?.stop({ graceful: false })
+  const ran = children.reduce((sum, c) => sum + c.count, 0)
+  if (ran < JOBS) throw new Error(`${cell.name}: ${ran} of ${JOBS} jobs ran`)
+  if (cell.store === "sqlite") Fs.rmSync(Path.dirname(file), { recursive: true, force: true })
+  return JOBS / (millis / 1000)
+}
+
+const results = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
+console.log(`durable throughput: ${JOBS} no-op jobs per cell, consumer concurrency ${CONCURRENCY}, ${rounds} round(s)`)
+console.log(`node ${process.version}, ${Os.cpus().length} CPUs (${Os.cpus()[0]?.model ?? "?"})`)
+for (let round = 0; round < rounds; round++) {
+  for (const cell of cells) {
+    const rate = await runCell(cell)
+    results.get(cell.name)!.push(rate)
+    console.log(`  round ${round + 1}: ${cell.name.padEnd(36)} ${rate.toFixed(0).padStart(6)} jobs/s`)
+  }
+}
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+console.log("\n| cell | jobs/s (median) | min–max |\n| --- | ---: | ---: |")
+for (const [name, rates] of results) {
+  console.log(
+    `| ${name} | ${median(rates).toFixed(0)} | ${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)} |`
+  )
+}
+process.exit(0)

@@ -1,0 +1,134 @@
+/**
+ * The failures raised by `@fiberpool/durable` itself. A job's own errors are not wrapped: they are what the
+ * handler failed with, kept (rendered) as the dead letter's `error` once the job has used all its attempts.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * A job's stored payload does not decode with its type's `payload` schema. The job is dead-lettered at once
+ * (never retried: the same bytes would fail the same way), and the worker goes on with the next job.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.MalformedPayload({ jobId: "j1", jobType: "email", issue: "Expected string" })
+ * console.log(error.message) // => Job j1 (email): the payload does not match the schema: Expected string
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class MalformedPayload extends Schema.TaggedError<MalformedPayload>()("MalformedPayload", {
+  jobId: Schema.String,
+  jobType: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} (${this.jobType}): the payload does not match the schema: ${this.issue}`
+  }
+}
+
+/**
+ * A worker claimed a job whose type it does not know (the queue is shared with workers of other types, or the
+ * type was renamed). The job is dead-lettered with this error; re-queue it once a worker knows the type.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.UnknownJobType({ jobId: "j1", jobType: "sms", known: ["email"] })
+ * console.log(error.message) // => Job j1 has type "sms", which this worker does not handle (it knows: email)
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class UnknownJobType extends Schema.TaggedError<UnknownJobType>()("UnknownJobType", {
+  jobId: Schema.String,
+  jobType: Schema.String,
+  known: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} has type "${this.jobType}", which this worker does not handle (it knows: ${
+      this.known.join(", ")
+    })`
+  }
+}
+
+/**
+ * Awaiting a result: the job used all its attempts and is now a dead letter. `error` is its last error,
+ * rendered.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.JobDeadLettered({ jobId: "j1", jobType: "email", attempts: 3, error: "SMTP 550" })
+ * console.log(error.message) // => Job j1 (email) failed after 3 attempt(s): SMTP 550
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class JobDeadLettered extends Schema.TaggedError<JobDeadLettered>()("JobDeadLettered", {
+  jobId: Schema.String,
+  jobType: Schema.String,
+  attempts: Schema.Number,
+  error: Schema.String
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} (${this.jobType}) failed after ${this.attempts} attempt(s): ${this.error}`
+  }
+}
+
+/**
+ * The store (SQLite, PostgreSQL) failed: it could not be reached, or a statement failed. `cause` keeps the
+ * driver's error.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.StoreError({ operation: "enqueue", cause: new Error("connection refused") })
+ * console.log(error.message) // => The durable store failed during enqueue: connection refused
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  cause: Schema.Defect()
+}) {
+  override get message(): string {
+    const cause = this.cause as { readonly message?: unknown } | undefined
+    const detail = typeof cause?.message === "string" && cause.message !== "" ? cause.message : String(this.cause)
+    return `The durable store failed during ${this.operation}: ${detail}`
+  }
+}
+
+/**
+ * A payload or result could not be encoded with its schema when enqueuing or storing it.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.EncodeFailed({ jobType: "email", issue: "Expected string, got 1" })
+ * console.log(error.message) // => email: cannot encode: Expected string, got 1
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class EncodeFailed extends Schema.TaggedError<EncodeFailed>()("EncodeFailed", {
+  jobType: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `${this.jobType}: cannot encode: ${this.issue}`
+  }
+}

@@ -1,0 +1,357 @@
+/**
+ * The durable worker: a fiberpool `WorkerPool` (concurrency, deadlines, metrics, events, shutdown report) whose
+ * jobs come from a `DurableQueue`. It claims a job only when a slot is free, so it never holds more jobs than it
+ * runs.
+ *
+ * @since 0.1.0
+ */
+import { PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import { MalformedPayload, StoreError, UnknownJobType } from "./DurableError.ts"
+import type { Envelope } from "./DurableQueue.ts"
+import { Service as QueueService } from "./DurableQueue.ts"
+import * as JobType from "./JobType.ts"
+
+/**
+ * Options of a worker.
+ *
+ * - `types`: the job types this worker runs. A job of another type is dead-lettered with `UnknownJobType`, so
+ *   give workers that run different types different queues.
+ * - `concurrency`: how many jobs run at once (and how many are claimed at most).
+ * - `name`: the pool's name in logs, metrics and the shutdown report. Default: the queue name.
+ * - `shutdown`: the pool's shutdown options. Default: `{ gracePeriod: "30 seconds", interruptTimeout: "5 seconds" }`.
+ *   When the grace period ends, what still runs is interrupted and handed back to the store at once, without
+ *   using an attempt.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { DurableWorker, JobType } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.make({ name: "ping", payload: Schema.String, handler: () => Effect.void })
+ * const options: DurableWorker.Options<typeof Ping> = { types: [Ping], concurrency: 8, shutdown: { gracePeriod: "10 seconds" } }
+ * console.log(options.concurrency) // => 8
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options<T extends JobType.Any> {
+  readonly types: ReadonlyArray<T>
+  readonly concurrency: number
+  readonly name?: string | undefined
+  readonly shutdown?: Shutdown.Options | undefined
+  readonly spans?: "auto" | "always" | "never" | undefined
+}
+
+/**
+ * A running worker.
+ *
+ * - `pool`: its `WorkerPool` (use `WorkerPool.stats`, `WorkerPool.events`...).
+ * - `shutdown`: stops claiming, lets running jobs finish within the grace period, hands the rest back, and
+ *   returns the pool's report. Idempotent; closing the worker's scope does the same.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ * import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.make({ name: "ping", payload: Schema.String, handler: () => Effect.void })
+ * const program = Effect.gen(function*() {
+ *   const worker: DurableWorker.DurableWorker = yield* DurableWorker.make({ types: [Ping], concurrency: 2 })
+ *   console.log((yield* WorkerPool.stats(worker.pool)).concurrency) // => 2
+ *   yield* worker.shutdown
+ * })
+ * await Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DurableWorker {
+  readonly queue: string
+  readonly pool: WorkerPool.WorkerPool
+  readonly shutdown: Effect.Effect<Shutdown.Report>
+}
+
+/**
+ * Starts a worker on the current `DurableQueue`; it runs until its scope closes (or `shutdown`).
+ *
+ * **Details**
+ *
+ * Each job runs on the pool with its type's timeout. Its outcome settles the claim in the store:
+ *
+ * - success: done (and the result is kept, if the type has a `result` schema);
+ * - failure, timeout or defect: delivered again after the type's `retry` delay, until `maxAttempts`, then kept as
+ *   a dead letter with its last error;
+ * - a payload that does not decode, or an unknown type: dead-lettered at once, never retried;
+ * - interrupted by the shutdown: handed back at once, the attempt not counted.
+ *
+ * A process that dies while running jobs does not settle them: they are delivered again once their lease
+ * expires (`lockExpiration`), and the lost attempt counts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Schema } from "effect"
+ * import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+ *
+ * const seen: Array<string> = []
+ * const Greet = JobType.make({
+ *   name: "greet",
+ *   payload: Schema.Struct({ name: Schema.String }),
+ *   handler: ({ name }) => Effect.sync(() => seen.push(name))
+ * })
+ * const program = Effect.gen(function*() {
+ *   const worker = yield* DurableWorker.make({ types: [Greet], concurrency: 2 })
+ *   yield* DurableQueue.enqueue(Greet, { name: "Ada" })
+ *   yield* DurableQueue.enqueue(Greet, { name: "Alan" })
+ *   while (seen.length < 2) yield* Effect.sleep("10 millis")
+ *   const report = yield* worker.shutdown
+ *   assert.strictEqual(report.totals.succeeded, 2)
+ * })
+ * await Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <T extends JobType.Any>(
+  options: Options<T>
+): Effect.Effect<DurableWorker, PoolError.InvalidOptions, Scope.Scope | QueueService | JobType.Services<T>> =>
+  Effect.gen(function*() {
+    const queue = yield* QueueService
+    const context = yield* Effect.context<JobType.Services<T>>()
+    const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
+    const known = [...registry.keys()]
+
+    const pool = yield* WorkerPool.make({
+      name: options.name ?? queue.name,
+      concurrency: options.concurrency,
+      capacity: options.concurrency,
+      spans: options.spans,
+      shutdown: { gracePeriod: "30 seconds", interruptTimeout: "5 seconds", ...options.shutdown }
+    })
+
+    const deadLetter = (envelope: EnvelopeLike, error: string, attempts: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        queue.outcomes.put(queue.name, {
+          jobId: envelope.id,
+          jobType: envelope.type,
+          status: "dead",
+          payload: JSON.stringify(envelope.payload ?? null),
+          result: null,
+          error,
+          attempts,
+          finishedAt: now
+        })).pipe(
+          Effect.tap(() => Effect.logWarning(`job ${envelope.id} (${envelope.type}) dead-lettered: ${error}`))
+        )
+
+    // Runs one claimed job and decides how the claim settles: success → done; failure → the store retries it
+    // (with `current.type`'s delay) or, at its last attempt, marks it failed; interruption → handed back.
+    const process = (
+      item: { readonly id: string; readonly attempts: number; readonly element: unknown },
+      current: { type: JobType.Any | undefined }
+    ): Effect.Effect<void, unknown> =>
+      Effect.gen(function*() {
+        const envelope = toEnvelope(item)
+        const type = registry.get(envelope.type)
+        if (type === undefined) {
+          return yield* deadLetter(
+            envelope,
+            new UnknownJobType({ jobId: envelope.id, jobType: envelope.type, known }).message,
+            item.attempts
+          )
+        }
+        current.type = type
+        if (item.attempts > type.maxAttempts) {
+          // the process that ran the last allowed attempt died before settling it
+          return yield* deadLetter(
+            envelope,
+            `the process running attempt ${type.maxAttempts} of ${type.maxAttempts} stopped before finishing it (lease expired)`,
+            type.maxAttempts
+          )
+        }
+        const decoded = yield* Effect.result(Schema.decodeUnknownEffect(type.payloadJson)(envelope.payload))
+        if (Result.isFailure(decoded)) {
+          const error = new MalformedPayload({ jobId: envelope.id, jobType: type.name, issue: decoded.failure.message })
+          return yield* deadLetter(envelope, error.message, item.attempts)
+        }
+        const jobContext: JobType.JobContext = {
+          id: envelope.id,
+          type: type.name,
+          attempt: item.attempts,
+          maxAttempts: type.maxAttempts
+        }
+        const job = Effect.provideContext(
+          type.handler(decoded.success, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
+          context
+        )
+        const submitted = yield* Effect.result(WorkerPool.submit(pool, job, {
+          id: envelope.id,
+          timeout: type.timeout,
+          metadata: { type: type.name, attempt: item.attempts }
+        }))
+        if (Result.isFailure(submitted)) {
+          // the pool is closing (or runs a job with the same id): hand the job back untouched
+          return yield* Effect.interrupt
+        }
+        const exit = yield* submitted.success.exit
+        if (Exit.isSuccess(exit)) {
+          if (type.resultJson === undefined) return
+          const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))
+          const now = yield* Clock.currentTimeMillis
+          yield* queue.outcomes.put(queue.name, {
+            jobId: envelope.id,
+            jobType: type.name,
+            status: Result.isSuccess(encoded) ? "succeeded" : "dead",
+            payload: Result.isSuccess(encoded) ? null : JSON.stringify(envelope.payload ?? null),
+            result: Result.isSuccess(encoded) ? JSON.stringify(encoded.success) : null,
+            error: Result.isSuccess(encoded) ? null : `the result does not encode: ${encoded.failure.message}`,
+            attempts: item.attempts,
+            finishedAt: now
+          })
+          return
+        }
+        if (isHandBack(exit.cause)) return yield* Effect.interrupt
+        if (item.attempts >= type.maxAttempts) {
+          return yield* deadLetter(envelope, Cause.pretty(exit.cause), item.attempts)
+        }
+        return yield* Effect.failCause(exit.cause)
+      })
+
+    // Claims and settles one job. Waiting for a job is interruptible (that is how the shutdown stops claiming);
+    // once claimed, the job is awaited uninterruptibly: the pool's shutdown decides when it stops. The claim is
+    // settled (the store's acknowledgement) in the background, so the next claim does not wait for that round
+    // trip; the shutdown waits for every pending settlement.
+    const settlements = yield* FiberSet.make<void>()
+    const claimOnce = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const current: { type: JobType.Any | undefined } = { type: undefined }
+        const exit = yield* Effect.exit(Effect.gen(function*() {
+          const item = yield* restore(queue.store.take({
+            name: queue.name,
+            maxAttempts: storeMaxAttempts,
+            retryDelay: (attempts) =>
+              current.type === undefined ? Effect.succeed(Duration.zero) : JobType.retryDelay(current.type, attempts)
+          })).pipe(
+            Scope.provide(scope),
+            Effect.mapError((cause) => new StoreError({ operation: "claim", cause }))
+          )
+          return yield* process(item, current)
+        }))
+        yield* FiberSet.run(settlements, Scope.close(scope, exit), { startImmediately: true })
+        return yield* exit
+      })
+    )
+
+    const claimer = Effect.gen(function*() {
+      // the pool may close on its own (a `Shutdown.Controller` asked it to): then stop claiming
+      while (!(yield* WorkerPool.stats(pool)).closed) {
+        const exit = yield* Effect.exit(claimOnce)
+        if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
+          const error = Cause.findError(exit.cause)
+          if (Result.isSuccess(error) && error.success instanceof StoreError) {
+            // the store is unreachable: don't spin
+            yield* Effect.logWarning("claiming a job failed; retrying in 1 second", exit.cause)
+            yield* Effect.sleep("1 second")
+          }
+        }
+      }
+    })
+
+    const fibers: Array<Fiber.Fiber<void>> = []
+    for (let i = 0; i < options.concurrency; i++) {
+      fibers.push(yield* Effect.forkDetach(claimer, { startImmediately: true }))
+    }
+
+    const done = yield* Deferred.make<Shutdown.Report>()
+    let started = false
+    const shutdown: Effect.Effect<Shutdown.Report> = Effect.uninterruptible(Effect.suspend(() => {
+      if (started) return Deferred.await(done)
+      started = true
+      return Effect.gen(function*() {
+        // stop claiming (waiting claimers end at once; busy ones end when their job has settled), and shut
+        // the pool down concurrently: it bounds how long the busy ones take
+        const stopClaimers = yield* Effect.forkChild(
+          Effect.forEach(fibers, Fiber.interrupt, { concurrency: "unbounded" }),
+          {
+            startImmediately: true
+          }
+        )
+        const report = yield* WorkerPool.shutdown(pool).pipe(Effect.orDie)
+        yield* Fiber.join(stopClaimers)
+        yield* FiberSet.awaitEmpty(settlements)
+        yield* Deferred.succeed(done, report)
+        return report
+      })
+    }))
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return { queue: queue.name, pool, shutdown }
+  })
+
+/**
+ * A layer that runs a worker for as long as the layer lives (for example `Layer.launch` under
+ * `NodeRuntime.runMain`: SIGTERM then shuts it down gracefully).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer, Schema } from "effect"
+ * import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.make({ name: "ping", payload: Schema.String, handler: () => Effect.void })
+ * const Worker = DurableWorker.layer({ types: [Ping], concurrency: 4 }).pipe(Layer.provide(DurableQueue.layerMemory()))
+ * await Effect.runPromise(Effect.scoped(Layer.build(Worker)))
+ * console.log("started and stopped") // => started and stopped
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = <T extends JobType.Any>(
+  options: Options<T>
+): Layer.Layer<never, PoolError.InvalidOptions, QueueService | JobType.Services<T>> =>
+  Layer.effectDiscard(make(options))
+
+// ---- Internal ----
+
+/**
+ * PersistedQueue's own attempt cap. The worker dead-letters by the job type's `maxAttempts` itself (the store
+ * only sees one cap per queue); this cap only stops a job whose dead-lettering keeps failing.
+ */
+const storeMaxAttempts = 1000
+
+type EnvelopeLike = Envelope
+
+const toEnvelope = (item: { readonly id: string; readonly element: unknown }): Envelope => {
+  const element = item.element as Partial<Record<keyof Envelope, unknown>> | null | undefined
+  return {
+    id: typeof element?.id === "string" ? element.id : item.id,
+    type: typeof element?.type === "string" ? element.type : "<missing>",
+    payload: element?.payload
+  }
+}
+
+const handBackReasons = new Set(["JobInterrupted", "JobCancelled", "JobAbandoned"])
+
+const isHandBack = (cause: Cause.Cause<unknown>): boolean => {
+  if (Cause.hasInterruptsOnly(cause)) return true
+  const error = Cause.findError(cause)
+  return Result.isSuccess(error) && error.success instanceof PoolError.JobError &&
+    handBackReasons.has(error.success.reason._tag)
+}

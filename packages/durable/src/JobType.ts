@@ -1,0 +1,290 @@
+/**
+ * Named job types: the contract between producers and workers. A type has a name, a `Schema` for its payload
+ * (and its result, when results are kept), a handler, and default options (timeout, retry schedule between
+ * deliveries, max attempts).
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { hasProperty } from "effect/Predicate"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+
+/**
+ * @category type ids
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = "~@fiberpool/durable/JobType"
+
+/**
+ * @category type ids
+ * @since 0.1.0
+ */
+export type TypeId = "~@fiberpool/durable/JobType"
+
+/**
+ * What a handler knows about the delivery it runs: the job id (use it as an idempotency key), the type, and
+ * which attempt this is (1-based, counted in the store, so it survives crashes and moves between processes).
+ *
+ * @example
+ * ```ts
+ * import type { JobType } from "@fiberpool/durable"
+ *
+ * const context: JobType.JobContext = { id: "invoice-42", type: "invoice", attempt: 1, maxAttempts: 5 }
+ * console.log(context.attempt === context.maxAttempts ? "last try" : "will retry") // => will retry
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JobContext {
+  readonly id: string
+  readonly type: string
+  readonly attempt: number
+  readonly maxAttempts: number
+}
+
+/**
+ * A job type. Build one with {@link make}.
+ *
+ * - `retry`: the delay before a failed job is delivered again, as a `Schedule` whose input is the attempt
+ *   number. It is replayed from the attempt count kept in the store, so the backoff keeps growing when
+ *   consecutive attempts run in different processes.
+ * - `maxAttempts`: deliveries before the job is dead-lettered, the crash of a process running it included.
+ * - `timeout`: per delivery, counted from the start of the handler (the pool's deadline).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Resize: JobType.JobType<"resize", { readonly url: string }, void, never, never> = JobType.make({
+ *   name: "resize",
+ *   payload: Schema.Struct({ url: Schema.String }),
+ *   handler: ({ url }) => Effect.log(`resizing ${url}`)
+ * })
+ * console.log(Resize.name, Resize.maxAttempts) // => resize 5
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JobType<Name extends string, P, A, E, R> {
+  readonly [TypeId]: TypeId
+  readonly name: Name
+  readonly payload: Schema.Codec<P, any>
+  readonly result: Schema.Codec<A, any> | undefined
+  readonly handler: (payload: P, context: JobContext) => Effect.Effect<A, E, R>
+  readonly timeout: Duration.Input | undefined
+  readonly retry: Schedule.Schedule<unknown, number>
+  readonly maxAttempts: number
+  /** @internal */
+  readonly payloadJson: Schema.Codec<P, unknown>
+  /** @internal */
+  readonly resultJson: Schema.Codec<A, unknown> | undefined
+}
+
+/**
+ * Any job type.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const types: ReadonlyArray<JobType.Any> = [
+ *   JobType.make({ name: "a", payload: Schema.String, handler: () => Effect.void })
+ * ]
+ * console.log(types.map((type) => type.name)) // => [ 'a' ]
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Any = JobType<string, any, any, any, any>
+
+/**
+ * The payload type of a job type.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.make({ name: "ping", payload: Schema.Struct({ host: Schema.String }), handler: () => Effect.void })
+ * const payload: JobType.Payload<typeof Ping> = { host: "127.0.0.1" }
+ * console.log(payload.host) // => 127.0.0.1
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Payload<T> = T extends JobType<any, infer P, any, any, any> ? P : never
+
+/**
+ * The result type of a job type (`void` when the type keeps no result).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Add = JobType.make({
+ *   name: "add",
+ *   payload: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+ *   result: Schema.Number,
+ *   handler: ({ a, b }) => Effect.succeed(a + b)
+ * })
+ * const sum: JobType.Result<typeof Add> = 3
+ * console.log(sum) // => 3
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Result<T> = T extends JobType<any, any, infer A, any, any> ? A : never
+
+/**
+ * The services a job type's handler needs.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Noop = JobType.make({ name: "noop", payload: Schema.Null, handler: () => Effect.void })
+ * const services: Array<JobType.Services<typeof Noop>> = []
+ * console.log(services.length) // => 0
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Services<T> = T extends JobType<any, any, any, any, infer R> ? R : never
+
+/**
+ * Tells whether a value is a {@link JobType}.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Noop = JobType.make({ name: "noop", payload: Schema.Null, handler: () => Effect.void })
+ * console.log(JobType.isJobType(Noop), JobType.isJobType({ name: "noop" })) // => true false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isJobType = (u: unknown): u is Any => hasProperty(u, TypeId)
+
+/**
+ * The default delay between deliveries of a failed job: exponential from 1 second (1, 2, 4, 8 s...), capped at
+ * 5 minutes.
+ *
+ * @example
+ * ```ts
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * console.log(typeof JobType.defaultRetry) // => object
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultRetry: Schedule.Schedule<unknown, number> = Schedule.min([
+  Schedule.exponential("1 second"),
+  Schedule.spaced("5 minutes")
+])
+
+/**
+ * Defines a job type.
+ *
+ * **Details**
+ *
+ * `payload` (and `result`, when given) are encoded as JSON in the store through `Schema.toCodecJson`, so any
+ * schema with a JSON form works (dates, bigints, classes...). Without `result`, the handler's value is
+ * dropped and nothing is written on success. Defaults: `maxAttempts` 5, `retry` {@link defaultRetry}, no
+ * timeout.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Schedule, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const SendEmail = JobType.make({
+ *   name: "send-email",
+ *   payload: Schema.Struct({ to: Schema.String, subject: Schema.String }),
+ *   result: Schema.Struct({ messageId: Schema.String }),
+ *   handler: ({ to }, { id }) => Effect.succeed({ messageId: `${id}:${to}` }),
+ *   timeout: "30 seconds",
+ *   retry: Schedule.spaced("10 seconds"),
+ *   maxAttempts: 3
+ * })
+ * assert.strictEqual(SendEmail.maxAttempts, 3)
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <
+  const Name extends string,
+  PS extends Schema.Codec<any, any>,
+  E = never,
+  R = never,
+  RS extends Schema.Codec<any, any> | undefined = undefined
+>(options: {
+  readonly name: Name
+  readonly payload: PS
+  readonly result?: RS
+  readonly handler: (
+    payload: PS["Type"],
+    context: JobContext
+  ) => Effect.Effect<RS extends Schema.Codec<any, any> ? RS["Type"] : unknown, E, R>
+  readonly timeout?: Duration.Input | undefined
+  readonly retry?: Schedule.Schedule<any, number> | undefined
+  readonly maxAttempts?: number | undefined
+}): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => {
+  const maxAttempts = options.maxAttempts ?? 5
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RangeError(`JobType ${options.name}: maxAttempts must be a positive integer, got ${maxAttempts}`)
+  }
+  if (options.name === "" || options.name.length > 100) {
+    throw new RangeError(`JobType name must have 1 to 100 characters, got ${JSON.stringify(options.name)}`)
+  }
+  return {
+    [TypeId]: TypeId,
+    name: options.name,
+    payload: options.payload,
+    result: options.result,
+    handler: options.handler as any,
+    timeout: options.timeout,
+    retry: options.retry ?? defaultRetry,
+    maxAttempts,
+    payloadJson: Schema.toCodecJson(options.payload) as any,
+    resultJson: options.result === undefined ? undefined : Schema.toCodecJson(options.result) as any
+  }
+}
+
+/**
+ * The delay before the next delivery after `attempts` failed attempts, replayed from the persisted attempt count
+ * (delays depend only on the count, so consecutive attempts may run in different processes).
+ *
+ * @internal
+ */
+export const retryDelay = (type: Any, attempts: number): Effect.Effect<Duration.Duration> =>
+  Effect.gen(function*() {
+    const step = yield* Schedule.toStep(type.retry)
+    let now = 0
+    let delay = Duration.zero
+    for (let i = 0; i < attempts; i++) {
+      const exit = yield* Effect.exit(step(now, i + 1))
+      if (exit._tag === "Failure") break // the schedule is done: keep its last delay
+      delay = exit.value[1]
+      now += Duration.toMillis(delay)
+    }
+    return delay
+  })

@@ -1,0 +1,38 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The typed errors of durable jobs.
+ *
+ * @since 0.1.0
+ */
+export * as DurableError from "./DurableError.ts"
+
+/**
+ * The producer side: enqueue jobs, await results, list and re-queue dead letters.
+ *
+ * @since 0.1.0
+ */
+export * as DurableQueue from "./DurableQueue.ts"
+
+/**
+ * The consumer side: a worker pool whose jobs come from the durable queue.
+ *
+ * @since 0.1.0
+ */
+export * as DurableWorker from "./DurableWorker.ts"
+
+/**
+ * Named job types: a payload schema, a handler and default options.
+ *
+ * @since 0.1.0
+ */
+export * as JobType from "./JobType.ts"
+
+/**
+ * An effect `SqlClient` over `node:sqlite`, the embedded store.
+ *
+ * @since 0.1.0
+ */
+export * as SqliteClient from "./SqliteClient.ts"

@@ -1,0 +1,150 @@
+/**
+ * The outcome table: kept results of succeeded jobs, and dead letters (jobs that used all their attempts, or
+ * whose payload cannot be decoded). PersistedQueue's stores do not expose failed elements (and the memory store
+ * keeps nothing readable), so the durable package keeps this small table itself, next to the queue.
+ */
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import { StoreError } from "../DurableError.ts"
+
+export interface OutcomeRow {
+  readonly jobId: string
+  readonly jobType: string
+  readonly status: "succeeded" | "dead"
+  /** JSON text of the encoded payload (dead letters only, so they can be re-queued) */
+  readonly payload: string | null
+  /** JSON text of the encoded result */
+  readonly result: string | null
+  readonly error: string | null
+  readonly attempts: number
+  readonly finishedAt: number
+}
+
+export interface OutcomeStore {
+  readonly put: (queue: string, row: OutcomeRow) => Effect.Effect<void, StoreError>
+  readonly get: (queue: string, jobId: string) => Effect.Effect<OutcomeRow | undefined, StoreError>
+  readonly listDead: (
+    queue: string,
+    options: { readonly jobType?: string | undefined; readonly limit: number }
+  ) => Effect.Effect<ReadonlyArray<OutcomeRow>, StoreError>
+  readonly remove: (queue: string, jobId: string) => Effect.Effect<void, StoreError>
+  /** Runs the effect in one database transaction, when the store has transactions. */
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+}
+
+export const makeMemory = (): OutcomeStore => {
+  const queues = new Map<string, Map<string, OutcomeRow>>()
+  const rows = (queue: string) => {
+    let map = queues.get(queue)
+    if (map === undefined) {
+      map = new Map()
+      queues.set(queue, map)
+    }
+    return map
+  }
+  return {
+    put: (queue, row) => Effect.sync(() => void rows(queue).set(row.jobId, row)),
+    get: (queue, jobId) => Effect.sync(() => rows(queue).get(jobId)),
+    listDead: (queue, { jobType, limit }) =>
+      Effect.sync(() =>
+        [...rows(queue).values()]
+          .filter((row) => row.status === "dead" && (jobType === undefined || row.jobType === jobType))
+          .sort((a, b) => a.finishedAt - b.finishedAt)
+          .slice(0, limit)
+      ),
+    remove: (queue, jobId) => Effect.sync(() => void rows(queue).delete(jobId)),
+    transaction: (effect) => effect
+  }
+}
+
+export const makeSql = (
+  client: SqlClient.SqlClient,
+  tableName: string
+): Effect.Effect<OutcomeStore, StoreError> =>
+  Effect.gen(function*() {
+    const sql = client.withoutTransforms()
+    const table = sql(tableName)
+    const wrap = (operation: string) => <A, R>(effect: Effect.Effect<A, SqlError, R>) =>
+      Effect.mapError(effect, (cause) => new StoreError({ operation, cause }))
+
+    // Several processes may start at once: a concurrent CREATE on PostgreSQL can fail on the catalog's unique
+    // index even with IF NOT EXISTS, so the DDL is retried.
+    yield* Effect.gen(function*() {
+      yield* sql`CREATE TABLE IF NOT EXISTS ${table} (
+        queue_name VARCHAR(255) NOT NULL,
+        job_id VARCHAR(255) NOT NULL,
+        job_type VARCHAR(100) NOT NULL,
+        status VARCHAR(10) NOT NULL,
+        payload TEXT NULL,
+        result TEXT NULL,
+        error TEXT NULL,
+        attempts INTEGER NOT NULL,
+        finished_at BIGINT NOT NULL,
+        PRIMARY KEY (queue_name, job_id)
+      )`
+      yield* sql`CREATE INDEX IF NOT EXISTS ${
+        sql(`idx_${tableName}_status`)
+      } ON ${table} (queue_name, status, finished_at)`
+    }).pipe(
+      Effect.retry({ times: 20, schedule: Schedule.spaced("100 millis") }),
+      wrap("migrate")
+    )
+
+    type Raw = {
+      readonly job_id: string
+      readonly job_type: string
+      readonly status: "succeeded" | "dead"
+      readonly payload: string | null
+      readonly result: string | null
+      readonly error: string | null
+      readonly attempts: number | string
+      readonly finished_at: number | string | bigint
+    }
+    const fromRaw = (raw: Raw): OutcomeRow => ({
+      jobId: raw.job_id,
+      jobType: raw.job_type,
+      status: raw.status,
+      payload: raw.payload,
+      result: raw.result,
+      error: raw.error,
+      attempts: Number(raw.attempts),
+      finishedAt: Number(raw.finished_at)
+    })
+
+    return {
+      put: (queue, row) =>
+        sql`
+          INSERT INTO ${table} (queue_name, job_id, job_type, status, payload, result, error, attempts, finished_at)
+          VALUES (${queue}, ${row.jobId}, ${row.jobType}, ${row.status}, ${row.payload}, ${row.result}, ${row.error},
+            ${row.attempts}, ${row.finishedAt})
+          ON CONFLICT (queue_name, job_id) DO UPDATE SET job_type = EXCLUDED.job_type, status = EXCLUDED.status,
+            payload = EXCLUDED.payload, result = EXCLUDED.result, error = EXCLUDED.error,
+            attempts = EXCLUDED.attempts, finished_at = EXCLUDED.finished_at
+        `.pipe(Effect.asVoid, wrap("record outcome")),
+      get: (queue, jobId) =>
+        sql<Raw>`SELECT * FROM ${table} WHERE queue_name = ${queue} AND job_id = ${jobId}`.pipe(
+          Effect.map((rows) => rows.length === 0 ? undefined : fromRaw(rows[0])),
+          wrap("read outcome")
+        ),
+      listDead: (queue, { jobType, limit }) =>
+        (jobType === undefined
+          ? sql<Raw>`SELECT * FROM ${table} WHERE queue_name = ${queue} AND status = 'dead'
+              ORDER BY finished_at, job_id LIMIT ${limit}`
+          : sql<Raw>`SELECT * FROM ${table} WHERE queue_name = ${queue} AND status = 'dead' AND job_type = ${jobType}
+              ORDER BY finished_at, job_id LIMIT ${limit}`).pipe(
+            Effect.map((rows) => rows.map(fromRaw)),
+            wrap("list dead letters")
+          ),
+      remove: (queue, jobId) =>
+        sql`DELETE FROM ${table} WHERE queue_name = ${queue} AND job_id = ${jobId}`.pipe(
+          Effect.asVoid,
+          wrap("remove outcome")
+        ),
+      transaction: (effect) =>
+        client.withTransaction(effect).pipe(
+          Effect.catchTag("SqlError", (cause) => Effect.fail(new StoreError({ operation: "transaction", cause })))
+        ) as any
+    }
+  })

@@ -1,0 +1,110 @@
+/**
+ * The stores every durable test runs against: memory, a SQLite file in a temp dir, and PostgreSQL when
+ * FIBERPOOL_TEST_PG_URL is set (start one with `eval "$(.ci/postgres.sh start)"`).
+ */
+import { PgClient } from "@effect/sql-pg"
+import { DurableQueue, DurableWorker, type JobType } from "@fiberpool/durable"
+import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+export const pgUrl = process.env.FIBERPOOL_TEST_PG_URL
+
+if (pgUrl === undefined || pgUrl === "") {
+  const line = "!".repeat(100)
+  console.warn(
+    `\n${line}\n!! FIBERPOOL_TEST_PG_URL is not set: the PostgreSQL durable tests are SKIPPED.\n` +
+      `!! Start a throwaway cluster with: eval "$(.ci/postgres.sh start)"\n${line}\n`
+  )
+}
+
+/** Opens "connections" to one shared store: each call is what a separate process would have. */
+export type Connect = (options?: DurableQueue.SqlOptions) => Layer.Layer<DurableQueue.Service, unknown>
+
+export interface StoreCase {
+  readonly name: "memory" | "sqlite" | "postgres"
+  readonly sql: boolean
+  readonly skip: boolean
+  /** One store per test, under a fresh queue name. */
+  readonly open: Effect.Effect<Connect, unknown, Scope.Scope>
+}
+
+let counter = 0
+const queueName = () => `q${process.pid}-${Date.now().toString(36)}-${counter++}`
+
+export const testDefaults = { pollInterval: "100 millis", lockExpiration: "3 seconds" } as const
+
+export const stores: ReadonlyArray<StoreCase> = [
+  {
+    name: "memory",
+    sql: false,
+    skip: false,
+    open: Effect.gen(function*() {
+      const context = yield* Layer.build(DurableQueue.layerMemory({ name: queueName() }))
+      const queue = Context.get(context, DurableQueue.Service)
+      return () => Layer.succeed(DurableQueue.Service, queue)
+    })
+  },
+  {
+    name: "sqlite",
+    sql: true,
+    skip: false,
+    open: Effect.sync(() => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-durable-"))
+      const filename = Path.join(dir, "queue.db")
+      const name = queueName()
+      return (options?: DurableQueue.SqlOptions) =>
+        DurableQueue.layerSqlite({ filename, name, ...testDefaults, ...options })
+    })
+  },
+  {
+    name: "postgres",
+    sql: true,
+    skip: pgUrl === undefined || pgUrl === "",
+    open: Effect.sync(() => {
+      const name = queueName()
+      return (options?: DurableQueue.SqlOptions) =>
+        DurableQueue.layerSql({ name, ...testDefaults, ...options }).pipe(
+          Layer.provide(PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 4 }))
+        )
+    })
+  }
+]
+
+/** A consumer: its own connection (layer) and worker, closed together like a process that exits. */
+export interface Consumer {
+  readonly worker: DurableWorker.DurableWorker
+  readonly queue: Context.Context<DurableQueue.Service>
+  readonly close: Effect.Effect<void>
+}
+
+export const startConsumer = <T extends JobType.Any>(
+  connection: Layer.Layer<DurableQueue.Service, unknown>,
+  options: DurableWorker.Options<T>
+): Effect.Effect<Consumer, unknown, Scope.Scope | JobType.Services<T>> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.acquireRelease(Scope.make(), (scope) => Scope.close(scope, Exit.void))
+    const queue = yield* Layer.buildWithScope(connection, scope)
+    const worker = yield* DurableWorker.make(options).pipe(Effect.provideContext(queue), Scope.provide(scope))
+    return { worker, queue, close: Scope.close(scope, Exit.void) }
+  })
+
+/** A producer: its own connection. */
+export const connectProducer = (
+  connection: Layer.Layer<DurableQueue.Service, unknown>
+): Effect.Effect<Context.Context<DurableQueue.Service>, unknown, Scope.Scope> => Layer.build(connection)
+
+/** Polls `condition` every 20 ms until it holds; fails after `timeoutMillis`. */
+export const waitUntil = <E, R>(
+  label: string,
+  condition: Effect.Effect<boolean, E, R>,
+  timeoutMillis = 10_000
+): Effect.Effect<void, E | Error, R> =>
+  Effect.gen(function*() {
+    const start = Date.now()
+    while (!(yield* condition)) {
+      if (Date.now() - start > timeoutMillis) return yield* Effect.fail(new Error(`timed out waiting for: ${label}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })
