@@ -456,16 +456,31 @@ export const run: {
       const pool = self as unknown as PoolImpl
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
-      const submitted = pool.submit(effect, resolved, fiber.context)
-      // accepted or rejected at once (the common case): wait on the handle, cancelling the job if interrupted
-      if (Exit.isExit(submitted)) {
+      // submitting and registering the wait happen in one step, so no interruption can fall between them
+      return Effect.callback<A, E | JobError | PoolError>((resume) => {
+        const submitted = pool.submit(effect, resolved, fiber.context)
+        if (!Exit.isExit(submitted)) {
+          // waiting for room in the queue: the handle arrives later
+          return resume(
+            Effect.uninterruptibleMask((restore) =>
+              Effect.flatMap(
+                restore(submitted),
+                (handle) => Effect.onInterrupt(restore(handle.await), () => handle.cancel)
+              )
+            ) as Effect.Effect<A, E | JobError | PoolError>
+          )
+        }
         const exit = submitted as Exit.Exit<PoolImpl["live"] extends Map<string, infer J> ? J : never, PoolError>
-        return Exit.isSuccess(exit) ? exit.value.awaitOrCancel : exit
-      }
-      // waiting for room in the queue: the handle arrives later
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(submitted), (handle) => handle.awaitOrCancel)
-      ) as Effect.Effect<A, E | JobError | PoolError>
+        if (Exit.isFailure(exit)) return resume(exit as Exit.Exit<never, PoolError>)
+        const entry = exit.value
+        if (entry.result !== undefined) return resume(entry.result)
+        entry.addWaiter(resume)
+        // interrupting the caller cancels the job, and waits for it to stop
+        return Effect.suspend(() => {
+          entry.removeWaiter(resume)
+          return entry.cancel
+        })
+      })
     })
 )
 

@@ -124,18 +124,6 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
       return Effect.sync(() => this.removeWaiter(resume))
     })
   }
-  /** `await`, where interrupting the waiter cancels the job (and waits for it to stop). */
-  get awaitOrCancel(): Effect.Effect<A, E | JobError> {
-    if (this.result !== undefined) return this.result
-    return Effect.callback<A, E | JobError>((resume) => {
-      if (this.result !== undefined) return resume(this.result)
-      this.addWaiter(resume)
-      return Effect.suspend(() => {
-        this.removeWaiter(resume)
-        return this.cancel
-      })
-    })
-  }
   get cancel(): Effect.Effect<void> {
     return Effect.suspend(() => {
       switch (this.state) {
@@ -188,6 +176,7 @@ interface ShutdownState {
   readonly force: Deferred.Deferred<void>
   readonly report: Deferred.Deferred<Shutdown.Report>
   interruptTimeoutMillis: number
+  shorten: Deferred.Deferred<void> | undefined
 }
 
 /** @internal */
@@ -207,6 +196,8 @@ export class PoolImpl {
   readonly limiter: SlidingLog | undefined
   /** Keys whose jobs are parked by their rate limit, to unpark when their window reopens. */
   readonly rateBlockedKeys = new Set<KeyState<JobEntry>>()
+  /** Unused keys kept only for their rate window, forgotten once it has passed. */
+  readonly lingeringKeys = new Set<KeyState<JobEntry>>()
   dispatchPaused = false
   intakePaused = false
   wakeAt = Number.POSITIVE_INFINITY
@@ -324,17 +315,29 @@ export class PoolImpl {
           )
           return Exit.succeed(entry)
         }
-        this.cancelQueued(victim, "sliding")
+        this.unqueue(victim)
         this.accept(entry)
         this.enqueue(entry)
+        this.finish(
+          victim,
+          "cancelled",
+          Exit.fail(new JobError({ jobId: victim.id, reason: new JobCancelled({ by: "sliding" }) }))
+        )
         this.dispatch()
         return Exit.succeed(entry)
       }
       default: {
-        this.live.set(id, entry)
+        // nothing changes until the submitter actually waits, so a waiter interrupted before it registers leaves
+        // no trace; the checks are made again at that point
         return Effect.callback<JobEntry, PoolError>((resume) => {
+          if (this.closed) return resume(this.reject(new PoolClosed()))
+          if (this.live.has(id)) return resume(this.reject(new DuplicateJobId({ jobId: id })))
+          this.live.set(id, entry)
           const pending: PendingSubmit = { entry, resume }
           this.pending.push(pending)
+          this.wakeForRate(entry)
+          // room may have appeared since the queue was found full
+          this.dispatch()
           return Effect.sync(() => {
             const index = this.pending.indexOf(pending)
             if (index >= 0) {
@@ -398,7 +401,15 @@ export class PoolImpl {
   /** Forgets a key with nothing running or parked, once its rate window (if any) holds no recent start. */
   dropKeyIfUnused(state: KeyState<JobEntry>): void {
     if (state.running > 0 || state.parked.head !== undefined) return
-    if (state.limiter !== undefined && !state.limiter.idle(this.clock.currentTimeMillisUnsafe())) return
+    if (state.limiter !== undefined && !state.limiter.idle(this.clock.currentTimeMillisUnsafe())) {
+      this.lingeringKeys.add(state)
+      this.wakeUpAt(
+        state.limiter.times[(state.limiter.index + state.limiter.limit - 1) % state.limiter.limit] +
+          state.limiter.intervalMillis
+      )
+      return
+    }
+    this.lingeringKeys.delete(state)
     this.keys.delete(state.key)
     this.rateBlockedKeys.delete(state)
   }
@@ -419,33 +430,50 @@ export class PoolImpl {
       (state.limiter === undefined || state.limiter.allows(this.clock.currentTimeMillisUnsafe()))
   }
 
+  /** Sets a wake-up for when the rate limits that hold `entry` back let it start. */
+  wakeForRate(entry: JobEntry): void {
+    const now = this.clock.currentTimeMillisUnsafe()
+    if (this.limiter !== undefined && !this.limiter.allows(now)) this.wakeUpAt(this.limiter.nextAt())
+    const state = entry.key === undefined ? undefined : this.keys.get(entry.key)
+    if (state?.limiter !== undefined && !state.limiter.allows(now)) this.wakeUpAt(state.limiter.nextAt())
+  }
+
   // ---- running ----
 
   start(entry: JobEntry, startedAt?: number): void {
-    entry.state = State.Running
-    entry.current = "running"
-    this.runningList.push(entry)
     const options = entry.options
     const now = startedAt ?? this.clock.currentTimeMillisUnsafe()
-    this.limiter?.record(now)
-    if (entry.key !== undefined) {
-      const state = this.keyState(entry.key)
-      state.running++
-      state.limiter?.record(now)
-    }
-    entry.startedAt = now
-    this.instruments.observeWait(now - entry.submittedAt)
     const timeoutMillis = options.timeoutMillis < this.options.timeoutMillis
       ? options.timeoutMillis
       : this.options.timeoutMillis
     const budget = Math.min(timeoutMillis, options.deadline - now)
     if (budget <= 0) {
-      // the deadline passed while the job waited: it never starts
+      // the deadline passed while the job waited: it never starts, and uses no worker, key slot or rate
       entry.budgetMillis = options.deadline - entry.submittedAt
-      entry.timedOut = true
-      this.onJobExit(entry, Exit.void)
+      this.finish(
+        entry,
+        "timedOut",
+        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: entry.budgetMillis }) }))
+      )
+      this.dispatch()
       return
     }
+    entry.state = State.Running
+    entry.current = "running"
+    this.runningList.push(entry)
+    this.limiter?.record(now)
+    if (entry.key !== undefined) {
+      const state = this.keyState(entry.key)
+      state.running++
+      state.limiter?.record(now)
+      // the key's next parked job is looked at again: it starts, or parks with a wake-up for its window
+      if (
+        state.parked.head !== undefined && state.running < this.options.keyConcurrency &&
+        !this.rateBlockedKeys.has(state)
+      ) this.queue.unparkHead(state)
+    }
+    entry.startedAt = now
+    this.instruments.observeWait(now - entry.submittedAt)
     const once = entry.effect! as Effect.Effect<unknown, unknown>
     const context = this.jobContext(entry, entry.context!)
     entry.effect = entry.context = undefined
@@ -618,10 +646,12 @@ export class PoolImpl {
             this.start(next)
             continue
           }
-        } else if (this.pending.length > 0 && !this.intakePaused && this.canStartNow(this.pending[0].entry)) {
-          const pending = this.pending.shift()!
-          this.admit(pending)
-          continue
+        } else if (this.pending.length > 0 && !this.intakePaused) {
+          if (this.canStartNow(this.pending[0].entry)) {
+            this.admit(this.pending.shift()!)
+            continue
+          }
+          this.wakeForRate(this.pending[0].entry)
         }
       }
       if (this.pending.length > 0 && this.queue.size < this.capacity && !this.intakePaused) {
@@ -684,6 +714,10 @@ export class PoolImpl {
 
   onWake(): void {
     const now = this.clock.currentTimeMillisUnsafe()
+    for (const state of this.lingeringKeys) {
+      if (this.keys.get(state.key) !== state) this.lingeringKeys.delete(state)
+      else this.dropKeyIfUnused(state)
+    }
     for (const state of this.rateBlockedKeys) {
       if (state.limiter!.allows(now)) {
         this.rateBlockedKeys.delete(state)
@@ -794,7 +828,8 @@ export class PoolImpl {
       snapshot: [...this.runningList.toArray(), ...this.queue.toArray(this.keys.values())],
       force: Deferred.makeUnsafe<void>(),
       report: Deferred.makeUnsafe<Shutdown.Report>(),
-      interruptTimeoutMillis: options.interruptTimeoutMillis
+      interruptTimeoutMillis: options.interruptTimeoutMillis,
+      shorten: undefined
     }
     this.shutdownState = state
     // submitters still waiting for room were never accepted: they get their answer now
@@ -817,6 +852,7 @@ export class PoolImpl {
     if (options.mode === "cancel") this.cancelAllQueued()
     if (options.interruptTimeoutMillis < state.interruptTimeoutMillis) {
       state.interruptTimeoutMillis = options.interruptTimeoutMillis
+      if (state.shorten !== undefined) Deferred.doneUnsafe(state.shorten, Exit.void)
     }
     if (state.startedAt + options.gracePeriodMillis <= this.clock.currentTimeMillisUnsafe()) {
       Deferred.doneUnsafe(state.force, Exit.void)
@@ -825,6 +861,7 @@ export class PoolImpl {
 
   cancelAllQueued(): void {
     for (const entry of this.queue.toArray(this.keys.values())) {
+      if (entry.state !== State.Queued) continue // ended by a waiter of an earlier one
       this.unqueue(entry)
       this.finish(
         entry,
@@ -851,8 +888,15 @@ export class PoolImpl {
       if (graceExpired) {
         this.cancelAllQueued()
         for (const entry of this.runningList.toArray()) entry.fiber?.interruptUnsafe()
-        yield* this.waitIdleFor(state.interruptTimeoutMillis, undefined)
+        const interruptedAt = this.clock.currentTimeMillisUnsafe()
+        while (!this.isIdle) {
+          const left = interruptedAt + state.interruptTimeoutMillis - this.clock.currentTimeMillisUnsafe()
+          if (left <= 0) break
+          state.shorten = Deferred.makeUnsafe<void>()
+          yield* this.waitIdleFor(left, state.shorten)
+        }
         for (const entry of this.runningList.toArray()) {
+          if (entry.state !== State.Running) continue
           this.release(entry)
           this.finish(
             entry,
