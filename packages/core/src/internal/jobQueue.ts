@@ -73,7 +73,8 @@ export class SlidingLog {
   constructor(limit: number, intervalMillis: number) {
     this.limit = limit
     this.intervalMillis = intervalMillis
-    this.times = new Array(limit)
+    // grows to `limit` entries, then is used as a ring: a huge limit never allocates a sparse array
+    this.times = []
   }
   /** When a start is next allowed (at or before `now` means now). */
   nextAt(): number {
@@ -89,7 +90,8 @@ export class SlidingLog {
     return last + this.intervalMillis <= now
   }
   record(now: number): void {
-    this.times[this.index] = now
+    if (this.times.length < this.limit) this.times.push(now)
+    else this.times[this.index] = now
     this.index = (this.index + 1) % this.limit
     if (this.count < this.limit) this.count++
   }

@@ -643,7 +643,7 @@ export class PoolImpl {
             continue
           } else {
             this.queue.remove(next)
-            this.start(next)
+            this.start(next, now)
             continue
           }
         } else if (this.pending.length > 0 && !this.intakePaused) {
