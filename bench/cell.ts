@@ -11,7 +11,9 @@ import { now, Tracker } from "./lib.ts"
 export const peerNames = [
   "fiberpool",
   "fiberpool-run",
+  "fiberpool-unbounded",
   "fastq",
+  "fastq-callback",
   "p-queue-bounded",
   "p-queue-unbounded",
   "p-limit",
@@ -22,7 +24,7 @@ export const peerNames = [
 ] as const
 
 /** The scenarios: the operation of `Peer` each one calls. */
-export const scenarioNames = ["throughput", "io", "memory", "shutdown"] as const
+export const scenarioNames = ["throughput", "promise", "io", "memory", "shutdown", "scheduling"] as const
 
 /** What a cell prints: `value` is the scenario's headline number (see `unit`), the rest is detail. */
 export interface CellResult {
@@ -41,8 +43,11 @@ const gc = (): void => {
   collect()
 }
 
-const throughput = async (peer: Peer, params: ThroughputParams) => {
-  const run = peer.throughput!
+/** Scenarios 1, 1b and 5: the same measurement, through `peer.throughput`, `peer.promise` or `peer.scheduling`. */
+const throughput = async <P extends ThroughputParams>(
+  run: (params: P, tracker: Tracker) => Promise<number | undefined>,
+  params: P
+) => {
   // warm the JIT on a smaller run of the same shape, then measure a fresh one
   const warm = new Tracker(Math.min(params.n, 5_000))
   warm.verify(await run({ ...params, n: warm.n }, warm))
@@ -128,7 +133,11 @@ const main = async (): Promise<CellResult> => {
   const { peer } = (await import(`./peers/${peerName}.ts`)) as { peer: Peer }
   if (peer[scenario as keyof Peer] === undefined) throw new Error(`${peerName} has no ${scenario} cell`)
   const measured = scenario === "throughput"
-    ? await throughput(peer, params)
+    ? await throughput(peer.throughput!, params)
+    : scenario === "promise"
+    ? await throughput(peer.promise!, params)
+    : scenario === "scheduling"
+    ? await throughput(peer.scheduling!, params)
     : scenario === "io"
     ? await io(peer, params)
     : scenario === "memory"

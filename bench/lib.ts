@@ -10,6 +10,24 @@ export interface ThroughputParams {
   readonly mode: "fire" | "await"
 }
 
+/**
+ * Scenario 5: `variant` says which scheduling options the fiberpool pool has and the jobs use (see
+ * `schedulingVariants`); everything else as in scenario 1 (bounded queue of 100).
+ */
+export interface SchedulingParams extends ThroughputParams {
+  readonly variant: SchedulingVariant
+}
+
+/**
+ * - `plain`: no option; `unused`: `aging`, `keyConcurrency`, a non-binding `rateLimit` and `deadLetters`
+ *   configured, jobs without options; `priority`: jobs with priorities 0–9 (pseudo-random, fixed seed);
+ *   `keys`: jobs round-robin over 16 keys, `keyConcurrency: 2`; `rate`: a `rateLimit` too high to bind;
+ *   `events`: a `WorkerPool.subscribe` subscriber reads every event (metrics are always on).
+ */
+export const schedulingVariants = ["plain", "unused", "priority", "keys", "rate", "events"] as const
+
+export type SchedulingVariant = (typeof schedulingVariants)[number]
+
 /** Scenario 2: N jobs that each sleep `sleepMs` (a timer), submit-and-await. */
 export interface IoParams {
   readonly n: number
@@ -88,6 +106,29 @@ export interface Peer {
    */
   readonly memory?: (params: MemoryParams, tracker: Tracker, measure: () => void) => Promise<void>
   readonly shutdown?: (params: ShutdownParams, tracker: Tracker) => Promise<ShutdownOutcome>
+  /** Like `throughput`, but every job awaits a promise (see `awaited`) before it marks itself. */
+  readonly promise?: (params: ThroughputParams, tracker: Tracker) => Promise<number | undefined>
+  /** Like `throughput`, with the scheduling options of `params.variant`. */
+  readonly scheduling?: (params: SchedulingParams, tracker: Tracker) => Promise<number | undefined>
+}
+
+/**
+ * The body of a job that really waits on a promise: a promise that settles on a later microtask, so the job
+ * (fiber or async function) suspends and is resumed once per job.
+ */
+export const awaited = (tracker: Tracker, i: number): Promise<number> =>
+  Promise.resolve(i).then((index) => tracker.hit(index))
+
+/** A small deterministic PRNG (mulberry32), so every run and every process sees the same priorities. */
+export const prng = (seed: number): () => number => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 /** A promise-returning sleep for the promise-based peers. */

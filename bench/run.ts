@@ -16,6 +16,8 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { CellResult } from "./cell.ts"
 import { scenarioNames } from "./cell.ts"
+import type { SchedulingVariant } from "./lib.ts"
+import { schedulingVariants } from "./lib.ts"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, "..")
@@ -41,7 +43,9 @@ const reference = "fiberpool"
 
 const throughputPeers = [
   "fiberpool",
+  "fiberpool-unbounded",
   "fastq",
+  "fastq-callback",
   "p-queue-bounded",
   "p-queue-unbounded",
   "p-limit",
@@ -56,6 +60,11 @@ interface Sizes {
   readonly ioN: number
   readonly ioConcurrency: ReadonlyArray<number>
   readonly memoryN: number
+  readonly promiseConcurrency: ReadonlyArray<number>
+  readonly promiseModes: ReadonlyArray<"fire" | "await">
+  readonly schedulingModes: ReadonlyArray<"fire" | "await">
+  readonly schedulingN: number
+  readonly schedulingConcurrency: number
 }
 
 const defaultSizes: Sizes = {
@@ -63,7 +72,12 @@ const defaultSizes: Sizes = {
   throughputConcurrency: [1, 16, 256],
   ioN: 10_000,
   ioConcurrency: [100, 1000],
-  memoryN: 1_000_000
+  memoryN: 1_000_000,
+  promiseConcurrency: [16],
+  promiseModes: ["fire", "await"],
+  schedulingModes: ["fire", "await"],
+  schedulingN: 100_000,
+  schedulingConcurrency: 16
 }
 
 const quickSizes: Sizes = {
@@ -71,10 +85,36 @@ const quickSizes: Sizes = {
   throughputConcurrency: [16],
   ioN: 1_000,
   ioConcurrency: [100],
-  memoryN: 50_000
+  memoryN: 50_000,
+  promiseConcurrency: [16],
+  promiseModes: ["await"],
+  schedulingModes: ["fire"],
+  schedulingN: 10_000,
+  schedulingConcurrency: 16
 }
 
 const fullSizes: Sizes = { ...defaultSizes, throughputN: [100_000, 1_000_000] }
+
+/** The I/O scenario leaves out the peers that only change the queue bound or the API of a peer already shown. */
+const ioPeers = [
+  "fiberpool",
+  "fiberpool-run",
+  ...throughputPeers.filter((peer) =>
+    peer !== "fiberpool" && peer !== "fiberpool-unbounded" && peer !== "fastq-callback"
+  )
+]
+
+const modeLabel = { fire: "fire-and-forget", await: "submit-and-await" } as const
+
+/** Scenario 5's rows; the plain pool keeps the label `fiberpool`, the reference of every ratio. */
+const variantLabel: Record<SchedulingVariant, string> = {
+  plain: "fiberpool",
+  unused: "fiberpool (options unused)",
+  priority: "fiberpool (priorities 0–9)",
+  keys: "fiberpool (16 keys, keyConcurrency 2)",
+  rate: "fiberpool (rate limit, not binding)",
+  events: "fiberpool (metrics + events)"
+}
 
 const formatN = (n: number) => n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1_000 ? `${n / 1_000}k` : `${n}`
 
@@ -89,10 +129,22 @@ const buildCases = (sizes: Sizes): Array<Case> => {
           : throughputPeers
         cases.push({
           scenario: "throughput",
-          label: `${mode === "fire" ? "fire-and-forget" : "submit-and-await"}, c=${concurrency}, N=${formatN(n)}`,
+          label: `${modeLabel[mode]}, c=${concurrency}, N=${formatN(n)}`,
           entries: peers.map((peer) => ({ label: peer, peer, params }))
         })
       }
+    }
+  }
+  for (const mode of sizes.promiseModes) {
+    for (const concurrency of sizes.promiseConcurrency) {
+      const params = { n: sizes.throughputN[0]!, concurrency, mode }
+      cases.push({
+        scenario: "promise",
+        label: `${modeLabel[mode]}, c=${concurrency}, N=${formatN(params.n)}`,
+        entries: ["fiberpool", "fiberpool-unbounded", "fastq", "effect-foreach", "effect-pool", "plain-loop"].map((
+          peer
+        ) => ({ label: peer, peer, params }))
+      })
     }
   }
   for (const concurrency of sizes.ioConcurrency) {
@@ -100,7 +152,7 @@ const buildCases = (sizes: Sizes): Array<Case> => {
     cases.push({
       scenario: "io",
       label: `${formatN(sizes.ioN)} × 1 ms, c=${concurrency}`,
-      entries: ["fiberpool", "fiberpool-run", ...throughputPeers.slice(1)].map((peer) => ({
+      entries: ioPeers.map((peer) => ({
         label: peer,
         peer,
         params
@@ -115,7 +167,8 @@ const buildCases = (sizes: Sizes): Array<Case> => {
       { label: "fiberpool", peer: "fiberpool", params: memory },
       { label: "fiberpool (handles)", peer: "fiberpool", params: { ...memory, handles: true } },
       { label: "p-queue-unbounded", peer: "p-queue-unbounded", params: memory },
-      { label: "fastq", peer: "fastq", params: memory }
+      { label: "fastq", peer: "fastq", params: memory },
+      { label: "fastq-callback", peer: "fastq-callback", params: memory }
     ]
   })
   for (const mode of ["graceful", "forced"] as const) {
@@ -130,9 +183,21 @@ const buildCases = (sizes: Sizes): Array<Case> => {
       }))
     })
   }
-  // TODO(scenario 5): the cost of scheduling options (priority, per-key concurrency limits, retries, deadlines)
-  // once core has them: one case per option, fiberpool with the option vs without it (and the nearest peer
-  // feature, e.g. p-queue `priority`). Add a `scheduling` operation to `Peer` (lib.ts) and a branch in cell.ts.
+  for (const mode of sizes.schedulingModes) {
+    const base = { n: sizes.schedulingN, concurrency: sizes.schedulingConcurrency, mode }
+    cases.push({
+      scenario: "scheduling",
+      label: `${modeLabel[mode]}, c=${base.concurrency}, N=${formatN(base.n)}`,
+      entries: [
+        ...schedulingVariants.map((variant) => ({
+          label: variantLabel[variant],
+          peer: "fiberpool",
+          params: { ...base, variant }
+        })),
+        { label: "effect-pool", peer: "effect-pool", params: { ...base, variant: "plain" } }
+      ]
+    })
+  }
   return cases
 }
 
@@ -218,7 +283,13 @@ interface Summary {
   readonly min: number | undefined
   readonly max: number | undefined
   readonly unit: string | undefined
+  /**
+   * fiberpool ÷ this peer; in scenario 5, where every row but effect-pool is a fiberpool variant, the other
+   * way round: this variant ÷ plain fiberpool (the cost of the option).
+   */
   readonly ratio: number | undefined
+  /** Scenario 5 only: this row ÷ the hand-rolled Effect pool. */
+  readonly vsEffectPool: number | undefined
   readonly detail: string
 }
 
@@ -247,7 +318,9 @@ const detailOf = (scenario: string, results: ReadonlyArray<CellResult>): string 
   const med = (key: string) => median(results.map((r) => Number(r.detail[key])))
   switch (scenario) {
     case "throughput":
-      return `${Math.round(med("jobsPerSecond") / 1000)}k jobs/s`
+    case "promise":
+    case "scheduling":
+      return `${fmt(1e6 / med("jobsPerSecond"))} µs/job`
     case "io":
       return `${fmt(med("ms"))} ms (ideal ${fmt(med("idealMs"))} ms)`
     case "memory":
@@ -275,21 +348,34 @@ const summarize = (cases: ReadonlyArray<Case>, samples: ReadonlyArray<Sample>): 
       }
     })
     const ref = rows.find((row) => row.label === reference)?.median
+    const divide = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined || b === 0 ? undefined : a / b
+    if (c.scenario === "scheduling") {
+      const handRolled = rows.find((row) => row.label === "effect-pool")?.median
+      return {
+        scenario: c.scenario,
+        label: c.label,
+        rows: rows.map((row) => ({
+          ...row,
+          ratio: row.label === "effect-pool" ? undefined : divide(row.median, ref),
+          vsEffectPool: divide(row.median, handRolled)
+        }))
+      }
+    }
     return {
       scenario: c.scenario,
       label: c.label,
-      rows: rows.map((row) => ({
-        ...row,
-        ratio: ref === undefined || row.median === undefined || row.median === 0 ? undefined : ref / row.median
-      }))
+      rows: rows.map((row) => ({ ...row, ratio: divide(ref, row.median), vsEffectPool: undefined }))
     }
   })
 
 const scenarioTitles: Record<string, string> = {
   throughput: "1. Throughput of trivial jobs (ms for N jobs)",
+  promise: "1b. Jobs awaiting a promise (ms for N jobs)",
   io: "2. I/O-shaped jobs (wall time ÷ ideal N / c × 1 ms)",
   memory: "3. Memory per queued job (heap after GC ÷ N, bytes)",
-  shutdown: "4. Shutdown latency (ms beyond the ideal: graceful 200 ms, forced 0 ms)"
+  shutdown: "4. Shutdown latency (ms beyond the ideal: graceful 200 ms, forced 0 ms)",
+  scheduling: "5. Cost of the scheduling options (ms for N trivial jobs, capacity 100)"
 }
 
 const renderTables = (summaries: ReadonlyArray<CaseSummary>): string => {
@@ -298,6 +384,10 @@ const renderTables = (summaries: ReadonlyArray<CaseSummary>): string => {
     const mine = summaries.filter((s) => s.scenario === scenario)
     if (mine.length === 0) continue
     lines.push(`### ${scenarioTitles[scenario]}`, "")
+    if (scenario === "scheduling") {
+      lines.push(renderScheduling(mine), "")
+      continue
+    }
     lines.push("| case | peer | median | min–max | ratio fiberpool ÷ peer | detail |")
     lines.push("| --- | --- | ---: | ---: | ---: | --- |")
     for (const c of mine) {
@@ -315,8 +405,28 @@ const renderTables = (summaries: ReadonlyArray<CaseSummary>): string => {
   return lines.join("\n")
 }
 
-/** One line per case, one column per peer: the ratios only, fastq-README style. */
-const renderRatioMatrix = (summaries: ReadonlyArray<CaseSummary>): string => {
+/** Scenario 5: each variant ÷ plain fiberpool (the option's cost) and ÷ the hand-rolled Effect pool. */
+const renderScheduling = (cases: ReadonlyArray<CaseSummary>): string => {
+  const lines = [
+    "| case | pool | median | min–max | ÷ fiberpool (no options) | ÷ effect-pool | detail |",
+    "| --- | --- | ---: | ---: | ---: | ---: | --- |"
+  ]
+  for (const c of cases) {
+    for (const row of c.rows) {
+      const failed = row.failures.length > 0 ? ` **${row.failures.length} failed**` : ""
+      lines.push(
+        `| ${c.label} | ${row.label} | ${fmt(row.median)} | ${fmt(row.min)}–${fmt(row.max)} | ${
+          row.label === reference ? "1 (reference)" : fmt(row.ratio)
+        } | ${row.label === "effect-pool" ? "1 (reference)" : fmt(row.vsEffectPool)} | ${row.detail}${failed} |`
+      )
+    }
+  }
+  return lines.join("\n")
+}
+
+/** One line per case, one column per peer: the ratios only, fastq-README style (scenario 5 has its own). */
+const renderRatioMatrix = (all: ReadonlyArray<CaseSummary>): string => {
+  const summaries = all.filter((s) => s.scenario !== "scheduling")
   const labels = [...new Set(summaries.flatMap((s) => s.rows.map((row) => row.label)))].filter((p) => p !== reference)
   // fiberpool's own variants first, then the peers
   const peers = [...labels.filter((p) => p.startsWith(reference)), ...labels.filter((p) => !p.startsWith(reference))]
@@ -340,6 +450,19 @@ const escapeXml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&
 const renderChart = (summaries: ReadonlyArray<CaseSummary>, title: string): string => {
   const rows: Array<{ readonly text: string; readonly ratio: number } | { readonly heading: string }> = []
   for (const s of summaries) {
+    if (s.scenario === "scheduling") {
+      // the bars are the options' cost (variant ÷ plain fiberpool), then two rows against the hand-rolled pool
+      rows.push({ heading: `scheduling: ${s.label} (row ÷ fiberpool without options)` })
+      for (const row of s.rows) {
+        if (row.label !== reference && row.ratio !== undefined) rows.push({ text: row.label, ratio: row.ratio })
+      }
+      for (const row of s.rows) {
+        if ((row.label === reference || row.label === variantLabel.events) && row.vsEffectPool !== undefined) {
+          rows.push({ text: `${row.label} ÷ effect-pool`, ratio: row.vsEffectPool })
+        }
+      }
+      continue
+    }
     rows.push({ heading: `${s.scenario}: ${s.label}` })
     for (const row of s.rows) {
       if (row.label !== reference && row.ratio !== undefined) rows.push({ text: row.label, ratio: row.ratio })
@@ -347,7 +470,7 @@ const renderChart = (summaries: ReadonlyArray<CaseSummary>, title: string): stri
   }
   const ratios = rows.flatMap((r) => "ratio" in r ? [r.ratio] : [])
   const span = Math.max(2, ...ratios.map((r) => Math.ceil(Math.abs(Math.log2(r)))))
-  const labelWidth = 190
+  const labelWidth = 270
   const plotWidth = 560
   const rowHeight = 16
   const top = 56

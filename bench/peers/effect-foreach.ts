@@ -3,28 +3,25 @@
  * Shutdown: graceful joins the fiber running the `forEach`; forced interrupts it.
  */
 import { Effect, Fiber } from "effect"
-import type { Peer } from "../lib.ts"
-import { now } from "../lib.ts"
+import type { Peer, ThroughputParams } from "../lib.ts"
+import { awaited, now } from "../lib.ts"
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => i)
 
-export const peer: Peer = {
-  throughput: ({ concurrency, mode, n }, tracker) => {
-    if (mode === "fire") {
-      return Effect.runPromise(
-        Effect.as(
-          Effect.forEach(items(n), (i) => Effect.sync(() => tracker.hit(i)), { concurrency, discard: true }),
-          undefined
-        )
-      )
-    }
-    return Effect.runPromise(
-      Effect.map(
-        Effect.forEach(items(n), (i) => Effect.sync(() => tracker.hit(i)), { concurrency }),
-        (results) => results.reduce((a, b) => a + b, 0)
-      )
+const runAll = (
+  { concurrency, mode, n }: ThroughputParams,
+  job: (i: number) => Effect.Effect<number>
+): Promise<number | undefined> =>
+  mode === "fire"
+    ? Effect.runPromise(Effect.as(Effect.forEach(items(n), job, { concurrency, discard: true }), undefined))
+    : Effect.runPromise(
+      Effect.map(Effect.forEach(items(n), job, { concurrency }), (results) => results.reduce((a, b) => a + b, 0))
     )
-  },
+
+export const peer: Peer = {
+  throughput: (params, tracker) => runAll(params, (i) => Effect.sync(() => tracker.hit(i))),
+
+  promise: (params, tracker) => runAll(params, (i) => Effect.promise(() => awaited(tracker, i))),
 
   io: ({ concurrency, n, sleepMs }, tracker) =>
     Effect.runPromise(

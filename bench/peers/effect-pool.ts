@@ -1,10 +1,12 @@
 /**
  * A hand-rolled Effect pool: a bounded `Queue` of 100 and `concurrency` worker fibers looping with
  * `Effect.forever(..., { disableYield: true })`. Submit-and-await gives every job a `Deferred`;
- * fire-and-forget counts completions and opens a `Deferred` after the last one.
+ * fire-and-forget counts completions and opens a `Deferred` after the last one. In scenario 5 it is the
+ * baseline (`plain` only).
  */
 import { Deferred, Effect, Queue } from "effect"
-import type { Peer } from "../lib.ts"
+import type { Peer, ThroughputParams } from "../lib.ts"
+import { awaited } from "../lib.ts"
 
 interface Item {
   readonly job: Effect.Effect<number>
@@ -29,27 +31,40 @@ const makePool = (concurrency: number, n: number) =>
     return { queue, idle }
   })
 
-export const peer: Peer = {
-  throughput: ({ concurrency, mode, n }, tracker) =>
-    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-      const { idle, queue } = yield* makePool(concurrency, n)
-      if (mode === "fire") {
-        for (let i = 0; i < n; i++) {
-          yield* Queue.offer(queue, { job: Effect.sync(() => tracker.hit(i)), done: undefined })
-        }
-        yield* Deferred.await(idle)
-        return undefined
-      }
-      const results = new Array<Deferred.Deferred<number>>(n)
+const submitAll = (
+  { concurrency, mode, n }: ThroughputParams,
+  job: (i: number) => Effect.Effect<number>
+): Promise<number | undefined> =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const { idle, queue } = yield* makePool(concurrency, n)
+    if (mode === "fire") {
       for (let i = 0; i < n; i++) {
-        const done = Deferred.makeUnsafe<number>()
-        results[i] = done
-        yield* Queue.offer(queue, { job: Effect.sync(() => tracker.hit(i)), done })
+        yield* Queue.offer(queue, { job: job(i), done: undefined })
       }
-      let sum = 0
-      for (let i = 0; i < n; i++) sum += yield* Deferred.await(results[i])
-      return sum
-    }))),
+      yield* Deferred.await(idle)
+      return undefined
+    }
+    const results = new Array<Deferred.Deferred<number>>(n)
+    for (let i = 0; i < n; i++) {
+      const done = Deferred.makeUnsafe<number>()
+      results[i] = done
+      yield* Queue.offer(queue, { job: job(i), done })
+    }
+    let sum = 0
+    for (let i = 0; i < n; i++) sum += yield* Deferred.await(results[i])
+    return sum
+  })))
+
+export const peer: Peer = {
+  throughput: (params, tracker) => submitAll(params, (i) => Effect.sync(() => tracker.hit(i))),
+
+  promise: (params, tracker) => submitAll(params, (i) => Effect.promise(() => awaited(tracker, i))),
+
+  // scenario 5's baseline: the hand-rolled pool has no scheduling options, so it only runs "plain"
+  scheduling: (params, tracker) =>
+    params.variant === "plain"
+      ? submitAll(params, (i) => Effect.sync(() => tracker.hit(i)))
+      : Promise.reject(new Error(`effect-pool has no ${params.variant} variant`)),
 
   io: ({ concurrency, n, sleepMs }, tracker) =>
     Effect.runPromise(Effect.scoped(Effect.gen(function*() {

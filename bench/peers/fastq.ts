@@ -1,58 +1,57 @@
 /**
- * fastq: the callback API for fire-and-forget (`push` then the `drain` hook), the promise API
- * (`fastq.promise`, one promise per job) for submit-and-await. fastq has no queue bound.
+ * fastq through its promise API (`fastq.promise` with an async worker), the API its README's numbers and
+ * most users' code use: every `push` returns a promise. Fire-and-forget pushes without awaiting those
+ * promises, then waits for `drained()`; submit-and-await awaits every one. fastq has no queue bound.
+ * The callback API is the `fastq-callback` peer.
  */
 import fastq from "fastq"
 import type { Peer } from "../lib.ts"
-import { gate, sleep } from "../lib.ts"
+import { awaited, gate, sleep, type Tracker } from "../lib.ts"
 
-const drained = (queue: fastq.queue<number, number>) =>
-  new Promise<void>((resolve) => {
-    if (queue.idle()) resolve()
-    else queue.drain = resolve
-  })
+const run = async (
+  { concurrency, mode, n }: { readonly concurrency: number; readonly mode: "fire" | "await"; readonly n: number },
+  worker: (i: number) => Promise<number>
+): Promise<number | undefined> => {
+  const queue = fastq.promise<unknown, number, number>(worker, concurrency)
+  if (mode === "fire") {
+    for (let i = 0; i < n; i++) queue.push(i)
+    await queue.drained()
+    return undefined
+  }
+  const results = new Array<Promise<number>>(n)
+  for (let i = 0; i < n; i++) results[i] = queue.push(i)
+  let sum = 0
+  for (const result of results) sum += await result
+  return sum
+}
+
+const trivial = (tracker: Tracker) => async (i: number) => tracker.hit(i)
 
 export const peer: Peer = {
-  throughput: async ({ concurrency, mode, n }, tracker) => {
-    if (mode === "fire") {
-      const queue = fastq<unknown, number, number>((i, done) => done(null, tracker.hit(i)), concurrency)
-      for (let i = 0; i < n; i++) queue.push(i)
-      await drained(queue)
-      return undefined
-    }
-    const queue = fastq.promise<unknown, number, number>(async (i) => tracker.hit(i), concurrency)
-    const results = new Array<Promise<number>>(n)
-    for (let i = 0; i < n; i++) results[i] = queue.push(i)
-    let sum = 0
-    for (const result of results) sum += await result
-    return sum
-  },
+  throughput: (params, tracker) => run(params, trivial(tracker)),
 
-  io: async ({ concurrency, n, sleepMs }, tracker) => {
-    const queue = fastq.promise<unknown, number, number>(async (i) => {
+  promise: (params, tracker) => run(params, (i) => awaited(tracker, i)),
+
+  io: async ({ concurrency, n, sleepMs }, tracker) =>
+    (await run({ concurrency, mode: "await", n }, async (i) => {
       await sleep(sleepMs)
       return tracker.hit(i)
-    }, concurrency)
-    const results = new Array<Promise<number>>(n)
-    for (let i = 0; i < n; i++) results[i] = queue.push(i)
-    let sum = 0
-    for (const result of results) sum += await result
-    return sum
-  },
+    }))!,
 
   memory: async ({ n }, tracker, measure) => {
     const blocker = gate()
-    // the worker is shared and each job is only its payload: that is fastq's design, not a shortcut.
-    // Completing synchronously would recurse once per queued job when the blocker opens (a RangeError at 1M),
-    // so the worker completes on a microtask; that does not change what a queued job costs.
-    const queue = fastq<unknown, number, number>((i, done) => {
-      if (i < 0) blocker.promise.then(() => done(null, 0))
-      else queueMicrotask(() => done(null, tracker.hit(i)))
+    // one promise per queued job is what the promise API keeps; the job's own body is the shared worker
+    const queue = fastq.promise<unknown, number, number>(async (i) => {
+      if (i < 0) {
+        await blocker.promise
+        return 0
+      }
+      return tracker.hit(i)
     }, 1)
     queue.push(-1)
     for (let i = 0; i < n; i++) queue.push(i)
     measure()
     blocker.open()
-    await drained(queue)
+    await queue.drained()
   }
 }

@@ -3,7 +3,7 @@
  * handles, no cancellation: the least any pool can do.
  */
 import type { Peer } from "../lib.ts"
-import { sleep } from "../lib.ts"
+import { awaited, sleep } from "../lib.ts"
 
 const loops = async (n: number, concurrency: number, job: (i: number) => Promise<number>): Promise<number> => {
   let next = 0
@@ -24,6 +24,10 @@ const loops = async (n: number, concurrency: number, job: (i: number) => Promise
 export const peer: Peer = {
   throughput: async ({ concurrency, mode, n }, tracker) => {
     const sum = await loops(n, concurrency, async (i) => tracker.hit(i))
+    return mode === "fire" ? undefined : sum
+  },
+  promise: async ({ concurrency, mode, n }, tracker) => {
+    const sum = await loops(n, concurrency, (i) => awaited(tracker, i))
     return mode === "fire" ? undefined : sum
   },
   io: ({ concurrency, n, sleepMs }, tracker) =>

@@ -11,8 +11,15 @@ const run = fileURLToPath(new URL("../run.ts", import.meta.url))
 const labels = [
   "fiberpool",
   "fiberpool-run",
+  "fiberpool-unbounded",
   "fiberpool (handles)",
+  "fiberpool (options unused)",
+  "fiberpool (priorities 0–9)",
+  "fiberpool (16 keys, keyConcurrency 2)",
+  "fiberpool (rate limit, not binding)",
+  "fiberpool (metrics + events)",
   "fastq",
+  "fastq-callback",
   "p-queue-bounded",
   "p-queue-unbounded",
   "p-limit",
@@ -48,7 +55,16 @@ describe("bench --quick", () => {
       const { code, stderr, stdout } = await quickRun(out)
       assert.strictEqual(code, 0, `bench --quick failed:\n${stderr}\n${stdout.slice(-2000)}`)
       assert.include(stdout, "ratio fiberpool ÷ peer")
-      for (const title of ["Throughput", "I/O-shaped", "Memory per queued job", "Shutdown latency"]) {
+      for (
+        const title of [
+          "Throughput",
+          "Jobs awaiting a promise",
+          "I/O-shaped",
+          "Memory per queued job",
+          "Shutdown latency",
+          "Cost of the scheduling options"
+        ]
+      ) {
         assert.include(stdout, title)
       }
       for (const label of labels) assert.include(stdout, `| ${label} |`, `no row for ${label}`)
