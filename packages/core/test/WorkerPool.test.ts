@@ -101,6 +101,24 @@ describe("WorkerPool", () => {
         assert.strictEqual((yield* WorkerPool.stats(pool)).rejected, 1)
       }))
 
+    it.effect("generated and custom ids never collide", () =>
+      Effect.gen(function*() {
+        const pool = yield* WorkerPool.make({ name: "mail", concurrency: 1 })
+        const first = yield* WorkerPool.submit(pool, Effect.sleep("1 second"))
+        assert.strictEqual(first.id, "mail-1")
+        // a custom id equal to a live generated id is a duplicate
+        const error = yield* Effect.flip(WorkerPool.submit(pool, Effect.void, { id: "mail-1" }))
+        assert.strictEqual(error.reason._tag, "DuplicateJobId")
+        // a live custom id of the generated form is skipped by the generator
+        yield* WorkerPool.submit(pool, Effect.sleep("1 second"), { id: "mail-2" })
+        const third = yield* WorkerPool.submit(pool, Effect.void)
+        assert.strictEqual(third.id, "mail-3")
+        yield* TestClock.adjust("2 seconds")
+        // once ended, the ids are free again
+        const again = yield* WorkerPool.submit(pool, Effect.succeed("ok"), { id: "mail-1" })
+        assert.strictEqual(yield* again.await, "ok")
+      }))
+
     it.effect("a finished handle keeps its result and status", () =>
       Effect.gen(function*() {
         const pool = yield* WorkerPool.make({ concurrency: 1 })

@@ -86,24 +86,29 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   submittedAt = 0
   startedAt: number | undefined = undefined
   readonly pool: PoolImpl
-  readonly id: string
   readonly options: ResolvedJobOptions
-  readonly key: string | undefined
-  readonly priority: number
+  /** The custom id, or the generated one once something asked for it (queued jobs hold no id string). */
+  idCache: string | undefined
   constructor(
     pool: PoolImpl,
-    id: string,
     effect: Effect.Effect<A, E, any>,
     context: Context.Context<never>,
     options: ResolvedJobOptions
   ) {
     this.pool = pool
-    this.id = id
     this.effect = effect
     this.context = context
     this.options = options
-    this.key = options.key
-    this.priority = options.priority
+    this.idCache = options.id
+  }
+  get id(): string {
+    return this.idCache ??= `${this.pool.name}-${this.seq}`
+  }
+  get key(): string | undefined {
+    return this.options.key
+  }
+  get priority(): number {
+    return this.options.priority
   }
   get metadata() {
     return this.options.metadata
@@ -204,7 +209,9 @@ export class PoolImpl {
   wakeFiber: Fiber.Fiber<void> | undefined = undefined
   readonly deadLetterFibers = new Set<Fiber.Fiber<void>>()
   readonly pending: Array<PendingSubmit> = []
+  /** Live jobs with a custom id. */
   readonly live = new Map<string, JobEntry>()
+  customIdsOfGeneratedForm = 0
   readonly counters: Counters = makeCounters()
   readonly instruments: Instruments
   readonly subscribers = new Set<Queue.Queue<JobEvent.JobEvent, Cause.Done>>()
@@ -262,14 +269,18 @@ export class PoolImpl {
     context: Context.Context<never>
   ): Effect.Effect<JobEntry, PoolError> {
     if (this.closed) return this.reject(new PoolClosed())
-    let id = options.id
-    if (id === undefined) {
-      id = `${this.name}-${this.seq + 1}`
+    // only custom ids are kept in `live`; generated ids (`<pool>-<seq>`, made when first asked for) are unique
+    // by construction, and checked against custom ids of the same form in the rare case there are any
+    const id = options.id
+    if (id !== undefined) {
+      if (this.live.has(id) || this.isLiveGeneratedId(id)) return this.reject(new DuplicateJobId({ jobId: id }))
     }
-    if (this.live.has(id)) return this.reject(new DuplicateJobId({ jobId: id }))
-    const entry = new JobEntry(this, id, effect, context, options)
+    const entry = new JobEntry(this, effect, context, options)
     entry.submittedAt = this.clock.currentTimeMillisUnsafe()
     entry.seq = ++this.seq
+    if (id === undefined && this.customIdsOfGeneratedForm > 0) {
+      while (this.live.has(`${this.name}-${entry.seq}`)) entry.seq = ++this.seq
+    }
     // every job gets its score, so that jobs queued before the switch to the ordered queue keep their place
     entry.score = this.options.agingMillis === 0
       ? entry.priority
@@ -298,7 +309,7 @@ export class PoolImpl {
         entry.state = State.Done
         entry.current = "dropped"
         entry.effect = entry.context = undefined
-        entry.result = Exit.fail(new JobError({ jobId: id, reason: new JobDropped({ capacity: this.capacity }) }))
+        entry.result = Exit.fail(new JobError({ jobId: entry.id, reason: new JobDropped({ capacity: this.capacity }) }))
         this.emit("Dropped", entry)
         return Exit.succeed(entry)
       }
@@ -311,7 +322,7 @@ export class PoolImpl {
           this.finish(
             entry,
             "cancelled",
-            Exit.fail(new JobError({ jobId: id, reason: new JobCancelled({ by: "sliding" }) }))
+            Exit.fail(new JobError({ jobId: entry.id, reason: new JobCancelled({ by: "sliding" }) }))
           )
           return Exit.succeed(entry)
         }
@@ -331,8 +342,12 @@ export class PoolImpl {
         // no trace; the checks are made again at that point
         return Effect.callback<JobEntry, PoolError>((resume) => {
           if (this.closed) return resume(this.reject(new PoolClosed()))
-          if (this.live.has(id)) return resume(this.reject(new DuplicateJobId({ jobId: id })))
-          this.live.set(id, entry)
+          if (id !== undefined) {
+            if (this.live.has(id) || this.isLiveGeneratedId(id)) {
+              return resume(this.reject(new DuplicateJobId({ jobId: id })))
+            }
+            this.keepCustomId(id, entry)
+          }
           const pending: PendingSubmit = { entry, resume }
           this.pending.push(pending)
           this.wakeForRate(entry)
@@ -343,12 +358,40 @@ export class PoolImpl {
             if (index >= 0) {
               this.pending.splice(index, 1)
               // withdrawn by its submitter: never accepted, and not a rejection by the pool
-              this.live.delete(entry.id)
+              if (id !== undefined) this.dropCustomId(id)
             }
           })
         })
       }
     }
+  }
+
+  keepCustomId(id: string, entry: JobEntry): void {
+    if (this.live.has(id)) return
+    this.live.set(id, entry)
+    if (this.generatedSeq(id) > 0) this.customIdsOfGeneratedForm++
+  }
+
+  dropCustomId(id: string): void {
+    if (this.live.delete(id) && this.generatedSeq(id) > 0) this.customIdsOfGeneratedForm--
+  }
+
+  /** The sequence number a custom id would have as a generated id (`<pool>-<n>`), or -1. */
+  generatedSeq(id: string): number {
+    if (id.length <= this.name.length + 1 || !id.startsWith(this.name) || id.charCodeAt(this.name.length) !== 45) {
+      return -1
+    }
+    const rest = id.slice(this.name.length + 1)
+    return /^[1-9]\d*$/.test(rest) ? Number(rest) : -1
+  }
+
+  /** Whether a custom id is the generated id of a live job (a scan, for ids of that form only). */
+  isLiveGeneratedId(id: string): boolean {
+    const seq = this.generatedSeq(id)
+    if (seq < 0 || seq > this.seq) return false
+    const generated = (entry: JobEntry) => entry.seq === seq && entry.options.id === undefined
+    return this.runningList.toArray().some(generated) || this.queue.toArray(this.keys.values()).some(generated) ||
+      this.pending.some((pending) => generated(pending.entry))
   }
 
   reject(reason: PoolClosed | DuplicateJobId | QueueFull): Effect.Effect<never, PoolError> {
@@ -379,7 +422,7 @@ export class PoolImpl {
 
   accept(entry: JobEntry): void {
     this.counters.submitted++
-    this.live.set(entry.id, entry)
+    if (entry.options.id !== undefined) this.keepCustomId(entry.options.id, entry)
     this.emit("Submitted", entry)
   }
 
@@ -591,7 +634,7 @@ export class PoolImpl {
     entry.current = status
     entry.result = result
     entry.effect = entry.context = undefined
-    this.live.delete(entry.id)
+    if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
     this.counters[status as Exclude<Job.TerminalStatus, "dropped">]++
     if (entry.startedAt !== undefined) {
       this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - entry.startedAt)
@@ -835,7 +878,7 @@ export class PoolImpl {
     // submitters still waiting for room were never accepted: they get their answer now
     const pending = this.pending.splice(0)
     for (const { entry, resume } of pending) {
-      this.live.delete(entry.id)
+      if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
       this.countRejection("PoolClosed")
       resume(Exit.fail(new PoolError({ reason: new PoolClosed() })))
     }
