@@ -576,7 +576,8 @@ export class PoolImpl {
     if (attempt > 1) this.counters.retries++
     this.emit("Started", entry)
     let program = job
-    if (this.subscribers.size > 0) {
+    // a single attempt's failure is reported by `finish`; only retried attempts need watching here
+    if (this.subscribers.size > 0 && entry.options.retry !== undefined) {
       program = Effect.tapCause(program, (cause) =>
         Effect.sync(() => {
           if (Cause.hasFails(cause)) this.emit("AttemptFailed", entry, cause)
@@ -640,7 +641,11 @@ export class PoolImpl {
       this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - entry.startedAt)
     }
     if (this.subscribers.size > 0) {
-      this.emit(terminalEvents[status], entry, status === "failed" && Exit.isFailure(result) ? result.cause : undefined)
+      const cause = status === "failed" && Exit.isFailure(result) ? result.cause : undefined
+      if (cause !== undefined && entry.options.retry === undefined && Cause.hasFails(cause)) {
+        this.emit("AttemptFailed", entry, cause)
+      }
+      this.emit(terminalEvents[status], entry, cause)
     }
     if (
       this.options.deadLetters !== undefined && Exit.isFailure(result) &&
