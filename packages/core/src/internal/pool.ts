@@ -51,6 +51,12 @@ export const JobTypeId = "~@fiberpool/core/Job/JobHandle" as const
 type AnyExit = Exit.Exit<any, any>
 type Waiter = (exit: AnyExit) => void
 
+const Flag = {
+  TimedOut: 1,
+  Traced: 2,
+  CancelRequested: 4
+} as const
+
 const State = {
   Waiting: 0,
   Queued: 1,
@@ -79,10 +85,8 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   heapIndex = -1
   where: Where = Where.None as Where
   attemptCount = 0
-  timedOut = false
-  traced = false
-  cancelRequested = false
-  budgetMillis = Number.POSITIVE_INFINITY
+  /** `Flag` bits: fewer fields per queued job. */
+  flags = 0
   submittedAt = 0
   startedAt: number | undefined = undefined
   readonly pool: PoolImpl
@@ -139,7 +143,7 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
         case State.Running: {
           // the fiber is unset only while the job's first synchronous step runs inside `start`
           if (this.fiber !== undefined) this.fiber.interruptUnsafe()
-          else this.cancelRequested = true
+          else this.flags |= Flag.CancelRequested
           return Effect.asVoid(this.exit)
         }
         default:
@@ -281,11 +285,12 @@ export class PoolImpl {
     if (id === undefined && this.customIdsOfGeneratedForm > 0) {
       while (this.live.has(`${this.name}-${entry.seq}`)) entry.seq = ++this.seq
     }
-    // every job gets its score, so that jobs queued before the switch to the ordered queue keep their place
-    entry.score = this.options.agingMillis === 0
-      ? entry.priority
-      : entry.priority - entry.submittedAt / this.options.agingMillis
-    if (entry.key !== undefined || entry.priority !== 0) this.queue.makeOrdered()
+    if (!this.queue.ordered && (entry.key !== undefined || entry.priority !== 0)) {
+      // jobs queued before the switch get their score now, so they keep their place
+      for (let queued = this.queue.list.head; queued !== undefined; queued = queued.next) this.score(queued)
+      this.queue.makeOrdered()
+    }
+    if (this.queue.ordered) this.score(entry)
     if (
       this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
       !this.intakePaused && this.canStartNow(entry)
@@ -374,6 +379,13 @@ export class PoolImpl {
 
   dropCustomId(id: string): void {
     if (this.live.delete(id) && this.generatedSeq(id) > 0) this.customIdsOfGeneratedForm--
+  }
+
+  /** A job's static ordering key: its priority, plus its age in aging intervals when aging is on. */
+  score(entry: JobEntry): void {
+    entry.score = this.options.agingMillis === 0
+      ? entry.priority
+      : entry.priority - entry.submittedAt / this.options.agingMillis
   }
 
   /** The sequence number a custom id would have as a generated id (`<pool>-<n>`), or -1. */
@@ -492,11 +504,15 @@ export class PoolImpl {
     const budget = Math.min(timeoutMillis, options.deadline - now)
     if (budget <= 0) {
       // the deadline passed while the job waited: it never starts, and uses no worker, key slot or rate
-      entry.budgetMillis = options.deadline - entry.submittedAt
       this.finish(
         entry,
         "timedOut",
-        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: entry.budgetMillis }) }))
+        Exit.fail(
+          new JobError({
+            jobId: entry.id,
+            reason: new JobTimedOut({ timeoutMillis: options.deadline - entry.submittedAt })
+          })
+        )
       )
       this.dispatch()
       return
@@ -531,12 +547,11 @@ export class PoolImpl {
       program = this.attempt(entry, once)
     }
     if (budget !== Number.POSITIVE_INFINITY) {
-      entry.budgetMillis = budget
       program = Effect.timeoutOrElse(program, {
         duration: budget,
         orElse: () =>
           Effect.sync(() => {
-            entry.timedOut = true
+            entry.flags |= Flag.TimedOut
           })
       })
     }
@@ -548,7 +563,7 @@ export class PoolImpl {
     }
     entry.fiber = fiber
     fiber.addObserver((exit) => this.onJobExit(entry, exit))
-    if (entry.cancelRequested) fiber.interruptUnsafe()
+    if (entry.flags & Flag.CancelRequested) fiber.interruptUnsafe()
   }
 
   /**
@@ -557,9 +572,11 @@ export class PoolImpl {
    */
   jobContext(entry: JobEntry, context: Context.Context<never>): Context.Context<never> {
     const annotations = Context.get(context, References.CurrentLogAnnotations)
-    entry.traced = this.options.spans === "always" ||
+    if (
+      this.options.spans === "always" ||
       (this.options.spans === "auto" && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer &&
         Context.get(context, References.TracerEnabled))
+    ) entry.flags |= Flag.Traced
     return Context.add(context, References.CurrentLogAnnotations, {
       ...annotations,
       "fiberpool.pool": this.name,
@@ -584,7 +601,7 @@ export class PoolImpl {
         }))
     }
     if (attempt > 1) program = Effect.annotateLogs(program, "fiberpool.attempt", attempt)
-    if (entry.traced) {
+    if (entry.flags & Flag.Traced) {
       program = Effect.withSpan(program, "fiberpool.job", {
         attributes: { "fiberpool.pool": this.name, "fiberpool.job": entry.id, "fiberpool.attempt": attempt },
         captureStackTrace: false
@@ -597,11 +614,11 @@ export class PoolImpl {
     if (entry.state !== State.Running) return // abandoned at shutdown: already reported
     this.release(entry)
     entry.fiber = undefined
-    if (entry.timedOut) {
+    if (entry.flags & Flag.TimedOut) {
       this.finish(
         entry,
         "timedOut",
-        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: entry.budgetMillis }) })),
+        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: this.budget(entry) }) })),
         endedAt
       )
     } else if (exit._tag === "Success") {
@@ -617,6 +634,13 @@ export class PoolImpl {
       this.finish(entry, "failed", exit, endedAt)
     }
     this.dispatch()
+  }
+
+  /** The time a started job had: its timeout (the pool's, or its own if shorter), or less if its deadline was closer. */
+  budget(entry: JobEntry): number {
+    const options = entry.options
+    const timeout = Math.min(options.timeoutMillis, this.options.timeoutMillis)
+    return Math.min(timeout, options.deadline - entry.startedAt!)
   }
 
   /** A running job stops holding its worker and its key's slot. */
