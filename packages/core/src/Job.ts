@@ -126,7 +126,8 @@ export type Retry<E> =
 /**
  * Options for one job.
  *
- * - `id`: unique among the pool's live (queued or running) jobs; generated when absent.
+ * - `id`: unique among the pool's live (queued or running) jobs; generated when absent, as `<pool name>-<n>`
+ *   (a custom id of that form is checked against the generated ones too).
  * - `timeout`: the job's budget, counted from its start (not its submission), covering every attempt and
  *   the delays between them. When it runs out the job is interrupted, its finalizers run, and it ends
  *   `timedOut`.
