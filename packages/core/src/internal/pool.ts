@@ -293,7 +293,7 @@ export class PoolImpl {
     if (this.queue.ordered) this.score(entry)
     if (
       this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
-      !this.intakePaused && this.canStartNow(entry)
+      !this.intakePaused && this.canStartNow(entry, entry.submittedAt)
     ) {
       this.accept(entry)
       this.start(entry, entry.submittedAt)
@@ -475,14 +475,13 @@ export class PoolImpl {
   }
 
   /** Whether a job may start now as far as dispatch, rate and key limits go (a free worker aside). */
-  canStartNow(entry: JobEntry): boolean {
+  canStartNow(entry: JobEntry, now = this.clock.currentTimeMillisUnsafe()): boolean {
     if (this.dispatchPaused) return false
-    if (this.limiter !== undefined && !this.limiter.allows(this.clock.currentTimeMillisUnsafe())) return false
+    if (this.limiter !== undefined && !this.limiter.allows(now)) return false
     if (entry.key === undefined) return true
     const state = this.keys.get(entry.key)
     if (state === undefined) return this.options.keyConcurrency >= 1
-    return state.running < this.options.keyConcurrency &&
-      (state.limiter === undefined || state.limiter.allows(this.clock.currentTimeMillisUnsafe()))
+    return state.running < this.options.keyConcurrency && (state.limiter === undefined || state.limiter.allows(now))
   }
 
   /** Sets a wake-up for when the rate limits that hold `entry` back let it start. */
