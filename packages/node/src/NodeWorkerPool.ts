@@ -418,9 +418,6 @@ export const make = (
     }
     const name = options.name ?? "threads"
     const context = yield* Effect.context<never>()
-    const busyGauge = Metric.withAttributes(metrics.busy, { pool: name })
-    const idleGauge = Metric.withAttributes(metrics.idle, { pool: name })
-    const respawnedCounter = Metric.withAttributes(metrics.respawned, { pool: name })
     const threads = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const set = new ThreadSet({
@@ -430,17 +427,28 @@ export const make = (
             ...options.workerOptions,
             ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits })
           },
-          onChange: (busy, idle, respawned) => {
-            busyGauge.updateUnsafe(busy, context)
-            idleGauge.updateUnsafe(idle, context)
-            if (respawned) respawnedCounter.updateUnsafe(1, context)
-          }
+          onChange: () => {}
         })
         set.fill()
         return set
       }),
       closeThreads
     )
+    // the metrics read the thread set when scraped: no registry update per task
+    const attributes = { pool: name }
+    const noUpdate = { update: () => {}, modify: () => {} }
+    Metric.registerUnsafe(Metric.withAttributes(metrics.busy, attributes), context, {
+      get: () => ({ value: threads.busy }),
+      ...noUpdate
+    })
+    Metric.registerUnsafe(Metric.withAttributes(metrics.idle, attributes), context, {
+      get: () => ({ value: threads.live - threads.busy }),
+      ...noUpdate
+    })
+    Metric.registerUnsafe(Metric.withAttributes(metrics.respawned, attributes), context, {
+      get: () => ({ count: threads.respawned, incremental: false }),
+      ...noUpdate
+    })
     yield* Effect.callback<void>((resume) => threads.whenReady(() => resume(Effect.void)))
     if (threads.startFailure !== undefined) {
       return yield* new ThreadCrashed({ task: "(startup)", ...threads.startFailure })
