@@ -45,6 +45,36 @@ const terminalEvents: Record<Job.TerminalStatus, JobEvent.Kind> = {
   dropped: "Dropped"
 }
 
+/**
+ * Builds an error without capturing a stack trace. Errors that describe a job's outcome or a rejected submission
+ * would only show pool internals, and capturing a stack cost ~4 µs each (two per interrupted job).
+ */
+const withoutStack = <A>(make: () => A): A => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const value = make()
+  Error.stackTraceLimit = limit
+  return value
+}
+
+/** Reasons without per-job fields are shared. */
+const reasons: {
+  readonly closed: PoolClosed
+  readonly interrupted: JobInterrupted
+  readonly cancelled: Record<"handle" | "sliding" | "shutdown", JobCancelled>
+} = withoutStack(() => ({
+  closed: new PoolClosed(),
+  interrupted: new JobInterrupted(),
+  cancelled: {
+    handle: new JobCancelled({ by: "handle" }),
+    sliding: new JobCancelled({ by: "sliding" }),
+    shutdown: new JobCancelled({ by: "shutdown" })
+  }
+}))
+
+const jobFailure = (jobId: string, reason: JobError["reason"]): Exit.Exit<never, JobError> =>
+  Exit.fail(withoutStack(() => new JobError({ jobId, reason })))
+
 /** @internal */
 export const JobTypeId = "~@fiberpool/core/Job/JobHandle" as const
 
@@ -272,12 +302,14 @@ export class PoolImpl {
     options: ResolvedJobOptions,
     context: Context.Context<never>
   ): Effect.Effect<JobEntry, PoolError> {
-    if (this.closed) return this.reject(new PoolClosed())
+    if (this.closed) return this.reject(reasons.closed)
     // only custom ids are kept in `live`; generated ids (`<pool>-<seq>`, made when first asked for) are unique
     // by construction, and checked against custom ids of the same form in the rare case there are any
     const id = options.id
     if (id !== undefined) {
-      if (this.live.has(id) || this.isLiveGeneratedId(id)) return this.reject(new DuplicateJobId({ jobId: id }))
+      if (this.live.has(id) || this.isLiveGeneratedId(id)) {
+        return this.reject(withoutStack(() => new DuplicateJobId({ jobId: id })))
+      }
     }
     const entry = new JobEntry(this, effect, context, options)
     entry.submittedAt = this.clock.currentTimeMillisUnsafe()
@@ -307,14 +339,14 @@ export class PoolImpl {
     }
     switch (this.options.backpressure) {
       case "fail": {
-        return this.reject(new QueueFull({ capacity: this.capacity }))
+        return this.reject(withoutStack(() => new QueueFull({ capacity: this.capacity })))
       }
       case "dropping": {
         this.countRejection("Dropped")
         entry.state = State.Done
         entry.current = "dropped"
         entry.effect = entry.context = undefined
-        entry.result = Exit.fail(new JobError({ jobId: entry.id, reason: new JobDropped({ capacity: this.capacity }) }))
+        entry.result = jobFailure(entry.id, withoutStack(() => new JobDropped({ capacity: this.capacity })))
         this.emit("Dropped", entry)
         return Exit.succeed(entry)
       }
@@ -327,7 +359,7 @@ export class PoolImpl {
           this.finish(
             entry,
             "cancelled",
-            Exit.fail(new JobError({ jobId: entry.id, reason: new JobCancelled({ by: "sliding" }) }))
+            jobFailure(entry.id, reasons.cancelled.sliding)
           )
           return Exit.succeed(entry)
         }
@@ -337,7 +369,7 @@ export class PoolImpl {
         this.finish(
           victim,
           "cancelled",
-          Exit.fail(new JobError({ jobId: victim.id, reason: new JobCancelled({ by: "sliding" }) }))
+          jobFailure(victim.id, reasons.cancelled.sliding)
         )
         this.dispatch()
         return Exit.succeed(entry)
@@ -346,10 +378,10 @@ export class PoolImpl {
         // nothing changes until the submitter actually waits, so a waiter interrupted before it registers leaves
         // no trace; the checks are made again at that point
         return Effect.callback<JobEntry, PoolError>((resume) => {
-          if (this.closed) return resume(this.reject(new PoolClosed()))
+          if (this.closed) return resume(this.reject(reasons.closed))
           if (id !== undefined) {
             if (this.live.has(id) || this.isLiveGeneratedId(id)) {
-              return resume(this.reject(new DuplicateJobId({ jobId: id })))
+              return resume(this.reject(withoutStack(() => new DuplicateJobId({ jobId: id }))))
             }
             this.keepCustomId(id, entry)
           }
@@ -408,7 +440,7 @@ export class PoolImpl {
 
   reject(reason: PoolClosed | DuplicateJobId | QueueFull): Effect.Effect<never, PoolError> {
     this.countRejection(reason._tag)
-    return Exit.fail(new PoolError({ reason }))
+    return Exit.fail(withoutStack(() => new PoolError({ reason })))
   }
 
   countRejection(reason: PoolError["reason"]["_tag"] | "Dropped"): void {
@@ -506,11 +538,9 @@ export class PoolImpl {
       this.finish(
         entry,
         "timedOut",
-        Exit.fail(
-          new JobError({
-            jobId: entry.id,
-            reason: new JobTimedOut({ timeoutMillis: options.deadline - entry.submittedAt })
-          })
+        jobFailure(
+          entry.id,
+          withoutStack(() => new JobTimedOut({ timeoutMillis: options.deadline - entry.submittedAt }))
         )
       )
       this.dispatch()
@@ -617,7 +647,7 @@ export class PoolImpl {
       this.finish(
         entry,
         "timedOut",
-        Exit.fail(new JobError({ jobId: entry.id, reason: new JobTimedOut({ timeoutMillis: this.budget(entry) }) })),
+        jobFailure(entry.id, withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry) }))),
         endedAt
       )
     } else if (exit._tag === "Success") {
@@ -626,7 +656,7 @@ export class PoolImpl {
       this.finish(
         entry,
         "interrupted",
-        Exit.fail(new JobError({ jobId: entry.id, reason: new JobInterrupted() })),
+        jobFailure(entry.id, reasons.interrupted),
         endedAt
       )
     } else {
@@ -684,7 +714,7 @@ export class PoolImpl {
 
   cancelQueued(entry: JobEntry, by: "handle" | "sliding" | "shutdown"): void {
     this.unqueue(entry)
-    this.finish(entry, "cancelled", Exit.fail(new JobError({ jobId: entry.id, reason: new JobCancelled({ by }) })))
+    this.finish(entry, "cancelled", jobFailure(entry.id, reasons.cancelled[by]))
     if (by !== "shutdown") this.dispatch()
   }
 
@@ -908,7 +938,7 @@ export class PoolImpl {
     for (const { entry, resume } of pending) {
       if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
       this.countRejection("PoolClosed")
-      resume(Exit.fail(new PoolError({ reason: new PoolClosed() })))
+      resume(Exit.fail(withoutStack(() => new PoolError({ reason: reasons.closed }))))
     }
     if (options.mode === "cancel") this.cancelAllQueued()
     // draining means running the queue: a paused dispatch resumes
@@ -937,7 +967,7 @@ export class PoolImpl {
       this.finish(
         entry,
         "cancelled",
-        Exit.fail(new JobError({ jobId: entry.id, reason: new JobCancelled({ by: "shutdown" }) }))
+        jobFailure(entry.id, reasons.cancelled.shutdown)
       )
     }
     this.dispatch()
@@ -972,11 +1002,9 @@ export class PoolImpl {
           this.finish(
             entry,
             "abandoned",
-            Exit.fail(
-              new JobError({
-                jobId: entry.id,
-                reason: new JobAbandoned({ interruptTimeoutMillis: state.interruptTimeoutMillis })
-              })
+            jobFailure(
+              entry.id,
+              withoutStack(() => new JobAbandoned({ interruptTimeoutMillis: state.interruptTimeoutMillis }))
             )
           )
         }
