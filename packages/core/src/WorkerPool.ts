@@ -517,7 +517,7 @@ export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
       closed: pool.closed,
       paused: pool.dispatchPaused,
       intakePaused: pool.intakePaused,
-      ...pool.counters
+      ...pool.totals()
     }
   })
 

@@ -83,11 +83,10 @@ export class SlidingLog {
   allows(now: number): boolean {
     return this.count < this.limit || this.times[this.index] + this.intervalMillis <= now
   }
-  /** No start within the last interval: the log no longer limits anything. */
-  idle(now: number): boolean {
-    if (this.count === 0) return true
-    const last = this.times[(this.index + this.limit - 1) % this.limit]
-    return last + this.intervalMillis <= now
+  /** When the last start leaves the window: from then on the log limits nothing. */
+  idleAt(): number {
+    if (this.count === 0) return Number.NEGATIVE_INFINITY
+    return this.times[(this.index + this.limit - 1) % this.limit] + this.intervalMillis
   }
   record(now: number): void {
     if (this.times.length < this.limit) this.times.push(now)

@@ -94,35 +94,19 @@ export class Histogram {
  * @internal
  */
 export class Instruments {
-  readonly context: Context.Context<never>
   readonly wait = new Histogram(PoolMetrics.durationBoundaries)
   readonly run = new Histogram(PoolMetrics.durationBoundaries)
-  readonly registrations: Array<Metric.Registration> = []
   constructor(name: string, context: Context.Context<never>, counters: Counters, gauges: Gauges) {
-    this.context = context
     const attributes = { pool: name }
-    const counter = (metric: Metric.Counter<number>, read: () => number, extra?: Record<string, string>) => {
-      this.registrations.push(
-        Metric.registerUnsafe(
-          Metric.withAttributes(metric, extra ? { ...attributes, ...extra } : attributes),
-          context,
-          {
-            get: () => ({ count: read(), incremental: false }),
-            update: () => {},
-            modify: () => {}
-          }
-        )
-      )
+    const reading = <S>(metric: Metric.Metric<any, S>, get: () => S, extra?: Record<string, string>) => {
+      Metric.registerUnsafe(Metric.withAttributes(metric, extra ? { ...attributes, ...extra } : attributes), context, {
+        get,
+        update: () => {},
+        modify: () => {}
+      })
     }
-    const gauge = (metric: Metric.Gauge<number>, read: () => number) => {
-      this.registrations.push(
-        Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
-          get: () => ({ value: read() }),
-          update: () => {},
-          modify: () => {}
-        })
-      )
-    }
+    const counter = (metric: Metric.Counter<number>, read: () => number, extra?: Record<string, string>) =>
+      reading(metric, () => ({ count: read(), incremental: false }), extra)
     counter(PoolMetrics.submitted, () => counters.submitted)
     counter(PoolMetrics.rejected, () => counters.rejectedClosed, { reason: "closed" })
     counter(PoolMetrics.rejected, () => counters.rejectedQueueFull, { reason: "queue_full" })
@@ -136,19 +120,10 @@ export class Instruments {
     counter(PoolMetrics.interrupted, () => counters.interrupted)
     counter(PoolMetrics.abandoned, () => counters.abandoned)
     counter(PoolMetrics.retries, () => counters.retries)
-    gauge(PoolMetrics.queued, gauges.queued)
-    gauge(PoolMetrics.running, gauges.running)
-    const histogram = (metric: Metric.Histogram<number>, source: Histogram) => {
-      this.registrations.push(
-        Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
-          get: () => source.state(),
-          update: () => {},
-          modify: () => {}
-        })
-      )
-    }
-    histogram(PoolMetrics.waitSeconds, this.wait)
-    histogram(PoolMetrics.runSeconds, this.run)
+    reading(PoolMetrics.queued, () => ({ value: gauges.queued() }))
+    reading(PoolMetrics.running, () => ({ value: gauges.running() }))
+    reading(PoolMetrics.waitSeconds, () => this.wait.state())
+    reading(PoolMetrics.runSeconds, () => this.run.state())
   }
   observeWait(millis: number): void {
     this.wait.record(millis / 1000)

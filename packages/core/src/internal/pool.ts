@@ -291,10 +291,6 @@ export class PoolImpl {
     }
   }
 
-  get running(): number {
-    return this.runningList.size
-  }
-
   // ---- submit ----
 
   submit(
@@ -488,12 +484,9 @@ export class PoolImpl {
   /** Forgets a key with nothing running or parked, once its rate window (if any) holds no recent start. */
   dropKeyIfUnused(state: KeyState<JobEntry>): void {
     if (state.running > 0 || state.parked.head !== undefined) return
-    if (state.limiter !== undefined && !state.limiter.idle(this.clock.currentTimeMillisUnsafe())) {
+    if (state.limiter !== undefined && state.limiter.idleAt() > this.clock.currentTimeMillisUnsafe()) {
       this.lingeringKeys.add(state)
-      this.wakeUpAt(
-        state.limiter.times[(state.limiter.index + state.limiter.limit - 1) % state.limiter.limit] +
-          state.limiter.intervalMillis
-      )
+      this.wakeUpAt(state.limiter.idleAt())
       return
     }
     this.lingeringKeys.delete(state)
@@ -512,7 +505,7 @@ export class PoolImpl {
     if (this.limiter !== undefined && !this.limiter.allows(now)) return false
     if (entry.key === undefined) return true
     const state = this.keys.get(entry.key)
-    if (state === undefined) return this.options.keyConcurrency >= 1
+    if (state === undefined) return true // a key with nothing running, queued or in its rate window
     return state.running < this.options.keyConcurrency && (state.limiter === undefined || state.limiter.allows(now))
   }
 
@@ -529,10 +522,7 @@ export class PoolImpl {
   start(entry: JobEntry, startedAt?: number): void {
     const options = entry.options
     const now = startedAt ?? this.clock.currentTimeMillisUnsafe()
-    const timeoutMillis = options.timeoutMillis < this.options.timeoutMillis
-      ? options.timeoutMillis
-      : this.options.timeoutMillis
-    const budget = Math.min(timeoutMillis, options.deadline - now)
+    const budget = this.budget(entry, now)
     if (budget <= 0) {
       // the deadline passed while the job waited: it never starts, and uses no worker, key slot or rate
       this.finish(
@@ -647,7 +637,10 @@ export class PoolImpl {
       this.finish(
         entry,
         "timedOut",
-        jobFailure(entry.id, withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry) }))),
+        jobFailure(
+          entry.id,
+          withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry, entry.startedAt!) }))
+        ),
         endedAt
       )
     } else if (exit._tag === "Success") {
@@ -665,11 +658,10 @@ export class PoolImpl {
     this.dispatch()
   }
 
-  /** The time a started job had: its timeout (the pool's, or its own if shorter), or less if its deadline was closer. */
-  budget(entry: JobEntry): number {
+  /** The time a job starting at `startedAt` has: its timeout (the pool's, or its own if shorter), or less if its deadline is closer. */
+  budget(entry: JobEntry, startedAt: number): number {
     const options = entry.options
-    const timeout = Math.min(options.timeoutMillis, this.options.timeoutMillis)
-    return Math.min(timeout, options.deadline - entry.startedAt!)
+    return Math.min(options.timeoutMillis, this.options.timeoutMillis, options.deadline - startedAt)
   }
 
   /** A running job stops holding its worker and its key's slot. */
@@ -890,7 +882,18 @@ export class PoolImpl {
   // ---- stats ----
 
   totals(): Shutdown.Totals {
-    return { ...this.counters }
+    const c = this.counters
+    return {
+      submitted: c.submitted,
+      rejected: c.rejected,
+      succeeded: c.succeeded,
+      failed: c.failed,
+      timedOut: c.timedOut,
+      interrupted: c.interrupted,
+      cancelled: c.cancelled,
+      abandoned: c.abandoned,
+      retries: c.retries
+    }
   }
 
   // ---- shutdown ----
@@ -962,13 +965,8 @@ export class PoolImpl {
 
   cancelAllQueued(): void {
     for (const entry of this.queue.toArray(this.keys.values())) {
-      if (entry.state !== State.Queued) continue // ended by a waiter of an earlier one
-      this.unqueue(entry)
-      this.finish(
-        entry,
-        "cancelled",
-        jobFailure(entry.id, reasons.cancelled.shutdown)
-      )
+      // skip a job already ended by a waiter of an earlier one
+      if (entry.state === State.Queued) this.cancelQueued(entry, "shutdown")
     }
     this.dispatch()
   }
