@@ -2,11 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { type Job, WorkerPool } from "@fiberpool/core"
 import { Clock, Effect, Fiber, Queue, Schema } from "effect"
 import { TestClock } from "effect/testing"
-
-const runs = Number(process.env.FIBERPOOL_PROPERTY_RUNS ?? 200)
-const propertyOptions = { timeout: Math.max(30_000, runs * 150), arbitrary: { runs, size: 100 } }
-const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
-const Step = 10
+import { between, propertyOptions, Step } from "./utils/properties.ts"
 
 /** Runs `body` and advances the TestClock by `Step` until it completes. */
 const drive = <A, E>(body: Effect.Effect<A, E>, maxSteps = 100_000) =>

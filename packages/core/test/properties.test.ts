@@ -13,11 +13,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { type Job, PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
 import { Cause, Clock, Effect, Exit, Fiber, Queue, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
-
-const runs = Number(process.env.FIBERPOOL_PROPERTY_RUNS ?? 200)
-const Step = 10
-
-const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+import { between, propertyOptions, Step } from "./utils/properties.ts"
 
 const Outcome = Schema.Literals(["succeed", "fail", "die", "uninterruptible", "hangingFinalizer", "transient"])
 
@@ -191,9 +187,6 @@ const terminalStatuses = new Set<Job.Status>([
   "abandoned"
 ])
 
-const scenarioRuns = { arbitrary: { runs, size: 100 } }
-const timeout = Math.max(30_000, runs * 150)
-
 describe("guarantees (property tests)", () => {
   it.effect.prop(
     "1. every accepted job reaches exactly one terminal state, its handle observes it, the counters agree",
@@ -288,7 +281,7 @@ describe("guarantees (property tests)", () => {
           }
         }
       }),
-    { timeout, ...scenarioRuns }
+    propertyOptions
   )
 
   it.effect.prop(
@@ -300,7 +293,7 @@ describe("guarantees (property tests)", () => {
         assert.isAtMost(observed.maxRunning, scenario.concurrency)
         assert.isAtMost(observed.stats!.running, scenario.concurrency)
       }),
-    { timeout, ...scenarioRuns }
+    propertyOptions
   )
 
   it.effect.prop(
@@ -314,7 +307,7 @@ describe("guarantees (property tests)", () => {
         }
         assert.strictEqual(observed.running, 0)
       }),
-    { timeout, ...scenarioRuns }
+    propertyOptions
   )
 
   it.effect.prop(
@@ -331,7 +324,7 @@ describe("guarantees (property tests)", () => {
           assert.deepStrictEqual(report.jobs.abandoned, [])
         }
       }),
-    { timeout, ...scenarioRuns }
+    propertyOptions
   )
 
   it.effect.prop(
@@ -348,7 +341,7 @@ describe("guarantees (property tests)", () => {
           assert.isAtMost(observed.startsAt[index][0], began + scenario.grace * Step)
         }
       }),
-    { timeout, ...scenarioRuns }
+    propertyOptions
   )
 
   it.effect.prop(
@@ -403,6 +396,6 @@ describe("guarantees (property tests)", () => {
         const stats = yield* WorkerPool.stats(pool)
         assert.strictEqual(stats.succeeded + stats.failed + stats.timedOut, jobs.length + concurrency)
       }).pipe(Effect.scoped),
-    { timeout, ...scenarioRuns }
+    propertyOptions
   )
 })

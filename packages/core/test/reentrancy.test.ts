@@ -7,10 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { type Job, WorkerPool } from "@fiberpool/core"
 import { Effect, Exit, Fiber, Schema } from "effect"
 import { TestClock } from "effect/testing"
-
-const runs = Number(process.env.FIBERPOOL_PROPERTY_RUNS ?? 200)
-const Step = 10
-const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+import { between, propertyOptions, Step } from "./utils/properties.ts"
 
 const Reaction = Schema.Literals(["none", "submit", "cancelNext", "pause", "resume", "resize", "shutdownCancel"])
 
@@ -115,6 +112,6 @@ describe("reentrancy (property)", () => {
         }
         assert.strictEqual(terminal, stats.submitted, "every accepted job has a terminal handle")
       }).pipe(Effect.scoped),
-    { timeout: Math.max(30_000, runs * 150), arbitrary: { runs, size: 100 } }
+    propertyOptions
   )
 })
