@@ -43,33 +43,34 @@ const gc = (): void => {
   collect()
 }
 
+/** Warms the JIT on a smaller run of the same shape (checked), then times a fresh run of `params.n` jobs. */
+const warmThenMeasure = async <P extends { readonly n: number }>(
+  run: (params: P, tracker: Tracker) => Promise<number | undefined>,
+  params: P,
+  warmN: number
+) => {
+  const warm = new Tracker(warmN)
+  warm.verify(await run({ ...params, n: warmN }, warm))
+  gc()
+  const tracker = new Tracker(params.n)
+  const start = now()
+  const sum = await run(params, tracker)
+  return { ms: now() - start, sum, tracker }
+}
+
 /** Scenarios 1, 1b and 5: the same measurement, through `peer.throughput`, `peer.promise` or `peer.scheduling`. */
 const throughput = async <P extends ThroughputParams>(
   run: (params: P, tracker: Tracker) => Promise<number | undefined>,
   params: P
 ) => {
-  // warm the JIT on a smaller run of the same shape, then measure a fresh one
-  const warm = new Tracker(Math.min(params.n, 5_000))
-  warm.verify(await run({ ...params, n: warm.n }, warm))
-  gc()
-  const tracker = new Tracker(params.n)
-  const start = now()
-  const sum = await run(params, tracker)
-  const ms = now() - start
+  const { ms, sum, tracker } = await warmThenMeasure(run, params, Math.min(params.n, 5_000))
   tracker.verify(params.mode === "await" ? sum : undefined)
   if (params.mode === "await" && sum === undefined) throw new Error("no results in submit-and-await mode")
   return { value: ms, unit: "ms", detail: { jobsPerSecond: Math.round(params.n / (ms / 1000)) } }
 }
 
 const io = async (peer: Peer, params: IoParams) => {
-  const run = peer.io!
-  const warm = new Tracker(Math.min(params.n, params.concurrency * 2))
-  warm.verify(await run({ ...params, n: warm.n }, warm))
-  gc()
-  const tracker = new Tracker(params.n)
-  const start = now()
-  const sum = await run(params, tracker)
-  const ms = now() - start
+  const { ms, sum, tracker } = await warmThenMeasure(peer.io!, params, Math.min(params.n, params.concurrency * 2))
   tracker.verify(sum)
   const idealMs = (params.n / params.concurrency) * params.sleepMs
   return { value: ms / idealMs, unit: "× ideal", detail: { ms, idealMs } }

@@ -15,7 +15,7 @@ import * as os from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { CellResult } from "./cell.ts"
-import { scenarioNames } from "./cell.ts"
+import { peerNames, scenarioNames } from "./cell.ts"
 import type { SchedulingVariant } from "./lib.ts"
 import { schedulingVariants } from "./lib.ts"
 
@@ -41,18 +41,8 @@ interface Case {
 /** The entry whose median is the numerator of every ratio of its case. */
 const reference = "fiberpool"
 
-const throughputPeers = [
-  "fiberpool",
-  "fiberpool-unbounded",
-  "fastq",
-  "fastq-callback",
-  "p-queue-bounded",
-  "p-queue-unbounded",
-  "p-limit",
-  "effect-foreach",
-  "effect-pool",
-  "plain-loop"
-]
+// every peer but the ones with a row of their own (`WorkerPool.run`) or no throughput cell (threads)
+const throughputPeers = peerNames.filter((peer) => peer !== "fiberpool-run" && peer !== "piscina")
 
 interface Sizes {
   readonly throughputN: ReadonlyArray<number>

@@ -4,29 +4,20 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { peerNames } from "../cell.ts"
 
 const run = fileURLToPath(new URL("../run.ts", import.meta.url))
 
-// Every label run.ts shows, so that a peer silently dropped from the suite fails this test.
+// Every label run.ts shows, so that a peer silently dropped from the suite fails this test: every peer, and the
+// fiberpool variants of the memory and scheduling scenarios.
 const labels = [
-  "fiberpool",
-  "fiberpool-run",
-  "fiberpool-unbounded",
+  ...peerNames,
   "fiberpool (handles)",
   "fiberpool (options unused)",
   "fiberpool (priorities 0–9)",
   "fiberpool (16 keys, keyConcurrency 2)",
   "fiberpool (rate limit, not binding)",
-  "fiberpool (metrics + events)",
-  "fastq",
-  "fastq-callback",
-  "p-queue-bounded",
-  "p-queue-unbounded",
-  "p-limit",
-  "effect-foreach",
-  "effect-pool",
-  "plain-loop",
-  "piscina"
+  "fiberpool (metrics + events)"
 ]
 
 interface Outcome {
