@@ -146,9 +146,6 @@ export const resolveShutdown = (
   return Result.succeed({ mode, gracePeriodMillis: grace.success, interruptTimeoutMillis: interrupt.success })
 }
 
-/** @internal */
-export type PoolOptionsInput = WorkerPoolOptions
-
 const resolveRateLimit = (
   option: string,
   input: RateLimit | undefined
@@ -165,7 +162,7 @@ const resolveRateLimit = (
 
 /** @internal */
 export const resolvePoolOptions = (
-  options: PoolOptionsInput
+  options: WorkerPoolOptions
 ): Result.Result<ResolvedPoolOptions, InvalidOptions> => {
   if (typeof options !== "object" || options === null) return invalid("options", options, "an object")
   const name = options.name ?? defaults.name
