@@ -50,10 +50,12 @@ const terminalEvents: Record<Job.TerminalStatus, JobEvent.Kind> = {
  * would only show pool internals, and capturing a stack cost ~4 µs each (two per interrupted job).
  */
 const withoutStack = <A>(make: () => A): A => {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
+  // `stackTraceLimit` is a V8 extension: typed locally so core needs no runtime's type definitions.
+  const errorClass = Error as ErrorConstructor & { stackTraceLimit: number | undefined }
+  const limit = errorClass.stackTraceLimit
+  errorClass.stackTraceLimit = 0
   const value = make()
-  Error.stackTraceLimit = limit
+  errorClass.stackTraceLimit = limit
   return value
 }
 
