@@ -1,5 +1,13 @@
 import { defineConfig } from "vitest/config"
 
+// The workspace runs from source: each package's `exports` send the `@fiberpool/source` condition to `src/*.ts`
+// (consumers get `dist/`). npm scripts set it through `.npmrc` (`node-options`); setting it here too covers a
+// direct `vitest` call, and every process or thread a test starts inherits it.
+const sourceCondition = "--conditions=@fiberpool/source"
+if (!(process.env.NODE_OPTIONS ?? "").includes(sourceCondition)) {
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} ${sourceCondition}`.trim()
+}
+
 // The single source of the test projects: `npm test` runs `vitest run --config vitest.workspace.ts`.
 export default defineConfig({
   test: {
