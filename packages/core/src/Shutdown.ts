@@ -321,3 +321,75 @@ export const requestGraceful = (controller: Controller): Effect.Effect<void> =>
  */
 export const requestForced = (controller: Controller): Effect.Effect<void> =>
   Effect.sync(() => controller.requestUnsafe("forced"))
+
+/**
+ * Describes a {@link Report} in one line: the pool, the mode, the time taken, and the ids of the jobs live at
+ * shutdown by how they ended (fates with no job are left out; long lists name their first 20 ids).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { Shutdown, WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ name: "mail", concurrency: 1 })
+ *   yield* WorkerPool.submit(pool, Effect.sleep("10 millis"), { id: "a" })
+ *   yield* WorkerPool.submit(pool, Effect.void, { id: "b" })
+ *   return yield* WorkerPool.shutdown(pool, { mode: "cancel" })
+ * })
+ * const report = await Effect.runPromise(Effect.scoped(program))
+ * assert.match(Shutdown.describeReport(report), /^pool mail shut down \(cancel, \d+ ms\): succeeded a; cancelled b$/)
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const describeReport = (report: Report): string => {
+  const fates = fateLabels.flatMap(([fate, label]) => {
+    const ids = report.jobs[fate]
+    if (ids.length === 0) return []
+    const shown = ids.length > maxIdsShown
+      ? `${ids.slice(0, maxIdsShown).join(", ")} and ${ids.length - maxIdsShown} more`
+      : ids.join(", ")
+    return [`${label} ${shown}`]
+  })
+  const expired = report.graceExpired ? ", grace period expired" : ""
+  const head = `pool ${report.pool} shut down (${report.mode}, ${report.durationMillis} ms${expired})`
+  return fates.length === 0 ? `${head}: no job was live` : `${head}: ${fates.join("; ")}`
+}
+
+/**
+ * Logs a {@link Report} through the application's logger at level Info ({@link describeReport}'s line, with
+ * the pool's name as the `fiberpool.pool` annotation). Pools that follow a {@link Controller} log their own
+ * report when a controller-driven shutdown (a signal, under `@fiberpool/node`'s `runMain`) ends.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Shutdown, WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ name: "mail", concurrency: 1 })
+ *   yield* WorkerPool.submit(pool, Effect.void, { id: "welcome" })
+ *   yield* Shutdown.logReport(yield* WorkerPool.shutdown(pool))
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const logReport = (report: Report): Effect.Effect<void> =>
+  Effect.logInfo(describeReport(report)).pipe(Effect.annotateLogs({ "fiberpool.pool": report.pool }))
+
+const maxIdsShown = 20
+
+const fateLabels: ReadonlyArray<readonly [keyof JobFates, string]> = [
+  ["succeeded", "succeeded"],
+  ["failed", "failed"],
+  ["timedOut", "timed out"],
+  ["interrupted", "interrupted"],
+  ["cancelled", "cancelled"],
+  ["abandoned", "abandoned"]
+]

@@ -35,7 +35,7 @@ import type * as JobEvent from "./JobEvent.ts"
 import { InvalidOptions, PoolError } from "./PoolError.ts"
 import type { JobError } from "./PoolError.ts"
 import type * as Shutdown from "./Shutdown.ts"
-import { CurrentController } from "./Shutdown.ts"
+import { CurrentController, logReport } from "./Shutdown.ts"
 
 /**
  * @category type ids
@@ -256,11 +256,17 @@ export const make = (options: Options): Effect.Effect<WorkerPool, InvalidOptions
       Effect.map(Effect.context<never>(), (context) => {
         const pool = new PoolImpl(resolved.success, context)
         const controller = Context.get(context, CurrentController)
-        return { pool, unfollow: controller === undefined ? undefined : pool.follow(controller) }
+        return { pool, controller, unfollow: controller === undefined ? undefined : pool.follow(controller) }
       }),
-      ({ pool, unfollow }) =>
+      ({ controller, pool, unfollow }) =>
         Effect.ensuring(
-          pool.shutdown(pool.options.shutdown),
+          pool.shutdown(pool.options.shutdown).pipe(
+            // A shutdown that an application-wide controller started (a signal) ends with the report in the
+            // application's log: the program that would have printed results was interrupted.
+            Effect.tap((report) =>
+              controller !== undefined && controller.phase !== "running" ? logReport(report) : Effect.void
+            )
+          ),
           Effect.sync(() => unfollow?.())
         )
     ).pipe(Effect.map(({ pool }) => pool))

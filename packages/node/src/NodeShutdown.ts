@@ -13,6 +13,12 @@
  *    a finalizer hangs.
  * 3. A third signal exits at once with the forced code.
  *
+ * A signal that arrives within 100 ms of the previous one counts as the same request: a terminal's Ctrl-C
+ * signals the whole process group, and a parent runner such as `npm run` forwards it to its child again.
+ *
+ * Every pool made inside logs its shutdown report (`Shutdown.logReport`: the fate of each job live at
+ * shutdown) through the application's logger when a signal ends the program.
+ *
  * | code | meaning |
  * | --- | --- |
  * | 0 | clean exit: the program finished, or a graceful shutdown completed after a signal |
@@ -28,6 +34,7 @@
  */
 import { PoolError, Shutdown } from "@fiberpool/core"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -232,8 +239,15 @@ export const runMain: {
       : defaultForceExitAfterMillis
     const run = Runtime.makeRunMain(({ fiber, teardown }) => {
       let signals = 0
+      let lastSignalAt = Number.NEGATIVE_INFINITY
       const exit = (code: number): never => process.exit(code)
       const onSignal = (signal: NodeJS.Signals) => {
+        const now = Effect.runSync(Clock.currentTimeMillis)
+        // One Ctrl-C often arrives twice: the terminal signals the whole process group, and a parent runner in
+        // that group (npm, yarn, a supervisor) forwards the same signal to its child again a few ms later.
+        // A repeat inside the window is that same request; a person's second press comes later.
+        if (now - lastSignalAt < repeatWindowMillis) return
+        lastSignalAt = now
         signals++
         if (signals === 1) {
           Effect.runSync(
@@ -282,6 +296,9 @@ export const runMain: {
 // ---- Internal ----
 
 const defaultForceExitAfterMillis = 750
+
+/** Signals closer together than this count once (see `onSignal` in {@link runMain}). */
+const repeatWindowMillis = 100
 
 /**
  * Logs why the program failed. A configuration problem that the operator fixes (invalid options, a busy
