@@ -35,7 +35,17 @@ export default defineConfig({
         extends: true,
         test: { name: "docs", root: "./scripts", include: ["test/**/*.test.ts"], testTimeout: 180_000 }
       },
-      { extends: true, test: { name: "bench", root: "./bench", include: ["test/**/*.test.ts"], testTimeout: 120_000 } }
+      { extends: true, test: { name: "bench", root: "./bench", include: ["test/**/*.test.ts"], testTimeout: 120_000 } },
+      {
+        extends: true,
+        test: {
+          name: "consumer",
+          root: "./scripts/consumer",
+          include: ["*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 300_000
+        }
+      }
     ],
     passWithNoTests: true
   }

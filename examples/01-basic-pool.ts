@@ -4,9 +4,12 @@
  * Three workers take jobs (an id and a payload) from a bounded queue, each job has a deadline, one job fails
  * and is tracked, and the pool shuts down gracefully with a report of what happened to every job.
  *
- * Run: node examples/01-basic-pool.ts
+ * Run: npm start (or npm run example:01)
+ *
+ * Ctrl-C (or SIGTERM) during the run stops the intake and drains what was accepted; the results and the report
+ * are printed either way.
  */
-import { WorkerPool } from "@fiberpool/core"
+import { type Job, WorkerPool } from "@fiberpool/core"
 import { NodeShutdown } from "@fiberpool/node"
 import { Data, Effect, Exit } from "effect"
 
@@ -41,6 +44,35 @@ const makeThumbnail = (id: string, { file, sizeKb }: Thumbnail) =>
     return `${file.replace(/\.\w+$/, "")}-thumb.png`
   }).pipe(Effect.onInterrupt(() => log(`  ${id} stopped   ${file} (deadline passed, cleaned up)`)))
 
+// What happened to every job, and the pool's report: printed at the end of the run, and also when a signal
+// (Ctrl-C, SIGTERM) cuts the run short, because it runs as a finalizer of the program's scope.
+const printResults = (pool: WorkerPool.WorkerPool, handles: ReadonlyArray<Job.JobHandle<string, CorruptImage>>) =>
+  Effect.gen(function*() {
+    // Idempotent: after a signal the pool is already shutting down, and this waits for the same report.
+    const report = yield* WorkerPool.shutdown(pool)
+    yield* log("results:")
+    for (const handle of handles) {
+      const exit = yield* handle.exit
+      if (Exit.isSuccess(exit)) {
+        yield* log(`  ${handle.id} succeeded -> ${exit.value}`)
+      } else {
+        const error = exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error
+        const why = error === undefined
+          ? "defect"
+          : error._tag === "CorruptImage"
+          ? `CorruptImage (${error.file})`
+          : `${error.reason._tag}: ${error.reason.message}`
+        yield* log(`  ${handle.id} failed    -> ${why}`)
+      }
+    }
+    const t = report.totals
+    yield* log(
+      `shutdown report (${report.durationMillis} ms, grace expired: ${report.graceExpired}): ` +
+        `${t.submitted} submitted, ${t.succeeded} succeeded, ${t.failed} failed, ${t.timedOut} timed out, ` +
+        `${t.cancelled} cancelled, ${t.interrupted} interrupted, ${t.abandoned} abandoned`
+    )
+  })
+
 const program = Effect.gen(function*() {
   // 3 workers, at most 2 jobs waiting: a producer that runs ahead waits for room (backpressure).
   const pool = yield* WorkerPool.make({
@@ -51,7 +83,9 @@ const program = Effect.gen(function*() {
   })
   yield* log(`01-basic-pool: ${pool.concurrency} workers, queue of ${pool.capacity}, ${jobs.length} jobs`)
 
-  const handles = []
+  const handles: Array<Job.JobHandle<string, CorruptImage>> = []
+  yield* Effect.addFinalizer(() => Effect.orDie(printResults(pool, handles)))
+
   for (const [index, payload] of jobs.entries()) {
     const id = `job-${index + 1}`
     // Each job gets 500 ms from the moment it starts.
@@ -63,30 +97,6 @@ const program = Effect.gen(function*() {
 
   // close(jobs) + wg.Wait() with a timeout: no new jobs, the queued ones still run, bounded by the grace period.
   yield* log("all jobs submitted: shutting down, draining the queue")
-  const report = yield* WorkerPool.shutdown(pool)
-
-  yield* log("results:")
-  for (const handle of handles) {
-    const exit = yield* handle.exit
-    if (Exit.isSuccess(exit)) {
-      yield* log(`  ${handle.id} succeeded -> ${exit.value}`)
-    } else {
-      const error = exit.cause.reasons.find((reason) => reason._tag === "Fail")?.error
-      const why = error === undefined
-        ? "defect"
-        : error._tag === "CorruptImage"
-        ? `CorruptImage (${error.file})`
-        : `${error.reason._tag}: ${error.reason.message}`
-      yield* log(`  ${handle.id} failed    -> ${why}`)
-    }
-  }
-  const t = report.totals
-  yield* log(
-    `shutdown report (${report.durationMillis} ms, grace expired: ${report.graceExpired}): ` +
-      `${t.submitted} submitted, ${t.succeeded} succeeded, ${t.failed} failed, ${t.timedOut} timed out, ` +
-      `${t.cancelled} cancelled, ${t.interrupted} interrupted, ${t.abandoned} abandoned`
-  )
-  yield* log("done, exiting 0")
 }).pipe(Effect.scoped)
 
 NodeShutdown.runMain(program)

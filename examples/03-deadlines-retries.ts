@@ -5,7 +5,7 @@
  * job's start, an absolute deadline that passes while the job waits, retries with exponential backoff that
  * only retry transient errors, cancellation of a queued and of a running job, and matching on typed errors.
  *
- * Run: node examples/03-deadlines-retries.ts
+ * Run: npm run example:03
  */
 import { type PoolError, WorkerPool } from "@fiberpool/core"
 import { NodeShutdown } from "@fiberpool/node"

@@ -4,7 +4,7 @@
  * Runs a batch of 300 jobs on 8 workers with a live progress bar in a terminal (one line per second when the
  * output is not a terminal), then prints the shutdown report as a table.
  *
- * Run: node examples/04-progress-batch.ts
+ * Run: npm run example:04
  */
 import { type Shutdown, WorkerPool } from "@fiberpool/core"
 import { NodeShutdown } from "@fiberpool/node"

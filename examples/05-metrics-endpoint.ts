@@ -4,7 +4,7 @@
  * Serves the pool's metrics on 127.0.0.1 (a free port), runs a few jobs, then scrapes its own `/metrics`,
  * `/health` and `/ready` and prints the `fiberpool_*` lines, the way Prometheus would see them.
  *
- * Run: node examples/05-metrics-endpoint.ts
+ * Run: npm run example:05
  */
 import { WorkerPool } from "@fiberpool/core"
 import { NodeMetrics, NodeShutdown } from "@fiberpool/node"

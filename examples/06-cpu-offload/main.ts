@@ -5,9 +5,9 @@
  * threads (one per core), and prints both times and the speed-up. The thread pool is an ordinary fiberpool:
  * each chunk is a job with a handle, a timeout that would preempt its thread, and a graceful close.
  *
- * Run: `node examples/06-cpu-offload/main.ts`
+ * Run: `npm run example:06`
  */
-import { NodeRuntime } from "@effect/platform-node"
+import { NodeShutdown } from "@fiberpool/node"
 import * as NodeWorkerPool from "@fiberpool/node/NodeWorkerPool"
 import { Console, Effect } from "effect"
 import { availableParallelism } from "node:os"
@@ -56,4 +56,4 @@ const program = Effect.gen(function*() {
   yield* Console.log(`closed:       ${report.totals.succeeded} jobs succeeded, threads ended`)
 }).pipe(Effect.scoped)
 
-NodeRuntime.runMain(program)
+NodeShutdown.runMain(program)

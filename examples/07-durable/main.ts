@@ -6,7 +6,7 @@
  * once their lease expires and the other workers run them. The handler sends each invoice once, keyed by the
  * job id, so every invoice is sent exactly once although a few jobs ran twice. Prints who ran what.
  *
- * Run: `node examples/07-durable/main.ts`    (PostgreSQL: `DATABASE_URL=postgres://... node examples/07-durable/main.ts`)
+ * Run: `npm run example:07`    (PostgreSQL: `DATABASE_URL=postgres://... npm run example:07`)
  */
 import { DurableQueue } from "@fiberpool/durable"
 import { NodeShutdown } from "@fiberpool/node"
