@@ -190,6 +190,20 @@ describe("a consumer's programs on plain Node", () => {
     expect(JSON.parse(run.output)).toEqual(coreExpected)
   })
 
+  it("the top README's quickstart, saved as main.ts and run with `node main.ts` as it says", () => {
+    const readme = readFileSync(join(repo, "README.md"), "utf8")
+    const block = /```ts\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf("## Quickstart")))![1]!
+    // the `// ` lines that end the block are what it prints
+    const lines = block.trimEnd().split("\n")
+    const expected: Array<string> = []
+    while (lines.at(-1)?.startsWith("// ") === true) expected.unshift(lines.pop()!.slice(3))
+    expect(expected.length).toBeGreaterThan(0)
+    writeFileSync(join(project, "main.ts"), block)
+    const run = sh(process.execPath, ["main.ts"])
+    expect(run.status, run.output).toBe(0)
+    expect(run.output.trimEnd().split("\n")).toEqual(expected)
+  })
+
   it("core on the machine's own Node (the oldest engine core claims)", () => {
     const system = ["/usr/bin/node", "/usr/local/bin/node"].find((path) => existsSync(path))
     if (system === undefined) {
