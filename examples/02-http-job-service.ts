@@ -292,7 +292,7 @@ const routeTable = (jobs: Jobs["Service"]): {
   "/jobs": {
     POST: Effect.gen(function*() {
       const view = yield* jobs.submit(yield* readJobRequest)
-      return HttpServerResponse.jsonUnsafe(view, { status: 202 })
+      return HttpServerResponse.jsonUnsafe(view, { status: 202, headers: { location: `/jobs/${view.id}` } })
     })
   },
   "/jobs/:id": {

@@ -115,6 +115,7 @@ describe("02-http-job-service over HTTP", () => {
       const accepted = await job("resize", 50)
       assert.strictEqual(accepted.status, 202)
       assert.strictEqual(accepted.body.id, "job-1")
+      assert.strictEqual(accepted.headers.get("location"), "/jobs/job-1")
       const done = await settled("job-1")
       assert.deepStrictEqual(done.body, {
         id: "job-1",
