@@ -21,7 +21,14 @@ const cases: ReadonlyArray<{ file: string; first: RegExp; expect: ReadonlyArray<
     file: "02-http-job-service.ts",
     first: /^02-http-job-service: /,
     expect: [
+      /POST \/jobs \{bad json -> 400 \{"_tag":"MalformedJson"/,
+      /POST \/jobs \{"ms":"abc"\} -> 400 \{"_tag":"InvalidJob"/,
+      /POST \/jobs \(empty body\) -> 400 \{"_tag":"EmptyBody"/,
+      /POST \/jobs \(100 KiB body\) -> 413 \{"_tag":"BodyTooLarge"/,
+      /DELETE \/jobs -> 405 \{"_tag":"MethodNotAllowed"/,
+      /GET \/nope -> 404 \{"_tag":"RouteNotFound"/,
       /POST \/jobs extra 100 ms -> 429/,
+      /GET \/ready -> 503/,
       /POST \/jobs late 100 ms -> 503/,
       /GET \/jobs\/job-2 -> 200 .*"status":"failed"/,
       /^drained: 3 succeeded, 1 failed, 0 cancelled$/
