@@ -428,7 +428,8 @@ const drive = async (url: string) => {
   await send("DELETE /jobs", "/jobs", { method: "DELETE" })
   await get("/nope")
   for (
-    const [task, ms] of [["resize", 800], ["fail", 100], ["encode", 300], ["resize", 200], ["extra", 100]] as const
+    // The first two run for a while, so the next two wait and the fifth finds the queue full.
+    const [task, ms] of [["resize", 1500], ["fail", 1000], ["encode", 300], ["resize", 200], ["extra", 100]] as const
   ) {
     await post(task, ms)
   }
@@ -439,7 +440,12 @@ const drive = async (url: string) => {
   await get("/ready")
   await post("late", 100)
   await get("/jobs/job-4")
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // Status requests are still answered while the pool drains: wait for the failing job's outcome.
+  for (let tries = 0; tries < 100; tries++) {
+    const { status } = await (await fetch(`${url}/jobs/job-2`)).json() as { status: string }
+    if (status !== "running" && status !== "queued") break
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
   await get("/jobs/job-2")
 }
 
