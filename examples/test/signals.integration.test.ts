@@ -1,43 +1,25 @@
 import { assert, describe, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+// the process helpers are shared with the node package's integration tests
+import { exitWithin, runCommand } from "../../packages/node/test/utils/spawn.ts"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
 /**
- * `npm start` as a person runs it in a terminal: its own process group, and a SIGTERM to the whole group, as a
+ * `npm start` as a person runs it in a terminal: its own process group, and a signal to the whole group, as a
  * terminal's Ctrl-C sends SIGINT to every process of the foreground job (npm, and the example under it).
  */
-const startThenSignalGroup = (signal: NodeJS.Signals, afterLine: RegExp) =>
-  new Promise<{ code: number | null; lines: Array<string> }>((resolve, reject) => {
-    const child = spawn("npm", ["start", "--silent"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"] })
-    const lines: Array<string> = []
-    let buffer = ""
-    let signalled = false
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString("utf8")
-      const parts = buffer.split("\n")
-      buffer = parts.pop() ?? ""
-      for (const line of parts) {
-        lines.push(line)
-        if (!signalled && afterLine.test(line)) {
-          signalled = true
-          process.kill(-child.pid!, signal)
-        }
-      }
-    }
-    child.stdout.on("data", onData)
-    child.stderr.on("data", onData)
-    const timer = setTimeout(() => {
-      process.kill(-child.pid!, "SIGKILL")
-      reject(new Error(`npm start still running after 30 s\n${lines.join("\n")}`))
-    }, 30_000)
-    child.on("exit", (code) => {
-      clearTimeout(timer)
-      if (buffer !== "") lines.push(buffer)
-      resolve({ code, lines })
-    })
-  })
+const startThenSignalGroup = async (signal: NodeJS.Signals, afterLine: RegExp) => {
+  const started = runCommand("npm", ["start", "--silent"], { cwd: root, detached: true })
+  try {
+    await started.waitForLine(afterLine, 30_000)
+    process.kill(-started.child.pid!, signal)
+    const { code } = await exitWithin(started, 30_000)
+    return { code, lines: started.lines }
+  } finally {
+    if (started.child.exitCode === null) process.kill(-started.child.pid!, "SIGKILL")
+  }
+}
 
 describe("npm start, interrupted from the terminal", () => {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {

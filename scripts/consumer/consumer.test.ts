@@ -5,12 +5,14 @@
  * type stripping of our files, no loaders, no `@fiberpool/source` condition) and bundled.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll } from "vitest"
+// the process helpers are shared with the node package's integration tests
+import { exitWithin, runCommand } from "../../packages/node/test/utils/spawn.ts"
 import { type Packed, packWorkspaces, publicPackages } from "./pack.ts"
 
 const repo = fileURLToPath(new URL("../..", import.meta.url))
@@ -239,8 +241,12 @@ describe("a consumer's programs on plain Node", () => {
   })
 
   it("node: a thread task, then SIGTERM drains the pool, logs its report and exits 0", async () => {
-    const child = spawn(process.execPath, ["out/node-app.js"], { cwd: project, env: cleanEnv() })
-    const lines = await untilReadyThenSigterm(child)
+    const service = runCommand(process.execPath, ["out/node-app.js"], { cwd: project, env: cleanEnv() })
+    await service.waitForLine(/^ready$/)
+    service.child.kill("SIGTERM")
+    const { code } = await exitWithin(service, 20_000)
+    const { lines } = service
+    expect(code, lines.join("\n")).toBe(0)
     expect(lines).toContain("thread sum 10")
     expect(lines.some((line) => /SIGTERM received: graceful shutdown started/.test(line)), lines.join("\n")).toBe(true)
     expect(
@@ -249,31 +255,3 @@ describe("a consumer's programs on plain Node", () => {
     ).toBe(true)
   }, 30_000)
 })
-
-/** Collects the child's output lines, sends SIGTERM once it prints `ready`, and expects exit code 0. */
-const untilReadyThenSigterm = (child: ChildProcess) =>
-  new Promise<Array<string>>((resolve, reject) => {
-    const lines: Array<string> = []
-    let buffer = ""
-    const onData = (chunk: Buffer) => {
-      buffer += chunk.toString("utf8")
-      const parts = buffer.split("\n")
-      buffer = parts.pop() ?? ""
-      for (const line of parts) {
-        lines.push(line)
-        if (line === "ready") child.kill("SIGTERM")
-      }
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`no exit within 20 s\n${lines.join("\n")}`))
-    }, 20_000)
-    child.on("exit", (code) => {
-      clearTimeout(timer)
-      if (buffer !== "") lines.push(buffer)
-      if (code === 0) resolve(lines)
-      else reject(new Error(`exit code ${code}\n${lines.join("\n")}`))
-    })
-  })

@@ -11,8 +11,21 @@ export interface Running {
   readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null; readonly at: number }>
 }
 
-export const run = (file: string, args: ReadonlyArray<string> = [], cwd?: string): Running => {
-  const child = spawn(process.execPath, [file, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+export const run = (file: string, args: ReadonlyArray<string> = [], cwd?: string): Running =>
+  runCommand(process.execPath, [file, ...args], { cwd })
+
+/** Like {@link run}, for any command; `detached` gives the child its own process group (as a terminal job). */
+export const runCommand = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string | undefined; readonly env?: NodeJS.ProcessEnv; readonly detached?: boolean } = {}
+): Running => {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    detached: options.detached ?? false,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
   const lines: Array<string> = []
   const watchers = new Set<() => void>()
   const collect = (stream: NodeJS.ReadableStream) => {
