@@ -32,7 +32,7 @@ const quickRun = (out: string): Promise<Outcome> =>
     execFile(
       process.execPath,
       [run, "--quick", "--out", out],
-      { timeout: 100_000, maxBuffer: 16 * 2 ** 20 },
+      { timeout: 240_000, maxBuffer: 16 * 2 ** 20 },
       (error, stdout, stderr) => {
         resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
       }
