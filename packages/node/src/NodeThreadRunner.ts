@@ -9,7 +9,15 @@ import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { parentPort } from "node:worker_threads"
-import { collectTransferables, type DefectInfo, type Message, Reply, type Request } from "./internal/threads.ts"
+import {
+  collectTransferables,
+  type DefectInfo,
+  issueOf,
+  type Message,
+  type RejectedInfo,
+  Reply,
+  type Request
+} from "./internal/threads.ts"
 import type { AnyTask, Task } from "./NodeWorkerPool.ts"
 
 /**
@@ -64,10 +72,11 @@ export type HandlersContext<H> = {
  *
  * **Details**
  *
- * Each request is decoded with its task's input Schema and handed to its handler, one at a time; the output
- * or the typed error is encoded and sent back. A defect (a throw inside the handler's Effect, an input or
- * output that does not match its Schema, an unknown task) is sent back as a defect of that job, and the thread
- * goes on. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
+ * Each request is decoded with its task's input Schema and handed to its handler; the output or the typed
+ * error is encoded and sent back. An input, output or error that does not match its Schema, and a task this
+ * file does not serve, fail that job with a typed `NodeError` (`InvalidInput`, `InvalidOutput`,
+ * `TaskNotServed`); a defect (a throw inside the handler's Effect) is sent back as a defect of that job. Either
+ * way the thread goes on. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
  * The handler of a preempted job does not get to run its finalizers: the pool terminates the thread.
  *
  * @example
@@ -106,6 +115,9 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
     }
     return Effect.callback<never>(() => {
       const byName = new Map<string, AnyTask>(tasks.map((task) => [task.name, task]))
+      const served = tasks.map((task) => task.name).filter((name) =>
+        typeof (handlers as Record<string, unknown>)[name] === "function"
+      )
       const run = Effect.runForkWith(context)
       const send = (message: Message, transfer: ReadonlyArray<ArrayBuffer> | undefined): void => {
         const sent = Result.try(() =>
@@ -115,20 +127,21 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         )
         if (Result.isFailure(sent)) port.postMessage([Reply.Defect, message[1], defectInfo(sent.failure)])
       }
+      const reject = (id: number, info: RejectedInfo): void => send([Reply.Rejected, id, info], undefined)
       const onRequest = ([id, name, input]: Request): void => {
         const task = byName.get(name)
         const handler =
           (handlers as Record<string, (input: unknown) => Effect.Effect<unknown, unknown, HandlersContext<H>>>)[name]
-        if (task === undefined || handler === undefined) {
-          return send([Reply.Defect, id, defectInfo(new Error(`This worker does not serve the task "${name}"`))], [])
+        if (task === undefined || typeof handler !== "function") {
+          return reject(id, { _tag: "TaskNotServed", served })
         }
         const decoded = Schema.decodeUnknownExit(task.input)(input)
-        if (Exit.isFailure(decoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(decoded.cause))], [])
+        if (Exit.isFailure(decoded)) return reject(id, { _tag: "InvalidInput", issue: issueOf(decoded.cause) })
         const fiber = run(Effect.suspend(() => handler(decoded.value)))
         fiber.addObserver((exit) => reply(task, id, exit, send))
       }
       port.on("message", onRequest)
-      port.postMessage([Reply.Ready])
+      port.postMessage([Reply.Ready, served])
       return Effect.sync(() => {
         port.off("message", onRequest)
       })
@@ -145,7 +158,9 @@ const reply = (
 ): void => {
   if (Exit.isSuccess(exit)) {
     const encoded = Schema.encodeUnknownExit(task.output)(exit.value)
-    if (Exit.isFailure(encoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(encoded.cause))], [])
+    if (Exit.isFailure(encoded)) {
+      return send([Reply.Rejected, id, { _tag: "InvalidOutput", part: "output", issue: issueOf(encoded.cause) }], [])
+    }
     return send(
       [Reply.Success, id, encoded.value],
       task.transfer ? collectTransferables(encoded.value) as Array<ArrayBuffer> : undefined
@@ -154,7 +169,9 @@ const reply = (
   const error = Cause.findError(exit.cause)
   if (Result.isSuccess(error)) {
     const encoded = Schema.encodeUnknownExit(task.error)(error.success)
-    if (Exit.isFailure(encoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(encoded.cause))], [])
+    if (Exit.isFailure(encoded)) {
+      return send([Reply.Rejected, id, { _tag: "InvalidOutput", part: "error", issue: issueOf(encoded.cause) }], [])
+    }
     return send([Reply.Failure, id, encoded.value], undefined)
   }
   send([Reply.Defect, id, defectInfo(Cause.squash(exit.cause))], [])

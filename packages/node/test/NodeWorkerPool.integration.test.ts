@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { PoolError, WorkerPool } from "@fiberpool/core"
 import { Cause, Effect, Exit, Fiber, Metric, Result } from "effect"
 import { fileURLToPath } from "node:url"
+import * as NodeError from "../src/NodeError.ts"
 import * as NodeWorkerPool from "../src/NodeWorkerPool.ts"
 import { Crash, Divide, DivisionByZero, Double, Ping, Spin } from "./fixtures/thread-tasks.ts"
 import { exitWithin, run } from "./utils/spawn.ts"
@@ -101,8 +102,9 @@ describe("NodeWorkerPool on real threads", () => {
         // a job on the other thread runs through the crash
         const bystander = yield* NodeWorkerPool.submit(threads, Spin, { millis: 300 })
         const crash = yield* Effect.flip(NodeWorkerPool.run(threads, Crash, mode))
-        assert.instanceOf(crash, NodeWorkerPool.ThreadCrashed)
-        const crashed = crash as NodeWorkerPool.ThreadCrashed
+        assert.instanceOf(crash, NodeError.NodeError)
+        assert.instanceOf((crash as NodeError.NodeError).reason, NodeError.ThreadCrashed)
+        const crashed = (crash as NodeError.NodeError).reason as NodeError.ThreadCrashed
         if (mode === "throw") {
           assert.strictEqual(crashed.reason, "uncaughtException")
           assert.strictEqual(crashed.message, "thrown outside the handler")
@@ -127,8 +129,9 @@ describe("NodeWorkerPool on real threads", () => {
         resourceLimits: { maxOldGenerationSizeMb: 48 }
       }).pipe(Effect.provideService(Metric.MetricRegistry, registry))
       const error = yield* Effect.flip(NodeWorkerPool.run(threads, Crash, "oom"))
-      assert.instanceOf(error, NodeWorkerPool.ThreadCrashed)
-      assert.strictEqual((error as NodeWorkerPool.ThreadCrashed).reason, "outOfMemory")
+      assert.instanceOf(error, NodeError.NodeError)
+      const reason = (error as NodeError.NodeError).reason
+      assert.strictEqual(reason._tag === "ThreadCrashed" && reason.reason, "outOfMemory")
       assert.strictEqual((yield* NodeWorkerPool.run(threads, Divide, { a: 4, b: 2 })).quotient, 2)
       const respawned = yield* Metric.value(Metric.withAttributes(NodeWorkerPool.metrics.respawned, { pool: "oom" }))
         .pipe(Effect.provideService(Metric.MetricRegistry, registry))
@@ -179,14 +182,11 @@ describe("NodeWorkerPool on real threads", () => {
       assert.deepStrictEqual(report.jobs.interrupted, ["long"])
     }).pipe(Effect.scoped))
 
-  it.live("a worker file that cannot load fails make with ThreadCrashed (startFailed)", () =>
+  it.live("an invalid thread count is InvalidOptions naming it", () =>
     Effect.gen(function*() {
-      const missing = new URL("./fixtures/thread-does-not-exist.ts", import.meta.url)
-      const error = yield* Effect.flip(NodeWorkerPool.make({ worker: missing, threads: 1 }))
-      assert.instanceOf(error, NodeWorkerPool.ThreadCrashed)
-      assert.strictEqual((error as NodeWorkerPool.ThreadCrashed).reason, "startFailed")
       const invalid = yield* Effect.flip(NodeWorkerPool.make({ worker, threads: 0 }))
       assert.strictEqual(invalid._tag, "InvalidOptions")
+      assert.strictEqual(invalid._tag === "InvalidOptions" && invalid.option, "threads")
     }).pipe(Effect.scoped))
 
   it("random mixes of CPU jobs, timeouts, cancels, failures, crashes and shutdowns: one terminal state each, no thread leaked", async () => {
