@@ -8,7 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { parentPort } from "node:worker_threads"
+import { parentPort, receiveMessageOnPort } from "node:worker_threads"
+import { plainGuard } from "./internal/plain.ts"
 import {
   collectTransferables,
   type DefectInfo,
@@ -16,7 +17,8 @@ import {
   type Message,
   type RejectedInfo,
   Reply,
-  type Request
+  type Request,
+  Wake
 } from "./internal/threads.ts"
 import type { AnyTask, Task } from "./NodeWorkerPool.ts"
 
@@ -76,7 +78,12 @@ export type HandlersContext<H> = {
  * error is encoded and sent back. An input, output or error that does not match its Schema, and a task this
  * file does not serve, fail that job with a typed `NodeError` (`InvalidInput`, `InvalidOutput`,
  * `TaskNotServed`); a defect (a throw inside the handler's Effect) is sent back as a defect of that job. Either
- * way the thread goes on. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
+ * way the thread goes on.
+ *
+ * A handler that returns an `Exit` (`Effect.succeed`, `Effect.fail`) is answered without starting a fiber. With
+ * nothing in flight, the thread waits for its next request in `Atomics.wait`, for up to 50 ms before it goes
+ * back to its event loop, so that back-to-back requests cost no event-loop turn: the worker file's own timers
+ * and I/O still run, up to 50 ms late while synchronous requests keep arriving. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
  * The handler of a preempted job does not get to run its finalizers: the pool terminates the thread.
  *
  * @example
@@ -128,21 +135,75 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         if (Result.isFailure(sent)) port.postMessage([Reply.Defect, message[1], defectInfo(sent.failure)])
       }
       const reject = (id: number, info: RejectedInfo): void => send([Reply.Rejected, id, info], undefined)
+      let wake: Int32Array | undefined = undefined
+      let inFlight = 0
+      let waiting = false
+      let stopped = false
       const onRequest = ([id, name, input]: Request): void => {
+        if (id === Wake.initId) {
+          wake = new Int32Array(input as SharedArrayBuffer)
+          return
+        }
         const task = byName.get(name)
         const handler =
           (handlers as Record<string, (input: unknown) => Effect.Effect<unknown, unknown, HandlersContext<H>>>)[name]
         if (task === undefined || typeof handler !== "function") {
           return reject(id, { _tag: "TaskNotServed", served })
         }
-        const decoded = Schema.decodeUnknownExit(task.input)(input)
-        if (Exit.isFailure(decoded)) return reject(id, { _tag: "InvalidInput", issue: issueOf(decoded.cause) })
-        const fiber = run(Effect.suspend(() => handler(decoded.value)))
-        fiber.addObserver((exit) => reply(task, id, exit, send))
+        let value: unknown = input
+        if (plainGuard(task.input)?.(input) !== true) {
+          const decoded = Schema.decodeUnknownExit(task.input)(input)
+          if (Exit.isFailure(decoded)) return reject(id, { _tag: "InvalidInput", issue: issueOf(decoded.cause) })
+          value = decoded.value
+        }
+        // a handler that returns an Exit (Effect.succeed, Effect.fail) has its result already: no fiber needed;
+        // a throw while building the Effect is a defect of the job, as it would be inside a fiber
+        const effect = Result.try(() => handler(value))
+        if (Result.isSuccess(effect) && Exit.isExit(effect.success)) {
+          reply(task, id, effect.success, send)
+          if (inFlight === 0 && !waiting) awaitNext()
+          return
+        }
+        inFlight++
+        const fiber = run(Result.isSuccess(effect) ? effect.success : Effect.die(effect.failure))
+        fiber.addObserver((exit) => {
+          inFlight--
+          reply(task, id, exit, send)
+          if (inFlight === 0 && !waiting) awaitNext()
+        })
+      }
+      /**
+       * Waits for the next request in `Atomics.wait` while nothing is in flight and runs it at once, for at most
+       * `Wake.waitMillis` in all; back to the event loop after that, when none came, or when a handler goes
+       * asynchronous, so that the file's own timers and I/O get a turn at least that often (requests that arrive
+       * meanwhile are delivered as message events). The one blocking call of the thread side.
+       */
+      const awaitNext = (): void => {
+        const counter = wake
+        if (counter === undefined) return
+        waiting = true
+        const until = performance.now() + Wake.waitMillis
+        while (inFlight === 0 && !stopped) {
+          const left = until - performance.now()
+          if (left <= 0) break
+          const seen = Atomics.load(counter, 0)
+          let received = receiveMessageOnPort(port)
+          if (received === undefined) {
+            Atomics.store(counter, 1, 1)
+            const woke = Atomics.wait(counter, 0, seen, left)
+            Atomics.store(counter, 1, 0)
+            if (woke === "timed-out") break
+            received = receiveMessageOnPort(port)
+            if (received === undefined) continue
+          }
+          onRequest(received.message as Request)
+        }
+        waiting = false
       }
       port.on("message", onRequest)
       port.postMessage([Reply.Ready, served])
       return Effect.sync(() => {
+        stopped = true
         port.off("message", onRequest)
       })
     })
@@ -157,6 +218,7 @@ const reply = (
   send: (message: Message, transfer: ReadonlyArray<ArrayBuffer> | undefined) => void
 ): void => {
   if (Exit.isSuccess(exit)) {
+    if (plainGuard(task.output)?.(exit.value) === true) return send([Reply.Success, id, exit.value], undefined)
     const encoded = Schema.encodeUnknownExit(task.output)(exit.value)
     if (Exit.isFailure(encoded)) {
       return send([Reply.Rejected, id, { _tag: "InvalidOutput", part: "output", issue: issueOf(encoded.cause) }], [])

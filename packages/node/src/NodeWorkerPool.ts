@@ -32,6 +32,7 @@ import type * as Scope from "effect/Scope"
 import { availableParallelism } from "node:os"
 import type { ResourceLimits, WorkerOptions } from "node:worker_threads"
 import * as options_ from "./internal/options.ts"
+import { plainGuard } from "./internal/plain.ts"
 import {
   collectTransferables,
   type DefectInfo,
@@ -884,13 +885,17 @@ const runOnThread = <T extends AnyTask>(
   input: Task.Input<T>
 ): Effect.Effect<Task.Output<T>, Task.Error<T> | NodeError> =>
   Effect.suspend(() => {
-    const encoded = Schema.encodeUnknownExit(task.input)(input)
-    if (Exit.isFailure(encoded)) {
-      return Effect.fail(
-        new NodeError({ reason: new InvalidInput({ task: task.name, side: "main", issue: issueOf(encoded.cause) }) })
-      )
+    let value: unknown = input
+    // a plain value (see internal/plain.ts) is its own encoding: only its guard runs
+    if (plainGuard(task.input)?.(input) !== true) {
+      const encoded = Schema.encodeUnknownExit(task.input)(input)
+      if (Exit.isFailure(encoded)) {
+        return Effect.fail(
+          new NodeError({ reason: new InvalidInput({ task: task.name, side: "main", issue: issueOf(encoded.cause) }) })
+        )
+      }
+      value = encoded.value
     }
-    const value = encoded.value
     const transfer = task.transfer ? collectTransferables(value) : undefined
     return Effect.callback<Task.Output<T>, Task.Error<T> | NodeError>((resume) => {
       const id = ++impl.seq
@@ -950,6 +955,7 @@ const rejected = (task: AnyTask, info: RejectedInfo): NodeError => {
 const decodeReply = (task: AnyTask, kind: ReplyKind, value: unknown): Exit.Exit<any, any> => {
   switch (kind) {
     case Reply.Success: {
+      if (plainGuard(task.output)?.(value) === true) return Exit.succeed(value)
       const decoded = Schema.decodeUnknownExit(task.output)(value)
       return Exit.isSuccess(decoded)
         ? decoded

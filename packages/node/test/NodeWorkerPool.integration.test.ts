@@ -4,7 +4,7 @@ import { Cause, Effect, Exit, Fiber, Metric, Result } from "effect"
 import { fileURLToPath } from "node:url"
 import * as NodeError from "../src/NodeError.ts"
 import * as NodeWorkerPool from "../src/NodeWorkerPool.ts"
-import { Crash, Divide, DivisionByZero, Double, Ping, Spin } from "./fixtures/thread-tasks.ts"
+import { Crash, Divide, DivisionByZero, Double, Ping, Spin, Ticks } from "./fixtures/thread-tasks.ts"
 import { exitWithin, run } from "./utils/spawn.ts"
 
 const worker = new URL("./fixtures/thread-worker.ts", import.meta.url)
@@ -180,6 +180,19 @@ describe("NodeWorkerPool on real threads", () => {
       assert.isTrue(report.graceExpired)
       assert.deepStrictEqual(report.jobs.succeeded, ["short"])
       assert.deepStrictEqual(report.jobs.interrupted, ["long"])
+    }).pipe(Effect.scoped))
+
+  it.live("the worker file's own timers keep firing between requests (the idle wait gives the event loop back)", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      // back-to-back requests: each is taken from shared memory, without an event-loop turn in the thread
+      for (let i = 0; i < 200; i++) {
+        assert.strictEqual(yield* NodeWorkerPool.run(threads, Ping, i), yield* NodeWorkerPool.run(threads, Ping, i))
+      }
+      const before = yield* NodeWorkerPool.run(threads, Ticks, null)
+      yield* Effect.sleep("300 millis")
+      const after = yield* NodeWorkerPool.run(threads, Ticks, null)
+      assert.isAtLeast(after - before, 5, `the interval fired ${after - before} times in 300 ms`)
     }).pipe(Effect.scoped))
 
   it.live("an invalid thread count is InvalidOptions naming it", () =>

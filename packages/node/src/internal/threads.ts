@@ -4,7 +4,8 @@
  * the boundary with Node's `Worker` API, so its two timers (startup and idle) are Node timers, unref'ed.
  *
  * Protocol (structured clone over the worker's port, arrays for speed):
- * - main → thread: `[id, task, input]`
+ * - main → thread: first `[0, "", wakeBuffer]` (a SharedArrayBuffer: see `Wake`), then `[id, task, input]`,
+ *   each followed by a wake-up of the thread through that buffer
  * - thread → main: `[Ready, servedTaskNames]` once the handler module has loaded, then one reply per request:
  *   `[Success, id, output]`, `[Failure, id, encodedError]`, `[Defect, id, { name, message, stack }]` or
  *   `[Rejected, id, RejectedInfo]` (the values did not match the task's Schemas, or the task is not served).
@@ -37,6 +38,22 @@ export type ReplyKind = typeof Reply.Success | typeof Reply.Failure | typeof Rep
 
 /** @internal */
 export type Request = readonly [id: number, task: string, input: unknown]
+
+/**
+ * Wake-ups through shared memory. A thread with nothing in flight waits for its next request in `Atomics.wait`
+ * on the buffer's counter for up to `waitMillis` (then goes back to its event loop), and takes the request with
+ * `receiveMessageOnPort`: a request that arrives meanwhile costs no event-loop turn in the thread. The main
+ * thread bumps the counter after each post, and notifies when the thread's `waiting` flag (index 1) is set. Both
+ * sides use sequentially consistent atomics: the thread reads the counter before it looks for a message and sets
+ * its flag before it waits, so a post between the two makes the wait return at once ("not-equal").
+ *
+ * @internal
+ */
+export const Wake = {
+  /** The request id of the message that hands the buffer over. */
+  initId: 0,
+  waitMillis: 50
+} as const
 
 /** @internal */
 export type Message =
@@ -119,13 +136,19 @@ export class Thread {
   startTimer: Timer | undefined = undefined
   /** `performance.now()` when the thread last became idle. */
   idleSince = 0
+  /** `[counter, waiting]`: see `Wake`. */
+  readonly wake = new Int32Array(new SharedArrayBuffer(8))
   constructor(worker: Worker) {
     this.worker = worker
     this.threadId = worker.threadId
+    worker.postMessage([Wake.initId, "", this.wake.buffer] satisfies Request)
   }
   post(request: Request, transfer: ReadonlyArray<Transferable> | undefined): void {
     if (transfer === undefined || transfer.length === 0) this.worker.postMessage(request)
     else this.worker.postMessage(request, transfer)
+    Atomics.add(this.wake, 0, 1)
+    // notifying costs a system call: only when the thread is (about to be) waiting
+    if (Atomics.load(this.wake, 1) === 1) Atomics.notify(this.wake, 0)
   }
 }
 
