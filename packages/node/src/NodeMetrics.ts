@@ -24,7 +24,7 @@ import * as Layer from "effect/Layer"
 import { PrometheusMetrics } from "effect/observability"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
-import { ListenError } from "./NodeError.ts"
+import * as NodeError from "./NodeError.ts"
 
 /**
  * Options of the endpoint.
@@ -70,7 +70,23 @@ export interface Options {
  * @category errors
  * @since 0.1.0
  */
-export { ListenError } from "./NodeError.ts"
+export const ListenError: typeof NodeError.ListenError = NodeError.ListenError
+
+/**
+ * The type of {@link ListenError}.
+ *
+ * @example
+ * ```ts
+ * import { NodeMetrics } from "@fiberpool/node"
+ *
+ * const error: NodeMetrics.ListenError = new NodeMetrics.ListenError({ host: "::1", port: 80, code: "EACCES" })
+ * console.log(error.code) // => EACCES
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type ListenError = NodeError.ListenError
 
 /**
  * The running endpoint: the address it is bound to.
