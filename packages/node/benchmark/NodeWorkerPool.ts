@@ -8,11 +8,11 @@
  *   many completed and how long the close took, against the ideal 100 × 5 ms / 2 threads.
  *
  * Every case checks its results (a skipped or lost job shows). Not part of `npm test`.
- * Run: `node packages/node/benchmark/NodeWorkerPool.ts [--quick]`
+ * Run: `node packages/node/benchmark/NodeWorkerPool.ts [--quick | --rounds N]` (default 3 rounds)
  */
 import { Effect } from "effect"
 import assert from "node:assert"
-import { cpus } from "node:os"
+import { cpus, loadavg } from "node:os"
 import { Piscina } from "piscina"
 import Tinypool from "tinypool"
 import * as NodeWorkerPool from "../src/NodeWorkerPool.ts"
@@ -20,7 +20,8 @@ import { Echo, Work } from "./thread-bench-tasks.ts"
 import { work } from "./thread-work.ts"
 
 const quick = process.argv.includes("--quick")
-const rounds = quick ? 1 : 3
+const roundsFlag = process.argv.indexOf("--rounds")
+const rounds = quick ? 1 : roundsFlag > 0 ? Number(process.argv[roundsFlag + 1]) : 3
 const cpuJobs = quick ? 8 : 64
 const burst = quick ? 500 : 10_000
 const trips = quick ? 200 : 2_000
@@ -150,7 +151,8 @@ const tinypool = (mainMillis: number) => {
 
 console.log(
   `NodeWorkerPool benchmark: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ` +
-    `${threads} threads, ${rounds} round(s); one job ≈ 20 ms = ${iters20} iterations`
+    `${threads} threads, ${rounds} round(s); one job ≈ 20 ms = ${iters20} iterations; ` +
+    `load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`
 )
 const order: Array<Peer> = ["fiberpool", "piscina", "tinypool"]
 for (let round = 0; round < rounds; round++) {
@@ -161,6 +163,8 @@ for (let round = 0; round < rounds; round++) {
   }
   order.push(order.shift()!)
 }
+
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`)
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const cell = (xs: Array<number>, digits = 1) =>

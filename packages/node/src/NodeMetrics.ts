@@ -22,9 +22,9 @@ import { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import { PrometheusMetrics } from "effect/observability"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
+import * as NodeError from "./NodeError.ts"
 
 /**
  * Options of the endpoint.
@@ -55,7 +55,8 @@ export interface Options {
 
 /**
  * The endpoint could not listen: the port is busy (`code: "EADDRINUSE"`), the address is not local to this
- * machine (`"EADDRNOTAVAIL"`), or binding needs privileges (`"EACCES"`).
+ * machine (`"EADDRNOTAVAIL"`), or binding needs privileges (`"EACCES"`). The same class as
+ * `NodeError.ListenError`, re-exported here.
  *
  * @example
  * ```ts
@@ -69,22 +70,23 @@ export interface Options {
  * @category errors
  * @since 0.1.0
  */
-export class ListenError extends Schema.TaggedError<ListenError>()("ListenError", {
-  host: Schema.String,
-  port: Schema.Number,
-  code: Schema.String
-}) {
-  override get message(): string {
-    const why = this.code === "EADDRINUSE"
-      ? "the port is already in use"
-      : this.code === "EACCES"
-      ? "permission denied"
-      : this.code === "EADDRNOTAVAIL"
-      ? "the address is not available on this machine"
-      : "the server could not start"
-    return `Cannot listen on ${this.host}:${this.port}: ${why} (${this.code})`
-  }
-}
+export const ListenError: typeof NodeError.ListenError = NodeError.ListenError
+
+/**
+ * The type of {@link ListenError}.
+ *
+ * @example
+ * ```ts
+ * import { NodeMetrics } from "@fiberpool/node"
+ *
+ * const error: NodeMetrics.ListenError = new NodeMetrics.ListenError({ host: "::1", port: 80, code: "EACCES" })
+ * console.log(error.code) // => EACCES
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type ListenError = NodeError.ListenError
 
 /**
  * The running endpoint: the address it is bound to.

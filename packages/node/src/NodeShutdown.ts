@@ -42,7 +42,7 @@ import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Runtime from "effect/Runtime"
-import { ListenError } from "./NodeMetrics.ts"
+import { ListenError } from "./NodeError.ts"
 
 /**
  * The process exit codes of {@link runMain}.

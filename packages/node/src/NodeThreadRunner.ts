@@ -8,8 +8,18 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { parentPort } from "node:worker_threads"
-import { collectTransferables, type DefectInfo, type Message, Reply, type Request } from "./internal/threads.ts"
+import { parentPort, receiveMessageOnPort } from "node:worker_threads"
+import { plainGuard } from "./internal/plain.ts"
+import {
+  collectTransferables,
+  type DefectInfo,
+  issueOf,
+  type Message,
+  type RejectedInfo,
+  Reply,
+  type Request,
+  Wake
+} from "./internal/threads.ts"
 import type { AnyTask, Task } from "./NodeWorkerPool.ts"
 
 /**
@@ -64,10 +74,16 @@ export type HandlersContext<H> = {
  *
  * **Details**
  *
- * Each request is decoded with its task's input Schema and handed to its handler, one at a time; the output
- * or the typed error is encoded and sent back. A defect (a throw inside the handler's Effect, an input or
- * output that does not match its Schema, an unknown task) is sent back as a defect of that job, and the thread
- * goes on. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
+ * Each request is decoded with its task's input Schema and handed to its handler; the output or the typed
+ * error is encoded and sent back. An input, output or error that does not match its Schema, and a task this
+ * file does not serve, fail that job with a typed `NodeError` (`InvalidInput`, `InvalidOutput`,
+ * `TaskNotServed`); a defect (a throw inside the handler's Effect) is sent back as a defect of that job. Either
+ * way the thread goes on.
+ *
+ * A handler that returns an `Exit` (`Effect.succeed`, `Effect.fail`) is answered without starting a fiber. With
+ * nothing in flight, the thread waits for its next request in `Atomics.wait`, for up to 50 ms before it goes
+ * back to its event loop, so that back-to-back requests cost no event-loop turn: the worker file's own timers
+ * and I/O still run, up to 50 ms late while synchronous requests keep arriving. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
  * The handler of a preempted job does not get to run its finalizers: the pool terminates the thread.
  *
  * @example
@@ -106,6 +122,9 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
     }
     return Effect.callback<never>(() => {
       const byName = new Map<string, AnyTask>(tasks.map((task) => [task.name, task]))
+      const served = tasks.map((task) => task.name).filter((name) =>
+        typeof (handlers as Record<string, unknown>)[name] === "function"
+      )
       const run = Effect.runForkWith(context)
       const send = (message: Message, transfer: ReadonlyArray<ArrayBuffer> | undefined): void => {
         const sent = Result.try(() =>
@@ -115,21 +134,76 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         )
         if (Result.isFailure(sent)) port.postMessage([Reply.Defect, message[1], defectInfo(sent.failure)])
       }
+      const reject = (id: number, info: RejectedInfo): void => send([Reply.Rejected, id, info], undefined)
+      let wake: Int32Array | undefined = undefined
+      let inFlight = 0
+      let waiting = false
+      let stopped = false
       const onRequest = ([id, name, input]: Request): void => {
+        if (id === Wake.initId) {
+          wake = new Int32Array(input as SharedArrayBuffer)
+          return
+        }
         const task = byName.get(name)
         const handler =
           (handlers as Record<string, (input: unknown) => Effect.Effect<unknown, unknown, HandlersContext<H>>>)[name]
-        if (task === undefined || handler === undefined) {
-          return send([Reply.Defect, id, defectInfo(new Error(`This worker does not serve the task "${name}"`))], [])
+        if (task === undefined || typeof handler !== "function") {
+          return reject(id, { _tag: "TaskNotServed", served })
         }
-        const decoded = Schema.decodeUnknownExit(task.input)(input)
-        if (Exit.isFailure(decoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(decoded.cause))], [])
-        const fiber = run(Effect.suspend(() => handler(decoded.value)))
-        fiber.addObserver((exit) => reply(task, id, exit, send))
+        let value: unknown = input
+        if (plainGuard(task.input)?.(input) !== true) {
+          const decoded = Schema.decodeUnknownExit(task.input)(input)
+          if (Exit.isFailure(decoded)) return reject(id, { _tag: "InvalidInput", issue: issueOf(decoded.cause) })
+          value = decoded.value
+        }
+        // a handler that returns an Exit (Effect.succeed, Effect.fail) has its result already: no fiber needed;
+        // a throw while building the Effect is a defect of the job, as it would be inside a fiber
+        const effect = Result.try(() => handler(value))
+        if (Result.isSuccess(effect) && Exit.isExit(effect.success)) {
+          reply(task, id, effect.success, send)
+          if (inFlight === 0 && !waiting) awaitNext()
+          return
+        }
+        inFlight++
+        const fiber = run(Result.isSuccess(effect) ? effect.success : Effect.die(effect.failure))
+        fiber.addObserver((exit) => {
+          inFlight--
+          reply(task, id, exit, send)
+          if (inFlight === 0 && !waiting) awaitNext()
+        })
+      }
+      /**
+       * Waits for the next request in `Atomics.wait` while nothing is in flight and runs it at once, for at most
+       * `Wake.waitMillis` in all; back to the event loop after that, when none came, or when a handler goes
+       * asynchronous, so that the file's own timers and I/O get a turn at least that often (requests that arrive
+       * meanwhile are delivered as message events). The one blocking call of the thread side.
+       */
+      const awaitNext = (): void => {
+        const counter = wake
+        if (counter === undefined) return
+        waiting = true
+        const until = performance.now() + Wake.waitMillis
+        while (inFlight === 0 && !stopped) {
+          const left = until - performance.now()
+          if (left <= 0) break
+          const seen = Atomics.load(counter, 0)
+          let received = receiveMessageOnPort(port)
+          if (received === undefined) {
+            Atomics.store(counter, 1, 1)
+            const woke = Atomics.wait(counter, 0, seen, left)
+            Atomics.store(counter, 1, 0)
+            if (woke === "timed-out") break
+            received = receiveMessageOnPort(port)
+            if (received === undefined) continue
+          }
+          onRequest(received.message as Request)
+        }
+        waiting = false
       }
       port.on("message", onRequest)
-      port.postMessage([Reply.Ready])
+      port.postMessage([Reply.Ready, served])
       return Effect.sync(() => {
+        stopped = true
         port.off("message", onRequest)
       })
     })
@@ -144,8 +218,11 @@ const reply = (
   send: (message: Message, transfer: ReadonlyArray<ArrayBuffer> | undefined) => void
 ): void => {
   if (Exit.isSuccess(exit)) {
+    if (plainGuard(task.output)?.(exit.value) === true) return send([Reply.Success, id, exit.value], undefined)
     const encoded = Schema.encodeUnknownExit(task.output)(exit.value)
-    if (Exit.isFailure(encoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(encoded.cause))], [])
+    if (Exit.isFailure(encoded)) {
+      return send([Reply.Rejected, id, { _tag: "InvalidOutput", part: "output", issue: issueOf(encoded.cause) }], [])
+    }
     return send(
       [Reply.Success, id, encoded.value],
       task.transfer ? collectTransferables(encoded.value) as Array<ArrayBuffer> : undefined
@@ -154,7 +231,9 @@ const reply = (
   const error = Cause.findError(exit.cause)
   if (Result.isSuccess(error)) {
     const encoded = Schema.encodeUnknownExit(task.error)(error.success)
-    if (Exit.isFailure(encoded)) return send([Reply.Defect, id, defectInfo(Cause.squash(encoded.cause))], [])
+    if (Exit.isFailure(encoded)) {
+      return send([Reply.Rejected, id, { _tag: "InvalidOutput", part: "error", issue: issueOf(encoded.cause) }], [])
+    }
     return send([Reply.Failure, id, encoded.value], undefined)
   }
   send([Reply.Defect, id, defectInfo(Cause.squash(exit.cause))], [])

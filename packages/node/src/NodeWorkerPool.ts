@@ -10,13 +10,16 @@
  * - **Preemption**: when a running job is interrupted (timeout, deadline, cancel, forced shutdown), the thread
  *   that runs it is terminated and a fresh one started at once, so no later job waits behind abandoned work.
  * - **Isolation**: a thread that crashes (an uncaught exception, `process.exit`, out of memory under
- *   `resourceLimits`) fails only its job, with {@link ThreadCrashed}, and is replaced.
+ *   `resourceLimits`) fails only its job, with a `NodeError` (`ThreadCrashed`), and is replaced.
+ * - **Bounded startup**: a thread that does not call `NodeThreadRunner.serve` within `startupTimeout` is ended,
+ *   and `make` (or the job waiting on it) fails with `ThreadStartFailed`.
+ * - **Elastic**: between `minThreads` and `maxThreads` threads; those above the minimum end after `idleTimeout`.
  *
  * @since 0.1.0
  */
-import { type Job, PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
-import * as Cause from "effect/Cause"
+import { type Job, type PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
@@ -28,15 +31,21 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { availableParallelism } from "node:os"
 import type { ResourceLimits, WorkerOptions } from "node:worker_threads"
+import * as options_ from "./internal/options.ts"
+import { plainGuard } from "./internal/plain.ts"
 import {
   collectTransferables,
-  type CrashInfo,
   type DefectInfo,
+  issueOf,
+  type Loss,
+  type RejectedInfo,
   Reply,
   type ReplyKind,
-  type Thread,
-  ThreadSet
+  Thread,
+  ThreadSet,
+  type ThreadSetOptions
 } from "./internal/threads.ts"
+import { InvalidInput, InvalidOutput, NodeError, TaskNotServed, ThreadCrashed, ThreadStartFailed } from "./NodeError.ts"
 
 /**
  * @category type ids
@@ -189,19 +198,29 @@ export declare namespace Task {
 export interface NodeWorkerPool {
   readonly [TypeId]: TypeId
   readonly name: string
+  /** The most threads the pool runs at once (`maxThreads`), which is the core pool's concurrency. */
   readonly threads: number
+  /** The threads kept running while idle. Equal to `threads` for a fixed-size pool. */
+  readonly minThreads: number
   readonly pool: WorkerPool.WorkerPool
 }
 
 /**
  * The options of {@link make}: where the worker file is, how many threads, and every core pool option except
- * `concurrency` (which is the number of threads).
+ * `concurrency` (which is the maximum number of threads).
  *
- * - `worker`: the worker file (a `URL`, usually `new URL("./worker.ts", import.meta.url)`, or a path). It calls
- *   `NodeThreadRunner.serve`.
- * - `threads`: default `os.availableParallelism()`.
+ * - `worker`: the worker file: a `URL`, usually `new URL("./worker.ts", import.meta.url)`, or a path (absolute,
+ *   or starting with `./` or `../`, relative to the working directory). It calls `NodeThreadRunner.serve`.
+ * - `threads`: a fixed number of threads, started by `make` and kept. Default `os.availableParallelism()`.
+ * - `minThreads`, `maxThreads`, `idleTimeout`: an elastic pool instead (give them instead of `threads`).
+ *   `make` starts `minThreads` (default 1); a job that finds no idle thread starts one, up to `maxThreads`
+ *   (default `max(minThreads, os.availableParallelism())`); a thread above `minThreads` that stays idle for
+ *   `idleTimeout` (default 10 seconds) ends.
+ * - `startupTimeout`: how long a thread may take to load the worker file and call `NodeThreadRunner.serve`
+ *   (default 30 seconds). Past it the thread is ended and `make`, or the job waiting on it, fails with
+ *   `NodeError` (`ThreadStartFailed`).
  * - `resourceLimits`: per-thread V8 limits (`maxOldGenerationSizeMb`, ...); a thread that exceeds them fails
- *   its job with {@link ThreadCrashed} (`reason: "outOfMemory"`) and is replaced.
+ *   its job with `NodeError` (`ThreadCrashed`, `reason: "outOfMemory"`) and is replaced.
  * - `workerOptions`: other `new Worker` options (`workerData`, `env`, `execArgv`, `stdout`, ...).
  * - `timeout`: as in the core pool, counted from the job's start. A job that overruns it is preempted.
  *
@@ -211,13 +230,15 @@ export interface NodeWorkerPool {
  *
  * const options: NodeWorkerPool.Options = {
  *   worker: new URL("./worker.ts", import.meta.url),
- *   threads: 2,
+ *   minThreads: 1,
+ *   maxThreads: 4,
+ *   idleTimeout: "30 seconds",
  *   capacity: 100,
  *   timeout: "5 seconds",
  *   resourceLimits: { maxOldGenerationSizeMb: 256 },
  *   shutdown: { mode: "drain", gracePeriod: "10 seconds" }
  * }
- * console.log(options.threads) // => 2
+ * console.log(options.maxThreads) // => 4
  * ```
  *
  * @category models
@@ -226,6 +247,10 @@ export interface NodeWorkerPool {
 export interface Options extends Omit<WorkerPool.Options, "concurrency"> {
   readonly worker: URL | string
   readonly threads?: number | undefined
+  readonly minThreads?: number | undefined
+  readonly maxThreads?: number | undefined
+  readonly idleTimeout?: Duration.Input | undefined
+  readonly startupTimeout?: Duration.Input | undefined
   readonly resourceLimits?: ResourceLimits | undefined
   readonly workerOptions?: Omit<WorkerOptions, "eval" | "resourceLimits"> | undefined
 }
@@ -250,38 +275,6 @@ export interface ThreadStats {
   readonly idle: number
   readonly respawned: number
 }
-
-// ---- Errors ----
-
-/**
- * The thread running a job died: an uncaught exception, `process.exit`, out of memory under
- * `resourceLimits`, or it could not start (the worker file failed to load). Only that job fails; the thread is
- * replaced. `reason` tells which; `exitCode` is the thread's exit code.
- *
- * @example
- * ```ts
- * import { NodeWorkerPool } from "@fiberpool/node"
- *
- * const error = new NodeWorkerPool.ThreadCrashed({
- *   task: "resize",
- *   threadId: 3,
- *   exitCode: 1,
- *   reason: "outOfMemory",
- *   message: "Worker terminated due to reaching memory limit: JS heap out of memory"
- * })
- * console.log(error._tag, error.reason) // => ThreadCrashed outOfMemory
- * ```
- *
- * @category errors
- * @since 0.1.0
- */
-export class ThreadCrashed extends Schema.TaggedError<ThreadCrashed>()("ThreadCrashed", {
-  task: Schema.String,
-  threadId: Schema.Number,
-  exitCode: Schema.Number,
-  reason: Schema.Literals(["exited", "uncaughtException", "outOfMemory", "startFailed"]),
-  message: Schema.String
-}) {}
 
 // ---- Guards ----
 
@@ -371,10 +364,13 @@ export const defineTask = <
 
 /**
  * Starts the threads and the pool that feeds them, for the lifetime of the current scope. It completes once
- * every thread has loaded the worker file, and fails with {@link ThreadCrashed} (`reason: "startFailed"`)
- * if one cannot.
+ * the first `minThreads` threads (all of them for a fixed-size pool) have loaded the worker file.
  *
  * **Details**
+ *
+ * Fails with `InvalidOptions` naming a rejected option, or with `NodeError` (`ThreadStartFailed`, naming the
+ * worker file and what happened) when a thread cannot start: the file fails to load or exits, or it does not
+ * call `NodeThreadRunner.serve` within `startupTimeout`. It never waits longer than that.
  *
  * Closing the scope is the graceful shutdown of the core pool (its `shutdown` options: in-flight jobs finish
  * within the grace period, the queue is drained or cancelled), then the threads are terminated. Jobs still
@@ -406,57 +402,36 @@ export const defineTask = <
  */
 export const make = (
   options: Options
-): Effect.Effect<NodeWorkerPool, PoolError.InvalidOptions | ThreadCrashed, Scope.Scope> =>
+): Effect.Effect<NodeWorkerPool, PoolError.InvalidOptions | NodeError, Scope.Scope> =>
   Effect.gen(function*() {
-    const size = options.threads ?? availableParallelism()
-    if (!Number.isInteger(size) || size < 1) {
-      return yield* new PoolError.InvalidOptions({
-        option: "threads",
-        value: String(size),
-        expected: "a positive integer"
-      })
-    }
-    const name = options.name ?? "threads"
+    const resolved = resolveOptions(options)
+    if (Result.isFailure(resolved)) return yield* resolved.failure
+    const { core, set: setOptions } = resolved.success
+    const name = core.name
     const context = yield* Effect.context<never>()
     const threads = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const set = new ThreadSet({
-          url: options.worker,
-          size,
-          worker: {
-            ...options.workerOptions,
-            ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits })
-          },
-          onChange: () => {}
-        })
+        const set = new ThreadSet(setOptions)
         set.fill()
         return set
       }),
       closeThreads
     )
-    // the metrics read the thread set when scraped: no registry update per task
-    const attributes = { pool: name }
-    const noUpdate = { update: () => {}, modify: () => {} }
-    Metric.registerUnsafe(Metric.withAttributes(metrics.busy, attributes), context, {
-      get: () => ({ value: threads.busy }),
-      ...noUpdate
-    })
-    Metric.registerUnsafe(Metric.withAttributes(metrics.idle, attributes), context, {
-      get: () => ({ value: threads.live - threads.busy }),
-      ...noUpdate
-    })
-    Metric.registerUnsafe(Metric.withAttributes(metrics.respawned, attributes), context, {
-      get: () => ({ count: threads.respawned, incremental: false }),
-      ...noUpdate
-    })
+    registerMetrics(threads, name, context)
     yield* Effect.callback<void>((resume) => threads.whenReady(() => resume(Effect.void)))
     if (threads.startFailure !== undefined) {
-      return yield* new ThreadCrashed({ task: "(startup)", ...threads.startFailure })
+      return yield* new NodeError({ reason: new ThreadStartFailed(threads.startFailure) })
     }
-    const { worker: _worker, threads: _threads, resourceLimits: _limits, workerOptions: _workerOptions, ...core } =
-      options
-    const pool = yield* WorkerPool.make({ ...core, name, concurrency: size })
-    const impl: PoolImpl = { [TypeId]: TypeId, name, threads: size, pool, set: threads, seq: 0 }
+    const pool = yield* WorkerPool.make({ ...core, concurrency: setOptions.max })
+    const impl: PoolImpl = {
+      [TypeId]: TypeId,
+      name,
+      threads: setOptions.max,
+      minThreads: setOptions.min,
+      pool,
+      set: threads,
+      seq: 0
+    }
     return impl
   })
 
@@ -467,11 +442,13 @@ export const make = (
  *
  * **Details**
  *
- * The handle's error is the task's typed error, {@link ThreadCrashed}, or a `JobError` (timed out, cancelled,
- * interrupted...). Job options (`id`, `timeout`, `deadline`, `retry`, `metadata`) are the core ones; a
- * timeout, deadline or cancel that hits the job while it runs terminates its thread. An input or output
- * that does not match its Schema, and a defect in the handler, are defects of the job (kept in its cause).
- * Fails with `PoolError` when the job is not accepted.
+ * The handle's error is the task's typed error, a `NodeError` or a `JobError` (timed out, cancelled,
+ * interrupted...). `NodeError`'s reasons: `ThreadCrashed` (the thread died), `ThreadStartFailed` (the thread
+ * started for the job never became ready), `InvalidInput` / `InvalidOutput` (a value does not match the task's
+ * Schemas) and `TaskNotServed` (the worker file does not serve the task); the thread goes on after the last
+ * three. Job options (`id`, `timeout`, `deadline`, `retry`, `metadata`) are the core ones; a timeout, deadline or
+ * cancel that hits the job while it runs terminates its thread. A defect in the handler is a defect of the job
+ * (kept in its cause). Fails with `PoolError` when the job is not accepted.
  *
  * @example
  * ```ts
@@ -516,10 +493,10 @@ export const submit: {
   <T extends AnyTask>(
     task: T,
     input: Task.Input<T>,
-    options?: Job.Options<Task.Error<T> | ThreadCrashed>
+    options?: Job.Options<Task.Error<T> | NodeError>
   ): (
     self: NodeWorkerPool
-  ) => Effect.Effect<Job.JobHandle<Task.Output<T>, Task.Error<T> | ThreadCrashed>, PoolError.PoolError>
+  ) => Effect.Effect<Job.JobHandle<Task.Output<T>, Task.Error<T> | NodeError>, PoolError.PoolError>
   /**
    * Data-first form of {@link submit}.
    *
@@ -545,16 +522,16 @@ export const submit: {
     self: NodeWorkerPool,
     task: T,
     input: Task.Input<T>,
-    options?: Job.Options<Task.Error<T> | ThreadCrashed>
-  ): Effect.Effect<Job.JobHandle<Task.Output<T>, Task.Error<T> | ThreadCrashed>, PoolError.PoolError>
+    options?: Job.Options<Task.Error<T> | NodeError>
+  ): Effect.Effect<Job.JobHandle<Task.Output<T>, Task.Error<T> | NodeError>, PoolError.PoolError>
 } = dual(
   (args) => isNodeWorkerPool(args[0]),
   <T extends AnyTask>(
     self: NodeWorkerPool,
     task: T,
     input: Task.Input<T>,
-    options?: Job.Options<Task.Error<T> | ThreadCrashed>
-  ): Effect.Effect<Job.JobHandle<Task.Output<T>, Task.Error<T> | ThreadCrashed>, PoolError.PoolError> =>
+    options?: Job.Options<Task.Error<T> | NodeError>
+  ): Effect.Effect<Job.JobHandle<Task.Output<T>, Task.Error<T> | NodeError>, PoolError.PoolError> =>
     WorkerPool.submit(self.pool, runOnThread(self as PoolImpl, task, input), options)
 )
 
@@ -603,10 +580,10 @@ export const run: {
   <T extends AnyTask>(
     task: T,
     input: Task.Input<T>,
-    options?: Job.Options<Task.Error<T> | ThreadCrashed>
+    options?: Job.Options<Task.Error<T> | NodeError>
   ): (
     self: NodeWorkerPool
-  ) => Effect.Effect<Task.Output<T>, Task.Error<T> | ThreadCrashed | PoolError.JobError | PoolError.PoolError>
+  ) => Effect.Effect<Task.Output<T>, Task.Error<T> | NodeError | PoolError.JobError | PoolError.PoolError>
   /**
    * Data-first form of {@link run}.
    *
@@ -631,16 +608,16 @@ export const run: {
     self: NodeWorkerPool,
     task: T,
     input: Task.Input<T>,
-    options?: Job.Options<Task.Error<T> | ThreadCrashed>
-  ): Effect.Effect<Task.Output<T>, Task.Error<T> | ThreadCrashed | PoolError.JobError | PoolError.PoolError>
+    options?: Job.Options<Task.Error<T> | NodeError>
+  ): Effect.Effect<Task.Output<T>, Task.Error<T> | NodeError | PoolError.JobError | PoolError.PoolError>
 } = dual(
   (args) => isNodeWorkerPool(args[0]),
   <T extends AnyTask>(
     self: NodeWorkerPool,
     task: T,
     input: Task.Input<T>,
-    options?: Job.Options<Task.Error<T> | ThreadCrashed>
-  ): Effect.Effect<Task.Output<T>, Task.Error<T> | ThreadCrashed | PoolError.JobError | PoolError.PoolError> =>
+    options?: Job.Options<Task.Error<T> | NodeError>
+  ): Effect.Effect<Task.Output<T>, Task.Error<T> | NodeError | PoolError.JobError | PoolError.PoolError> =>
     WorkerPool.run(self.pool, runOnThread(self as PoolImpl, task, input), options)
 )
 
@@ -746,7 +723,7 @@ export class Service extends Context.Service<Service, NodeWorkerPool>()("@fiberp
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options: Options): Layer.Layer<Service, PoolError.InvalidOptions | ThreadCrashed> =>
+export const layer = (options: Options): Layer.Layer<Service, PoolError.InvalidOptions | NodeError> =>
   Layer.effect(Service, make(options))
 
 // ---- Metrics ----
@@ -754,8 +731,11 @@ export const layer = (options: Options): Layer.Layer<Service, PoolError.InvalidO
 /**
  * The thread metrics, each with a `pool` attribute (the pool's name):
  *
+ * - `fiberpool_threads` (gauge): threads started or starting (between `minThreads` and `maxThreads`);
  * - `fiberpool_threads_busy` (gauge): threads running a job;
  * - `fiberpool_threads_idle` (gauge): threads started or starting, with no job;
+ * - `fiberpool_threads_utilization` (gauge): busy threads ÷ `maxThreads`, from 0 to 1, when read (average it
+ *   over a window, e.g. `avg_over_time`, for the utilisation of that window);
  * - `fiberpool_threads_respawned_total` (counter): threads started to replace a preempted or crashed one.
  *
  * @example
@@ -774,12 +754,18 @@ export const layer = (options: Options): Layer.Layer<Service, PoolError.InvalidO
  * @since 0.1.0
  */
 export const metrics: {
+  readonly threads: Metric.Gauge<number>
   readonly busy: Metric.Gauge<number>
   readonly idle: Metric.Gauge<number>
+  readonly utilization: Metric.Gauge<number>
   readonly respawned: Metric.Counter<number>
 } = {
+  threads: Metric.gauge("fiberpool_threads", { description: "Worker threads started or starting" }),
   busy: Metric.gauge("fiberpool_threads_busy", { description: "Worker threads running a job" }),
   idle: Metric.gauge("fiberpool_threads_idle", { description: "Worker threads started or starting, with no job" }),
+  utilization: Metric.gauge("fiberpool_threads_utilization", {
+    description: "Busy worker threads divided by the most the pool may run (0 to 1)"
+  }),
   respawned: Metric.counter("fiberpool_threads_respawned_total", {
     description: "Worker threads started to replace a preempted or crashed thread",
     incremental: true
@@ -796,6 +782,99 @@ interface PoolImpl extends NodeWorkerPool {
 const closeThreads = (set: ThreadSet): Effect.Effect<void> =>
   Effect.callback<void>((resume) => set.close(() => resume(Effect.void)))
 
+interface ResolvedOptions {
+  readonly core: Omit<WorkerPool.Options, "concurrency"> & { readonly name: string }
+  readonly set: ThreadSetOptions
+}
+
+const defaultIdleTimeoutMillis = 10_000
+const defaultStartupTimeoutMillis = 30_000
+
+/** Checks the thread options (core checks its own in `WorkerPool.make`). */
+const resolveOptions = (options: Options): Result.Result<ResolvedOptions, PoolError.InvalidOptions> =>
+  Result.gen(function*() {
+    if (typeof options !== "object" || options === null) {
+      return yield* Result.fail(options_.invalid("options", options, "an object"))
+    }
+    const {
+      worker: workerInput,
+      threads: threadsInput,
+      minThreads: minInput,
+      maxThreads: maxInput,
+      idleTimeout,
+      startupTimeout,
+      resourceLimits,
+      workerOptions,
+      ...core
+    } = options
+    const url = yield* options_.workerFile(workerInput)
+    const name = core.name ?? "threads"
+    if (typeof name !== "string" || name.length === 0) {
+      return yield* Result.fail(options_.invalid("name", core.name, "a non-empty string"))
+    }
+    const elastic = minInput !== undefined || maxInput !== undefined || idleTimeout !== undefined
+    if (elastic && threadsInput !== undefined) {
+      return yield* Result.fail(
+        options_.invalid("threads", threadsInput, "no fixed size together with minThreads, maxThreads or idleTimeout")
+      )
+    }
+    let min: number
+    let max: number
+    if (elastic) {
+      min = yield* options_.integer("minThreads", minInput, 1, 1)
+      max = yield* options_.integer("maxThreads", maxInput, Math.max(min, availableParallelism()), 1)
+      if (max < min) {
+        return yield* Result.fail(options_.invalid("maxThreads", maxInput, `at least minThreads (${min})`))
+      }
+    } else {
+      min = max = yield* options_.integer("threads", threadsInput, availableParallelism(), 1)
+    }
+    const idleTimeoutMillis = yield* options_.durationMillis(
+      "idleTimeout",
+      idleTimeout,
+      defaultIdleTimeoutMillis,
+      true
+    )
+    const startupTimeoutMillis = yield* options_.durationMillis(
+      "startupTimeout",
+      startupTimeout,
+      defaultStartupTimeoutMillis,
+      true
+    )
+    yield* options_.object("resourceLimits", resourceLimits)
+    yield* options_.object("workerOptions", workerOptions)
+    return {
+      core: { ...core, name },
+      set: {
+        url,
+        min,
+        max,
+        idleTimeoutMillis,
+        startupTimeoutMillis,
+        worker: { ...workerOptions, ...(resourceLimits === undefined ? {} : { resourceLimits }) }
+      }
+    }
+  })
+
+/** The thread metrics read the thread set when scraped: no registry update per task. */
+const registerMetrics = (threads: ThreadSet, name: string, context: Context.Context<never>): void => {
+  const attributes = { pool: name }
+  const noUpdate = { update: () => {}, modify: () => {} }
+  const gauge = (metric: Metric.Gauge<number>, read: () => number) =>
+    Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, {
+      get: () => ({ value: read() }),
+      ...noUpdate
+    })
+  gauge(metrics.threads, () => threads.live)
+  gauge(metrics.busy, () => threads.busy)
+  gauge(metrics.idle, () => threads.live - threads.busy)
+  gauge(metrics.utilization, () => threads.busy / threads.options.max)
+  Metric.registerUnsafe(Metric.withAttributes(metrics.respawned, attributes), context, {
+    get: () => ({ count: threads.respawned, incremental: false }),
+    ...noUpdate
+  })
+}
+
 /**
  * The program of one attempt of a job: encode, take a thread, post, await the reply, decode. Interrupting it
  * while it waits terminates the thread (and starts its replacement), and completes once the thread stopped.
@@ -804,50 +883,100 @@ const runOnThread = <T extends AnyTask>(
   impl: PoolImpl,
   task: T,
   input: Task.Input<T>
-): Effect.Effect<Task.Output<T>, Task.Error<T> | ThreadCrashed> =>
+): Effect.Effect<Task.Output<T>, Task.Error<T> | NodeError> =>
   Effect.suspend(() => {
-    const encoded = Schema.encodeUnknownExit(task.input)(input)
-    if (Exit.isFailure(encoded)) return Effect.die(Cause.squash(encoded.cause))
-    const value = encoded.value
+    let value: unknown = input
+    // a plain value (see internal/plain.ts) is its own encoding: only its guard runs
+    if (plainGuard(task.input)?.(input) !== true) {
+      const encoded = Schema.encodeUnknownExit(task.input)(input)
+      if (Exit.isFailure(encoded)) {
+        return Effect.fail(
+          new NodeError({ reason: new InvalidInput({ task: task.name, side: "main", issue: issueOf(encoded.cause) }) })
+        )
+      }
+      value = encoded.value
+    }
     const transfer = task.transfer ? collectTransferables(value) : undefined
-    return Effect.callback<Task.Output<T>, Task.Error<T> | ThreadCrashed>((resume) => {
+    return Effect.callback<Task.Output<T>, Task.Error<T> | NodeError>((resume) => {
       const id = ++impl.seq
       const set = impl.set
       let thread: Thread | undefined = undefined
-      thread = set.acquire({
+      const acquired = set.acquire({
         id,
         onReply: (kind, reply) => {
           set.release(thread!)
           resume(decodeReply(task, kind, reply))
         },
-        onCrash: (info) => resume(Exit.fail(crashed(task, info)))
+        onLost: (loss) => resume(Exit.fail(lost(task, loss)))
       })
-      if (thread === undefined) {
-        // the pool's concurrency equals the number of threads: no free thread is a broken invariant
+      if (acquired === undefined) {
+        // the pool's concurrency equals the most threads: no free thread is a broken invariant
         return resume(Effect.die(new Error(`No thread free for task "${task.name}" (pool closed?)`)))
       }
-      const sent = Result.try(() => thread!.post([id, task.name, value], transfer))
-      if (Result.isFailure(sent)) {
+      if (!(acquired instanceof Thread)) {
+        return resume(Exit.fail(new NodeError({ reason: new ThreadStartFailed(acquired) })))
+      }
+      thread = acquired
+      if (thread.served !== undefined && !thread.served.has(task.name)) {
         set.release(thread)
+        return resume(
+          Exit.fail(new NodeError({ reason: new TaskNotServed({ task: task.name, served: [...thread.served] }) }))
+        )
+      }
+      const sent = Result.try(() => acquired.post([id, task.name, value], transfer))
+      if (Result.isFailure(sent)) {
+        set.release(acquired)
         return resume(Effect.die(sent.failure))
       }
-      const running = thread
-      return Effect.callback<void>((done) => set.kill(running, () => done(Effect.void)))
+      return Effect.callback<void>((done) => set.kill(acquired, () => done(Effect.void)))
     })
   })
 
-const crashed = (task: AnyTask, info: CrashInfo): ThreadCrashed => new ThreadCrashed({ task: task.name, ...info })
+const lost = (task: AnyTask, loss: Loss): NodeError =>
+  new NodeError({
+    reason: loss._tag === "Crashed"
+      ? new ThreadCrashed({ task: task.name, ...loss.info })
+      : new ThreadStartFailed(loss.info)
+  })
+
+const rejected = (task: AnyTask, info: RejectedInfo): NodeError => {
+  switch (info._tag) {
+    case "InvalidInput":
+      return new NodeError({ reason: new InvalidInput({ task: task.name, side: "thread", issue: info.issue }) })
+    case "InvalidOutput":
+      return new NodeError({
+        reason: new InvalidOutput({ task: task.name, part: info.part, issue: info.issue })
+      })
+    case "TaskNotServed":
+      return new NodeError({ reason: new TaskNotServed({ task: task.name, served: info.served }) })
+  }
+}
 
 const decodeReply = (task: AnyTask, kind: ReplyKind, value: unknown): Exit.Exit<any, any> => {
   switch (kind) {
     case Reply.Success: {
+      if (plainGuard(task.output)?.(value) === true) return Exit.succeed(value)
       const decoded = Schema.decodeUnknownExit(task.output)(value)
-      return Exit.isSuccess(decoded) ? decoded : Exit.die(Cause.squash(decoded.cause))
+      return Exit.isSuccess(decoded)
+        ? decoded
+        : Exit.fail(
+          new NodeError({
+            reason: new InvalidOutput({ task: task.name, part: "output", issue: issueOf(decoded.cause) })
+          })
+        )
     }
     case Reply.Failure: {
       const decoded = Schema.decodeUnknownExit(task.error)(value)
-      return Exit.isSuccess(decoded) ? Exit.fail(decoded.value) : Exit.die(Cause.squash(decoded.cause))
+      return Exit.isSuccess(decoded)
+        ? Exit.fail(decoded.value)
+        : Exit.fail(
+          new NodeError({
+            reason: new InvalidOutput({ task: task.name, part: "error", issue: issueOf(decoded.cause) })
+          })
+        )
     }
+    case Reply.Rejected:
+      return Exit.fail(rejected(task, value as RejectedInfo))
     default: {
       const info = value as DefectInfo
       const error = new Error(info.message)

@@ -17,6 +17,13 @@ export * as NodeShutdown from "./NodeShutdown.ts"
 export * as NodeMetrics from "./NodeMetrics.ts"
 
 /**
+ * The typed errors of the package, under one `NodeError` with a `reason`.
+ *
+ * @since 0.1.0
+ */
+export * as NodeError from "./NodeError.ts"
+
+/**
  * A pool of worker threads for CPU-bound jobs, with the core pool's contract.
  *
  * @since 0.1.0
