@@ -33,7 +33,7 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: "docs", root: "./scripts", include: ["test/**/*.test.ts"], testTimeout: 180_000 }
+        test: { name: "docs", root: "./scripts", include: ["test/**/*.test.ts"], testTimeout: 400_000 }
       },
       { extends: true, test: { name: "bench", root: "./bench", include: ["test/**/*.test.ts"], testTimeout: 300_000 } },
       {

@@ -9,9 +9,9 @@ it("every JSDoc example type-checks and runs, and every export is documented", (
   const result = spawnSync(process.execPath, ["scripts/docs.ts", "core", "node", "durable"], {
     cwd: root,
     encoding: "utf8",
-    timeout: 170_000
+    timeout: 390_000
   })
   const output = `${result.stdout}\n${result.stderr}`
   expect(output, output.slice(-4000)).toMatch(/\d+ passed, 0 failed; 0 JSDoc problems/)
   expect(result.status, output.slice(-4000)).toBe(0)
-}, 180_000)
+}, 400_000)
