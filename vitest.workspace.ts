@@ -10,6 +10,15 @@ if (!(process.env.NODE_OPTIONS ?? "").includes(sourceCondition)) {
 
 // The single source of the test projects: `npm test` runs `vitest run --config vitest.workspace.ts`.
 export default defineConfig({
+  // Vite resolves the test files' imports itself and does not read NODE_OPTIONS: the condition goes first,
+  // before Vite's default conditions (repeated here, since setting the option replaces them).
+  resolve: { conditions: ["@fiberpool/source", "module", "browser", "development|production"] },
+  ssr: {
+    resolve: {
+      conditions: ["@fiberpool/source", "module", "node", "development|production"],
+      externalConditions: ["@fiberpool/source"]
+    }
+  },
   test: {
     projects: [
       { extends: true, test: { name: "core", root: "./packages/core", include: ["test/**/*.test.ts"] } },
