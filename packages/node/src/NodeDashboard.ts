@@ -519,12 +519,14 @@ const makeCore = (options: Options | undefined) =>
     const trackers: Array<State.Tracker> = []
     const queues: Array<QueueSource> = []
     const trackOptions = { windowSeconds, failureLimit: 50, causeChars: 2000 }
+    const cache: Http.Context["cache"] = { current: undefined }
     const register = (pool: WorkerPool.WorkerPool): Effect.Effect<void> =>
       Effect.suspend(() =>
         trackers.some((t) => t.pool === pool)
           ? Effect.void
           : Effect.map(Scope.provide(track(pool, trackOptions), scope), (tracker) => {
             trackers.push(tracker)
+            cache.current = undefined
           })
       )
     const registerQueue = (source: QueueSource): Effect.Effect<void> =>
@@ -532,6 +534,7 @@ const makeCore = (options: Options | undefined) =>
         const at = queues.findIndex((q) => q.name === source.name)
         if (at >= 0) queues[at] = source
         else queues.push(source)
+        cache.current = undefined
       })
     for (const pool of options?.pools ?? []) yield* register(pool)
     for (const source of options?.queues ?? []) yield* registerQueue(source)
@@ -543,7 +546,8 @@ const makeCore = (options: Options | undefined) =>
       controller,
       refreshMillis: Duration.toMillis(refresh),
       windowSeconds,
-      closed
+      closed,
+      cache
     }
     const dashboard: Dashboard = {
       url: undefined,

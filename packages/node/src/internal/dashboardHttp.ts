@@ -33,15 +33,29 @@ export interface Context {
   readonly refreshMillis: number
   readonly windowSeconds: number
   readonly closed: Deferred.Deferred<void>
+  readonly cache: { current: Snapshot | undefined }
 }
 
 /** @internal */
 export const maxBodyBytes = 16 * 1024
 
-/** @internal */
+/**
+ * The snapshot, shared by every client within half a refresh interval, so that the queue sources are read once
+ * per interval however many pages are open.
+ *
+ * @internal
+ */
 export const snapshot = (ctx: Context): Effect.Effect<Snapshot> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const cached = ctx.cache.current
+    if (cached !== undefined && now - cached.now >= 0 && now - cached.now < ctx.refreshMillis / 2) {
+      return Effect.succeed(cached)
+    }
+    return Effect.tap(build(ctx, now), (fresh) => Effect.sync(() => (ctx.cache.current = fresh)))
+  })
+
+const build = (ctx: Context, now: number): Effect.Effect<Snapshot> =>
   Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
     const pools = yield* Effect.forEach(ctx.trackers(), (tracker) => tracker.snapshot(now))
     const queues = yield* Effect.forEach(ctx.queues(), queueView, { concurrency: "unbounded" })
     return {
@@ -96,6 +110,7 @@ export const handle = (ctx: Context, path: string, request: HttpServerRequest): 
       return error(502, "SourceFailed", `${kind} of ${JSON.stringify(id)} failed: ${describe(outcome.failure)}`)
     }
     if (!outcome.success) return error(404, "DeadLetterNotFound", `No dead letter ${JSON.stringify(id)} in ${name}`)
+    ctx.cache.current = undefined
     yield* Effect.logInfo(`dashboard: ${kind} ${id} on queue ${name}`)
     return HttpServerResponse.jsonUnsafe({ ok: true, queue: name, action: kind, id }, { headers: noStore })
   })

@@ -47,13 +47,14 @@ main { padding:16px 20px; display:grid; gap:16px }
 section { display:grid; gap:16px }
 .card { background:var(--card); border:1px solid var(--edge); border-radius:8px; padding:14px 16px }
 .card h2 { font-size:16px; margin:0 0 10px; display:flex; gap:8px; align-items:center }
-.stats { display:flex; flex-wrap:wrap; gap:8px 18px; margin-bottom:10px }
-.stat { min-width:72px } .stat b { display:block; font-size:20px; font-variant-numeric:tabular-nums }
+.stats { display:grid; grid-template-columns:repeat(auto-fill, minmax(84px, 1fr)); gap:8px 14px; margin-bottom:10px }
+.stat { min-width:0 } .stat b { display:block; font-size:20px; font-variant-numeric:tabular-nums }
 .stat span { color:var(--mute); font-size:12px }
 .charts { display:grid; grid-template-columns:1fr 1fr; gap:12px }
 .chart { border:1px solid var(--edge); border-radius:6px; padding:6px 8px }
 .chart h3 { margin:0 0 4px; font-size:12px; color:var(--mute); font-weight:600 }
-.chart svg { width:100%; height:90px; display:block }
+.chart svg { width:100%; height:90px; display:block; background:linear-gradient(#f3f4f6 1px, transparent 1px) 0 0 / 100% 25% }
+.axis { display:flex; justify-content:space-between; color:var(--mute); font-size:11px; margin-top:2px }
 table { border-collapse:collapse; width:100%; font-size:13px }
 th, td { text-align:left; padding:4px 6px; border-bottom:1px solid var(--edge); vertical-align:top }
 th { color:var(--mute); font-weight:600; font-size:12px }
@@ -96,14 +97,11 @@ function barChart(series) {
   const root = svg("svg", { viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img" });
   const bw = W / n;
   for (let i = 0; i < n; i++) {
-    const ok = series.succeeded[i] / max * (H - 12), bad = series.failed[i] / max * (H - 12);
+    const ok = series.succeeded[i] / max * (H - 4), bad = series.failed[i] / max * (H - 4);
     if (ok > 0) root.append(svg("rect", { x: i * bw, y: H - ok, width: Math.max(bw - 0.3, 0.5), height: ok, fill: "#16a34a" }));
     if (bad > 0) root.append(svg("rect", { x: i * bw, y: H - ok - bad, width: Math.max(bw - 0.3, 0.5), height: bad, fill: "#dc2626" }));
   }
-  const label = svg("text", { x: 2, y: 10, "font-size": 9, fill: "#6b7280" });
-  label.textContent = "max " + max + "/s";
-  root.append(label);
-  return root;
+  return [root, "peak " + max + " jobs/s"];
 }
 function lineChart(series) {
   const vals = series.latencyMaxMillis.filter((v) => v !== null);
@@ -114,18 +112,17 @@ function lineChart(series) {
     let d = "";
     values.forEach((v, i) => {
       if (v === null) return;
-      const x = (i + 0.5) * W / n, y = H - v / max * (H - 12);
+      const x = (i + 0.5) * W / n, y = H - v / max * (H - 4);
       d += (d === "" || values[i - 1] === null ? "M" : "L") + x.toFixed(1) + " " + y.toFixed(1) + " ";
     });
     if (d !== "") root.append(svg("path", { d, fill: "none", stroke: color, "stroke-width": width, "vector-effect": "non-scaling-stroke" }));
   };
   line(series.latencyMaxMillis, "#93c5fd", 1);
   line(series.latencyAvgMillis, "#2563eb", 2);
-  const label = svg("text", { x: 2, y: 10, "font-size": 9, fill: "#6b7280" });
-  label.textContent = "max " + ms(max) + " (avg dark, max light)";
-  root.append(label);
-  return root;
+  return [root, vals.length === 0 ? "no jobs ended" : "peak " + ms(max) + " · avg dark, max light"];
 }
+const chart = (title, [plot, peak], minutes) => h("div", { class: "chart" }, h("h3", {}, title), plot,
+  h("div", { class: "axis" }, h("span", {}, minutes + " min ago"), h("span", {}, peak), h("span", {}, "now")));
 const stat = (name, value, key) => h("div", { class: "stat" }, h("b", { "data-stat": key }, value), h("span", {}, name));
 
 function renderPool(p, minutes) {
@@ -140,8 +137,8 @@ function renderPool(p, minutes) {
       stat("timed out", s.timedOut, "timedOut"), stat("retries", s.retries, "retries"), stat("cancelled", s.cancelled, "cancelled"),
       stat("interrupted", s.interrupted, "interrupted"), stat("abandoned", s.abandoned, "abandoned"), stat("rejected", s.rejected, "rejected")),
     h("div", { class: "charts" },
-      h("div", { class: "chart" }, h("h3", {}, "throughput per second, last " + minutes + " min (green ok, red failed)"), barChart(p.series)),
-      h("div", { class: "chart" }, h("h3", {}, "latency submit → end, last " + minutes + " min"), lineChart(p.series))));
+      chart("throughput per second (green ok, red failed)", barChart(p.series), minutes),
+      chart("latency, submit → end", lineChart(p.series), minutes)));
   card.append(h("h4", {}, "running jobs (" + p.runningJobs.length + ")"));
   card.append(p.runningJobs.length === 0 ? h("p", { class: "empty" }, "none") :
     h("table", { "data-running": "" }, h("tr", {}, h("th", {}, "job"), h("th", {}, "attempt"), h("th", {}, "age")),

@@ -113,6 +113,12 @@ export const track = (
         })
       }
       if (failureKinds.has(event._tag)) {
+        // A last attempt's failure is reported twice (AttemptFailed, then Failed): keep the terminal one only.
+        const last = failures[failures.length - 1]
+        if (
+          event._tag === "Failed" && last !== undefined && last.kind === "AttemptFailed" && last.id === event.jobId &&
+          last.attempt === event.attempt
+        ) failures.pop()
         failures.push({
           id: event.jobId,
           kind: event._tag,

@@ -11,8 +11,17 @@ export interface Running {
   readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null; readonly at: number }>
 }
 
-export const run = (file: string, args: ReadonlyArray<string> = [], cwd?: string): Running => {
-  const child = spawn(process.execPath, [file, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] })
+export const run = (
+  file: string,
+  args: ReadonlyArray<string> = [],
+  cwd?: string,
+  env?: Readonly<Record<string, string>>
+): Running => {
+  const child = spawn(process.execPath, [file, ...args], {
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: env === undefined ? process.env : { ...process.env, ...env }
+  })
   const lines: Array<string> = []
   const watchers = new Set<() => void>()
   const collect = (stream: NodeJS.ReadableStream) => {
