@@ -9,7 +9,8 @@ const candidates = ["chromium", "chromium-browser", "google-chrome", "google-chr
 
 /** The browser executable, or undefined when none is installed. */
 export const findChromium = (): string | undefined => {
-  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH
+  const given = process.env.CHROMIUM_PATH
+  if (given !== undefined && given !== "") return Fs.existsSync(given) ? given : undefined
   for (const name of candidates) {
     const found = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" })
     if (found.status === 0 && found.stdout.trim() !== "") return found.stdout.trim()
