@@ -62,6 +62,8 @@ const order = (n: number): Effect.Effect<number, PaymentDeclined | Flaky> => {
 }
 
 const program = Effect.gen(function*() {
+  // Made before the pools, the dashboard closes after them: it shows their shutdown while they drain.
+  const dashboard = yield* NodeDashboard.make({ port, title: "fiberpool · 08-dashboard", guard: { token } })
   const pool = yield* WorkerPool.make({ name: "orders", concurrency: 3, capacity: 20, timeout: "1 second" })
   const worker = yield* DurableWorker.make({ name: "invoices", types: [SendInvoice], concurrency: 2 })
   const queue = yield* DurableQueue.Service
@@ -77,13 +79,9 @@ const program = Effect.gen(function*() {
       return { claimed: stats.queued + stats.running, succeeded: stats.succeeded, "dead letters": dead.length }
     })
   }
-  const dashboard = yield* NodeDashboard.make({
-    port,
-    title: "fiberpool · 08-dashboard",
-    pools: [pool, worker.pool],
-    queues: [invoices],
-    guard: { token }
-  })
+  yield* dashboard.register(pool)
+  yield* dashboard.register(worker.pool)
+  yield* dashboard.registerQueue(invoices)
   yield* log(`dashboard: ${dashboard.url}/`)
   yield* log(`token for actions: ${process.env.DASHBOARD_TOKEN ? "(from DASHBOARD_TOKEN)" : token}`)
 

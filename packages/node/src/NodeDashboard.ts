@@ -9,8 +9,9 @@
  * source supports it, cancel) buttons.
  *
  * Pools and queues are registered explicitly (the `pools` and `queues` options, or {@link register} later):
- * the dashboard shows what the application hands it, and nothing else of the process. Write actions are closed
- * unless a {@link Guard} is configured: without one they answer 403.
+ * the dashboard shows what the application hands it, and nothing else of the process. Make the dashboard before
+ * the pools (and register them) so that it closes after them and shows their shutdown while they drain. Write
+ * actions are closed unless a {@link Guard} is configured: without one they answer 403.
  *
  * Serve it on its own port ({@link make}, {@link layer}: 127.0.0.1 by default, port 0 picks a free port) or
  * mount it on an application's `HttpRouter` ({@link layerRouter}, under `/dashboard` by default).
