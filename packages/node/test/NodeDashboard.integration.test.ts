@@ -179,6 +179,9 @@ describe("NodeDashboard on 127.0.0.1", () => {
       }
       const unknownQueue = yield* post(`${dashboard.url}/api/queues/other/requeue`, `{"id":"j1"}`, good)
       assert.strictEqual(unknownQueue.json.error.reason, "UnknownQueue")
+      const badEscape = yield* post(`${dashboard.url}/api/queues/%E0%A4%A/requeue`, `{"id":"j1"}`, good)
+      assert.strictEqual(badEscape.status, 404)
+      assert.strictEqual(badEscape.json.error.reason, "UnknownQueue")
       const unsupported = yield* post(`${dashboard.url}/api/queues/mail/cancel`, `{"id":"j1"}`, good)
       assert.strictEqual(unsupported.json.error.reason, "ActionNotSupported")
       const notDead = yield* post(action, `{"id":"j9"}`, good)

@@ -85,11 +85,14 @@ export const handle = (ctx: Context, path: string, request: HttpServerRequest): 
   const action = /^\/api\/queues\/([^/]+)\/(requeue|cancel)$/.exec(path)
   if (action === null) return Effect.succeed(error(404, "NotFound", `No dashboard route ${path}`))
   if (method !== "POST") return Effect.succeed(methodNotAllowed("POST"))
-  const name = decodeURIComponent(action[1])
   const kind = action[2] as "requeue" | "cancel"
   return Effect.gen(function*() {
     const denied = yield* authorize(ctx.guard, request)
     if (denied !== undefined) return denied
+    // A malformed escape (`%E0%A4%A`) makes decodeURIComponent throw: no queue has such a name.
+    const decodedName = yield* Effect.option(Effect.try(() => decodeURIComponent(action[1])))
+    if (decodedName._tag === "None") return error(404, "UnknownQueue", `No queue named ${action[1]}`)
+    const name = decodedName.value
     const body = yield* request.text.pipe(Effect.option)
     if (body._tag === "None" || Buffer.byteLength(body.value) > maxBodyBytes) {
       return error(400, "MalformedBody", `The body must be JSON {"id": string} of at most ${maxBodyBytes} bytes`)

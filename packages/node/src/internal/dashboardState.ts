@@ -71,6 +71,9 @@ interface Bucket {
   latencyMax: number
 }
 
+// About a century: finite, as the shutdown options require, and never over.
+const gentlestGrace = "36500 days"
+
 const failureKinds: ReadonlySet<JobEvent.Kind> = new Set(["AttemptFailed", "Failed", "TimedOut", "Abandoned"])
 
 /**
@@ -146,9 +149,13 @@ export const track = (
     const events = yield* WorkerPool.subscribe(pool)
     yield* Stream.runForEach(events, (event) => Effect.sync(() => onEvent(event))).pipe(
       // The stream ends by itself only once the pool's shutdown has finished: asking for the report then
-      // returns the finished shutdown's report and changes nothing.
+      // returns the finished shutdown's report. The options are the gentlest there are (a later call can only
+      // make a running shutdown more forceful, by "cancel" or a grace period already over), so that even a
+      // shutdown still running would not be changed by the dashboard.
       Effect.andThen(WorkerPool.stats(pool)),
-      Effect.flatMap((stats) => stats.closed ? WorkerPool.shutdown(pool) : Effect.succeed(null)),
+      Effect.flatMap((stats) =>
+        stats.closed ? WorkerPool.shutdown(pool, { mode: "drain", gracePeriod: gentlestGrace }) : Effect.succeed(null)
+      ),
       Effect.tap((finished) => Effect.sync(() => (report = finished))),
       Effect.ignore,
       Effect.forkScoped
