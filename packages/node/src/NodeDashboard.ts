@@ -554,7 +554,7 @@ const makeCore = (options: Options | undefined) =>
       url: undefined,
       register,
       registerQueue,
-      snapshot: Http.snapshot(context)
+      snapshot: Http.freshSnapshot(context)
     }
     return { context, dashboard }
   })

@@ -54,6 +54,14 @@ export const snapshot = (ctx: Context): Effect.Effect<Snapshot> =>
     return Effect.tap(build(ctx, now), (fresh) => Effect.sync(() => (ctx.cache.current = fresh)))
   })
 
+/**
+ * A fresh snapshot, for `Dashboard.snapshot`.
+ *
+ * @internal
+ */
+export const freshSnapshot = (ctx: Context): Effect.Effect<Snapshot> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => build(ctx, now))
+
 const build = (ctx: Context, now: number): Effect.Effect<Snapshot> =>
   Effect.gen(function*() {
     const pools = yield* Effect.forEach(ctx.trackers(), (tracker) => tracker.snapshot(now))
