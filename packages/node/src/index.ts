@@ -36,3 +36,10 @@ export * as NodeWorkerPool from "./NodeWorkerPool.ts"
  * @since 0.1.0
  */
 export * as NodeThreadRunner from "./NodeThreadRunner.ts"
+
+/**
+ * A live operations dashboard for pools and durable queues, on its own port or an app's `HttpRouter`.
+ *
+ * @since 0.1.0
+ */
+export * as NodeDashboard from "./NodeDashboard.ts"

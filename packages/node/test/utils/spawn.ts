@@ -11,8 +11,13 @@ export interface Running {
   readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null; readonly at: number }>
 }
 
-export const run = (file: string, args: ReadonlyArray<string> = [], cwd?: string): Running =>
-  runCommand(process.execPath, [file, ...args], { cwd })
+export const run = (
+  file: string,
+  args: ReadonlyArray<string> = [],
+  cwd?: string,
+  env?: Readonly<Record<string, string>>
+): Running =>
+  runCommand(process.execPath, [file, ...args], { cwd, env: env === undefined ? process.env : { ...process.env, ...env } })
 
 /** Like {@link run}, for any command; `detached` gives the child its own process group (as a terminal job). */
 export const runCommand = (

@@ -1,0 +1,78 @@
+// 09-opentelemetry exports to a stand-in OTLP/HTTP collector that this test starts on 127.0.0.1.
+import { assert, describe, it } from "@effect/vitest"
+import * as Http from "node:http"
+import { fileURLToPath } from "node:url"
+import { exitWithin, run } from "../../packages/node/test/utils/spawn.ts"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+const example = fileURLToPath(new URL("../09-opentelemetry.ts", import.meta.url))
+
+const startCollector = async () => {
+  const received = new Map<string, Array<any>>()
+  const server = Http.createServer((request, response) => {
+    let body = ""
+    request.setEncoding("utf8")
+    request.on("data", (chunk) => (body += chunk))
+    request.on("end", () => {
+      received.set(request.url ?? "", [...(received.get(request.url ?? "") ?? []), JSON.parse(body || "{}")])
+      response.writeHead(200, { "content-type": "application/json" }).end("{}")
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as { port: number }
+  return { url: `http://127.0.0.1:${port}`, received, close: () => new Promise((resolve) => server.close(resolve)) }
+}
+
+describe("examples", () => {
+  it("09-opentelemetry.ts exits 0 by itself with its own stand-in collector and prints what arrived", async () => {
+    const program = run(example, [], root, { OTEL_EXPORTER_OTLP_ENDPOINT: "" })
+    const { code } = await exitWithin(program, 30_000)
+    const output = program.lines.join("\n")
+    assert.strictEqual(code, 0, output)
+    assert.match(program.lines[0] ?? "", /^09-opentelemetry: /, output)
+    assert.include(program.lines, "received 8 spans: fiberpool.job ×7, billing run ×1", output)
+    assert.ok(
+      program.lines.some((line) =>
+        /^received \d+ metrics, \d+ fiberpool_\*: .*fiberpool_jobs_succeeded_total/.test(line)
+      ),
+      output
+    )
+    assert.include(program.lines, "done, exiting 0", output)
+  })
+
+  it("09-opentelemetry.ts sends a span per job attempt and the pool's metrics to an OTLP collector", async () => {
+    const collector = await startCollector()
+    try {
+      const program = run(example, [], root, { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url })
+      const { code } = await exitWithin(program, 30_000)
+      const output = program.lines.join("\n")
+      assert.strictEqual(code, 0, output)
+      assert.include(program.lines, "ran 6 jobs: 5 succeeded, 1 failed, 1 retried", output)
+
+      const resources = (collector.received.get("/v1/traces") ?? []).flatMap((body) => body.resourceSpans)
+      const service = resources[0]?.resource.attributes.find((a: any) => a.key === "service.name")
+      assert.strictEqual(service?.value.stringValue, "fiberpool-example-09")
+      const spans = resources.flatMap((r: any) => r.scopeSpans.flatMap((s: any) => s.spans))
+      const parent = spans.find((span: any) => span.name === "billing run")
+      assert.ok(parent, JSON.stringify(spans.map((s: any) => s.name)))
+      // 6 jobs, one of them retried once: 7 attempts, each a span under the submitter's span.
+      const attempts = spans.filter((span: any) => span.parentSpanId === parent.spanId)
+      assert.strictEqual(attempts.length, 7, JSON.stringify(spans.map((s: any) => [s.name, s.parentSpanId])))
+      for (const span of attempts) assert.strictEqual(span.traceId, parent.traceId)
+      const text = JSON.stringify(attempts)
+      for (let n = 1; n <= 6; n++) assert.include(text, `charge-${n}`)
+
+      const metrics = (collector.received.get("/v1/metrics") ?? []).flatMap((body) =>
+        body.resourceMetrics.flatMap((r: any) => r.scopeMetrics.flatMap((s: any) => s.metrics))
+      )
+      const names = new Set(metrics.map((m: any) => m.name))
+      for (
+        const name of ["fiberpool_jobs_succeeded_total", "fiberpool_jobs_failed_total", "fiberpool_job_run_seconds"]
+      ) {
+        assert.ok(names.has(name), `${name} not in ${[...names].join(", ")}`)
+      }
+    } finally {
+      await collector.close()
+    }
+  })
+})
