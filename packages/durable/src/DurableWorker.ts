@@ -20,7 +20,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { MalformedPayload, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope } from "./DurableQueue.ts"
-import { Service as QueueService } from "./DurableQueue.ts"
+import { applyRetention, maintain, Service as QueueService } from "./DurableQueue.ts"
 import * as JobType from "./JobType.ts"
 
 /**
@@ -133,6 +133,7 @@ export const make = <T extends JobType.Any>(
 ): Effect.Effect<DurableWorker, PoolError.InvalidOptions, Scope.Scope | QueueService | JobType.Services<T>> =>
   Effect.gen(function*() {
     const queue = yield* QueueService
+    for (const type of options.types) yield* JobType.validate(type)
     const context = yield* Effect.context<JobType.Services<T>>()
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
     const known = [...registry.keys()]
@@ -145,19 +146,23 @@ export const make = <T extends JobType.Any>(
       shutdown: { gracePeriod: "30 seconds", interruptTimeout: "5 seconds", ...options.shutdown }
     })
 
+    // Records the dead letter, then ends the claim with the store's dead-letter signal, so that the store marks
+    // the row `failed` (not `completed`) and never delivers it again.
     const deadLetter = (envelope: EnvelopeLike, error: string, attempts: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         queue.outcomes.put(queue.name, {
           jobId: envelope.id,
           jobType: envelope.type,
           status: "dead",
-          payload: JSON.stringify(envelope.payload ?? null),
+          // the SQL stores keep the payload in the job's row; the memory store's rows cannot be read back
+          payload: queue.table === undefined ? JSON.stringify(envelope.payload ?? null) : null,
           result: null,
           error,
           attempts,
           finishedAt: now
         })).pipe(
-          Effect.tap(() => Effect.logWarning(`job ${envelope.id} (${envelope.type}) dead-lettered: ${error}`))
+          Effect.tap(() => Effect.logWarning(`job ${envelope.id} (${envelope.type}) dead-lettered: ${error}`)),
+          Effect.andThen(Effect.fail(storeDeadLetter(error)))
         )
 
     // Runs one claimed job and decides how the claim settles: success → done; failure → the store retries it
@@ -213,14 +218,17 @@ export const make = <T extends JobType.Any>(
         if (Exit.isSuccess(exit)) {
           if (type.resultJson === undefined) return
           const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))
+          if (Result.isFailure(encoded)) {
+            return yield* deadLetter(envelope, `the result does not encode: ${encoded.failure.message}`, item.attempts)
+          }
           const now = yield* Clock.currentTimeMillis
           yield* queue.outcomes.put(queue.name, {
             jobId: envelope.id,
             jobType: type.name,
-            status: Result.isSuccess(encoded) ? "succeeded" : "dead",
-            payload: Result.isSuccess(encoded) ? null : JSON.stringify(envelope.payload ?? null),
-            result: Result.isSuccess(encoded) ? JSON.stringify(encoded.success) : null,
-            error: Result.isSuccess(encoded) ? null : `the result does not encode: ${encoded.failure.message}`,
+            status: "succeeded",
+            payload: null,
+            result: JSON.stringify(encoded.success),
+            error: null,
             attempts: item.attempts,
             finishedAt: now
           })
@@ -278,6 +286,24 @@ export const make = <T extends JobType.Any>(
     for (let i = 0; i < options.concurrency; i++) {
       fibers.push(yield* Effect.forkDetach(claimer, { startImmediately: true }))
     }
+    // housekeeping: dead-letter rows no claim can take, apply the retention; a failure is logged and retried at
+    // the next round, never fatal
+    const every = (interval: Duration.Duration, label: string, task: Effect.Effect<unknown, StoreError>) =>
+      task.pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning(`${label} failed; retrying in ${Duration.format(interval)}`, cause)
+        ),
+        Effect.andThen(Effect.sleep(interval)),
+        Effect.forever
+      )
+    fibers.push(
+      yield* Effect.forkDetach(every(queue.maintenanceInterval, "looking for unclaimable jobs", maintain(queue)), {
+        startImmediately: true
+      }),
+      yield* Effect.forkDetach(every(queue.retention.interval, "retention", applyRetention(queue)), {
+        startImmediately: true
+      })
+    )
 
     const done = yield* Deferred.make<Shutdown.Report>()
     let started = false
@@ -294,7 +320,11 @@ export const make = <T extends JobType.Any>(
           }
         )
         const report = yield* WorkerPool.shutdown(pool).pipe(Effect.orDie)
-        yield* Fiber.join(stopClaimers)
+        // Every job has ended by now; a claimer still running is waiting in the store's take. effect 4.1's SQL
+        // store re-enters that wait uninterruptibly after it skips a row whose JSON does not parse, so such a
+        // claimer is left behind rather than waited for: if it ever claims a job, the closed pool refuses it and
+        // the job is handed back at once.
+        yield* Effect.timeoutOption(Fiber.join(stopClaimers), "1 second")
         yield* FiberSet.awaitEmpty(settlements)
         yield* Deferred.succeed(done, report)
         return report
@@ -346,6 +376,17 @@ const toEnvelope = (item: { readonly id: string; readonly element: unknown }): E
     payload: element?.payload
   }
 }
+
+/**
+ * The signal effect's `PersistedQueue` stores read from a take's failure to mark the element `failed` at once
+ * (whatever its attempt count) instead of retrying it. effect 4.1 does not export its class; every store matches
+ * it by this `_tag` (`deadLetterFromCause` in `effect/persistence/PersistedQueue`). The durable tests check that a
+ * dead letter's row says `failed`, so a change on effect's side is caught.
+ */
+const storeDeadLetter = (reason: string) => ({
+  _tag: "~effect/persistence/PersistedQueue/DeadLetter",
+  cause: Cause.fail(reason)
+})
 
 const handBackReasons = new Set(["JobInterrupted", "JobCancelled", "JobAbandoned"])
 

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { PoolError } from "@fiberpool/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { hasProperty } from "effect/Predicate"
@@ -209,6 +210,9 @@ export const defaultRetry: Schedule.Schedule<unknown, number> = Schedule.min([
  * dropped and nothing is written on success. Defaults: `maxAttempts` 5, `retry` {@link defaultRetry}, no
  * timeout.
  *
+ * `make` never throws: a name of 0 or more than 100 characters, or a `maxAttempts` that is not a positive
+ * integer, is reported as a typed `InvalidOptions` error by `DurableWorker.make` and by `DurableQueue.enqueue`.
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -249,12 +253,6 @@ export const make = <
   readonly maxAttempts?: number | undefined
 }): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => {
   const maxAttempts = options.maxAttempts ?? 5
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new RangeError(`JobType ${options.name}: maxAttempts must be a positive integer, got ${maxAttempts}`)
-  }
-  if (options.name === "" || options.name.length > 100) {
-    throw new RangeError(`JobType name must have 1 to 100 characters, got ${JSON.stringify(options.name)}`)
-  }
   return {
     [TypeId]: TypeId,
     name: options.name,
@@ -288,3 +286,32 @@ export const retryDelay = (type: Any, attempts: number): Effect.Effect<Duration.
     }
     return delay
   })
+
+/**
+ * Checks a job type's options (what {@link make} accepts without checking, so that it never throws).
+ *
+ * @internal
+ */
+export const validate = (type: Any): Effect.Effect<void, PoolError.InvalidOptions> => {
+  if (typeof type.name !== "string" || type.name === "" || type.name.length > maxNameLength) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: "JobType.name",
+        value: JSON.stringify(type.name),
+        expected: `a string of 1 to ${maxNameLength} characters`
+      })
+    )
+  }
+  if (!Number.isInteger(type.maxAttempts) || type.maxAttempts < 1) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: `JobType(${type.name}).maxAttempts`,
+        value: String(type.maxAttempts),
+        expected: "a positive integer"
+      })
+    )
+  }
+  return Effect.void
+}
+
+const maxNameLength = 100

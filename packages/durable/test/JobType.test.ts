@@ -22,15 +22,19 @@ describe("JobType", () => {
       assert.deepStrictEqual(after.map(Duration.toMillis), [1000, 1000, 1000])
     }))
 
-  it("validates its options", () => {
-    assert.throws(
-      () => JobType.make({ name: "x", payload: Schema.Null, maxAttempts: 0, handler: () => Effect.void }),
-      /maxAttempts/
-    )
-    assert.throws(() => JobType.make({ name: "", payload: Schema.Null, handler: () => Effect.void }), /name/)
-    assert.strictEqual(Noop.maxAttempts, 5)
-    assert.isTrue(JobType.isJobType(Noop))
-  })
+  it.effect("never throws: bad options are a typed error of DurableWorker.make", () =>
+    Effect.gen(function*() {
+      const NoAttempts = JobType.make({ name: "x", payload: Schema.Null, maxAttempts: 0, handler: () => Effect.void })
+      const error = yield* Effect.flip(DurableWorker.make({ types: [Noop, NoAttempts], concurrency: 1 }))
+      assert.strictEqual(error.option, "JobType(x).maxAttempts")
+      const NoName = JobType.make({ name: "", payload: Schema.Null, handler: () => Effect.void })
+      assert.strictEqual(
+        (yield* Effect.flip(DurableWorker.make({ types: [NoName], concurrency: 1 }))).option,
+        "JobType.name"
+      )
+      assert.strictEqual(Noop.maxAttempts, 5)
+      assert.isTrue(JobType.isJobType(Noop))
+    }).pipe(Effect.provide(DurableQueue.layerMemory())))
 
   it.effect("a delivery that times out counts as a failed attempt and is retried after the type's delay", () =>
     Effect.gen(function*() {

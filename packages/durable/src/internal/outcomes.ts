@@ -13,7 +13,10 @@ export interface OutcomeRow {
   readonly jobId: string
   readonly jobType: string
   readonly status: "succeeded" | "dead"
-  /** JSON text of the encoded payload (dead letters only, so they can be re-queued) */
+  /**
+   * JSON text of the encoded payload: kept by the memory store only (its queue rows cannot be read back). The SQL
+   * stores read a dead letter's payload from its queue row, which keeps it until retention removes both.
+   */
   readonly payload: string | null
   /** JSON text of the encoded result */
   readonly result: string | null
@@ -30,6 +33,20 @@ export interface OutcomeStore {
     options: { readonly jobType?: string | undefined; readonly limit: number }
   ) => Effect.Effect<ReadonlyArray<OutcomeRow>, StoreError>
   readonly remove: (queue: string, jobId: string) => Effect.Effect<void, StoreError>
+  /** deletes up to `limit` rows of a status finished before `beforeMillis`; returns their ids */
+  readonly deleteOlder: (
+    queue: string,
+    status: OutcomeRow["status"],
+    beforeMillis: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** deletes up to `limit` rows of a status beyond the `keep` most recent; returns their ids */
+  readonly deleteBeyond: (
+    queue: string,
+    status: OutcomeRow["status"],
+    keep: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
   /** Runs the effect in one database transaction, when the store has transactions. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
 }
@@ -55,6 +72,27 @@ export const makeMemory = (): OutcomeStore => {
           .slice(0, limit)
       ),
     remove: (queue, jobId) => Effect.sync(() => void rows(queue).delete(jobId)),
+    deleteOlder: (queue, status, beforeMillis, limit) =>
+      Effect.sync(() => {
+        const map = rows(queue)
+        const ids = [...map.values()]
+          .filter((row) => row.status === status && row.finishedAt < beforeMillis)
+          .slice(0, limit)
+          .map((row) => row.jobId)
+        for (const id of ids) map.delete(id)
+        return ids
+      }),
+    deleteBeyond: (queue, status, keep, limit) =>
+      Effect.sync(() => {
+        const map = rows(queue)
+        const ids = [...map.values()]
+          .filter((row) => row.status === status)
+          .sort((a, b) => b.finishedAt - a.finishedAt || (b.jobId < a.jobId ? -1 : 1))
+          .slice(keep, keep + limit)
+          .map((row) => row.jobId)
+        for (const id of ids) map.delete(id)
+        return ids
+      }),
     transaction: (effect) => effect
   }
 }
@@ -142,6 +180,21 @@ export const makeSql = (
           Effect.asVoid,
           wrap("remove outcome")
         ),
+      deleteOlder: (queue, status, beforeMillis, limit) =>
+        sql<{ readonly job_id: string }>`
+          DELETE FROM ${table} WHERE queue_name = ${queue} AND job_id IN (
+            SELECT job_id FROM ${table} WHERE queue_name = ${queue} AND status = ${status}
+            AND finished_at < ${beforeMillis} LIMIT ${sql.literal(String(limit))}
+          ) RETURNING job_id
+        `.pipe(Effect.map((rows) => rows.map((row) => row.job_id)), wrap("retention")),
+      deleteBeyond: (queue, status, keep, limit) =>
+        sql<{ readonly job_id: string }>`
+          DELETE FROM ${table} WHERE queue_name = ${queue} AND job_id IN (
+            SELECT job_id FROM ${table} WHERE queue_name = ${queue} AND status = ${status}
+            ORDER BY finished_at DESC, job_id DESC
+            LIMIT ${sql.literal(String(limit))} OFFSET ${sql.literal(String(keep))}
+          ) RETURNING job_id
+        `.pipe(Effect.map((rows) => rows.map((row) => row.job_id)), wrap("retention")),
       transaction: (effect) =>
         client.withTransaction(effect).pipe(
           Effect.catchTag("SqlError", (cause) => Effect.fail(new StoreError({ operation: "transaction", cause })))
