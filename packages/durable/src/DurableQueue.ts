@@ -413,7 +413,7 @@ export const layerSqlite = (
  * @category combinators
  * @since 0.1.0
  */
-export const enqueue = <T extends JobType.Any>(
+export const enqueue = <T extends JobType.AnyContract>(
   type: T,
   payload: JobType.Payload<T>,
   options?: EnqueueOptions
@@ -525,7 +525,7 @@ export const enqueueEncoded = (
  * @category combinators
  * @since 0.1.0
  */
-export const result = <T extends JobType.Any>(
+export const result = <T extends JobType.AnyContract>(
   type: T,
   id: string,
   options?: { readonly pollInterval?: Duration.Input | undefined }
