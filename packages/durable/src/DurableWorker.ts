@@ -26,8 +26,9 @@ import * as JobType from "./JobType.ts"
 /**
  * Options of a worker.
  *
- * - `types`: the job types this worker runs. A job of another type is dead-lettered with `UnknownJobType`, so
- *   give workers that run different types different queues.
+ * - `types`: the job types this worker runs.
+ * - `unknownTypes`: what to do with a job of a type this worker does not run, see {@link UnknownTypePolicy}.
+ *   Default: leave it for another worker, for up to 10 minutes after it was enqueued.
  * - `concurrency`: how many jobs run at once (and how many are claimed at most).
  * - `name`: the pool's name in logs, metrics and the shutdown report. Default: the queue name.
  * - `shutdown`: the pool's shutdown options. Default: `{ gracePeriod: "30 seconds", interruptTimeout: "5 seconds" }`.
@@ -50,9 +51,36 @@ import * as JobType from "./JobType.ts"
 export interface Options<T extends JobType.Any> {
   readonly types: ReadonlyArray<T>
   readonly concurrency: number
+  readonly unknownTypes?: UnknownTypePolicy | undefined
   readonly name?: string | undefined
   readonly shutdown?: Shutdown.Options | undefined
   readonly spans?: "auto" | "always" | "never" | undefined
+}
+
+/**
+ * What a worker does with a job of a type it does not run (during a rolling deploy, a producer of the new release
+ * enqueues a new type before every worker knows it).
+ *
+ * - `{ retryAfter, deadLetterAfter }` (the default, `5 seconds` and `10 minutes`): the job is released untouched,
+ *   its attempt not counted, and offered again after `retryAfter`, so a worker that knows the type takes it;
+ *   once the job was enqueued more than `deadLetterAfter` ago, it is dead-lettered with `UnknownJobType` (no
+ *   worker knows it: a typo, a removed type). SQL stores only: the memory store dead-letters at once.
+ * - `"dead-letter"`: dead-letter it at once (queues whose workers all run the same types).
+ *
+ * @example
+ * ```ts
+ * import type { DurableWorker } from "@fiberpool/durable"
+ *
+ * const policy: DurableWorker.UnknownTypePolicy = { retryAfter: "2 seconds", deadLetterAfter: "1 hour" }
+ * console.log(policy !== "dead-letter") // => true
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type UnknownTypePolicy = "dead-letter" | {
+  readonly retryAfter?: Duration.Input | undefined
+  readonly deadLetterAfter?: Duration.Input | undefined
 }
 
 /**
@@ -136,6 +164,7 @@ export const make = <T extends JobType.Any>(
     for (const type of options.types) yield* JobType.validate(type)
     const context = yield* Effect.context<JobType.Services<T>>()
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
+    const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)
     const known = [...registry.keys()]
 
     const pool = yield* WorkerPool.make({
@@ -174,6 +203,17 @@ export const make = <T extends JobType.Any>(
       Effect.gen(function*() {
         const envelope = toEnvelope(item)
         const type = registry.get(envelope.type)
+        if (type === undefined && envelope.type !== "<missing>" && unknownPolicy !== undefined && queue.table) {
+          const released = yield* queue.table.release(
+            queue.name,
+            item.id,
+            unknownPolicy.retryAfter,
+            unknownPolicy.deadLetterAfter
+          )
+          if (released) {
+            return yield* Effect.logDebug(`job ${envelope.id} has type "${envelope.type}", left for another worker`)
+          }
+        }
         if (type === undefined) {
           return yield* deadLetter(
             envelope,
@@ -359,6 +399,28 @@ export const layer = <T extends JobType.Any>(
   Layer.effectDiscard(make(options))
 
 // ---- Internal ----
+
+const resolveUnknownPolicy = (
+  policy: UnknownTypePolicy | undefined
+): Effect.Effect<
+  { readonly retryAfter: Duration.Duration; readonly deadLetterAfter: Duration.Duration } | undefined,
+  PoolError.InvalidOptions
+> => {
+  if (policy === "dead-letter") return Effect.succeed(undefined)
+  const read = (option: string, input: Duration.Input | undefined, fallback: Duration.Duration) => {
+    if (input === undefined) return Effect.succeed(fallback)
+    const duration = Duration.fromInput(input)
+    return duration._tag === "Some" && Duration.isFinite(duration.value) && !Duration.isNegative(duration.value)
+      ? Effect.succeed(duration.value)
+      : Effect.fail(
+        new PoolError.InvalidOptions({ option: `unknownTypes.${option}`, value: String(input), expected: "a duration" })
+      )
+  }
+  return Effect.all({
+    retryAfter: read("retryAfter", policy?.retryAfter, Duration.seconds(5)),
+    deadLetterAfter: read("deadLetterAfter", policy?.deadLetterAfter, Duration.minutes(10))
+  })
+}
 
 /**
  * PersistedQueue's own attempt cap. The worker dead-letters by the job type's `maxAttempts` itself (the store

@@ -66,6 +66,17 @@ export interface QueueTable {
     state: "completed" | "failed",
     keep: number
   ) => Effect.Effect<number, StoreError>
+  /**
+   * Releases a claimed row untouched (its attempt not counted), visible again after `retryAfter`, unless it was
+   * enqueued more than `maxAge` ago; true when released. The store's own settlement of the claim then matches
+   * no row: it is guarded by the claim's lock, which this clears.
+   */
+  readonly release: (
+    queue: string,
+    id: string,
+    retryAfter: Duration.Duration,
+    maxAge: Duration.Duration
+  ) => Effect.Effect<boolean, StoreError>
   /** deletes failed rows of these ids */
   readonly deleteFailed: (queue: string, ids: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
 }
@@ -205,6 +216,15 @@ export const make = (
         `.pipe(Effect.map(count))
         return repeatBatches(batch).pipe(wrap("retention"))
       },
+      release: (queue, id, retryAfter, maxAge) =>
+        sql<{ readonly id: string }>`
+          UPDATE ${table}
+          SET attempts = attempts - 1, acquired_at = NULL, acquired_by = NULL, updated_at = ${now},
+            visible_at = ${secondsFromNow(Math.max(1, Math.ceil(Duration.toSeconds(retryAfter))))}
+          WHERE queue_name = ${queue} AND id = ${id} AND state = 'pending'
+          AND created_at > ${secondsFromNow(-Math.ceil(Duration.toSeconds(maxAge)))}
+          RETURNING id
+        `.pipe(Effect.map((rows) => rows.length > 0), wrap("release unknown job")),
       deleteFailed: (queue, ids) =>
         ids.length === 0 ? Effect.void : sql`
           DELETE FROM ${table} WHERE queue_name = ${queue} AND state = 'failed' AND ${sql.in("id", ids)}
