@@ -211,3 +211,26 @@ export class MalformedResult extends Schema.TaggedError<MalformedResult>()("Malf
 
 /** @internal */
 export const maxJobIdLength = 255
+
+/**
+ * Awaiting a result: the job was cancelled (`DurableQueue.cancel`) before it started.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.JobCancelled({ jobId: "j1", jobType: "email" })
+ * console.log(error.message) // => Job j1 (email) was cancelled before it started
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class JobCancelled extends Schema.TaggedError<JobCancelled>()("JobCancelled", {
+  jobId: Schema.String,
+  jobType: Schema.String
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} (${this.jobType}) was cancelled before it started`
+  }
+}

@@ -20,6 +20,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import {
   EncodeFailed,
   InvalidJobId,
+  JobCancelled,
   JobDeadLettered,
   MalformedResult,
   maxJobIdLength,
@@ -531,7 +532,7 @@ export const result = <T extends JobType.AnyContract>(
   options?: { readonly pollInterval?: Duration.Input | undefined }
 ): Effect.Effect<
   JobType.Result<T>,
-  JobDeadLettered | MalformedResult | PoolError.InvalidOptions | StoreError,
+  JobDeadLettered | JobCancelled | MalformedResult | PoolError.InvalidOptions | StoreError,
   Service
 > =>
   Service.use(Effect.fnUntraced(function*(queue) {
@@ -544,10 +545,14 @@ export const result = <T extends JobType.AnyContract>(
       })
     }
     const interval = yield* durationOption("pollInterval", options?.pollInterval, Duration.millis(200))
-    const poll: Effect.Effect<JobType.Result<T>, JobDeadLettered | MalformedResult | StoreError> = Effect.flatMap(
+    const poll: Effect.Effect<
+      JobType.Result<T>,
+      JobDeadLettered | JobCancelled | MalformedResult | StoreError
+    > = Effect.flatMap(
       queue.outcomes.get(queue.name, id),
       (row) => {
         if (row === undefined) return Effect.andThen(Effect.sleep(interval), poll)
+        if (row.status === "cancelled") return Effect.fail(new JobCancelled({ jobId: id, jobType: row.jobType }))
         if (row.status === "dead") {
           return Effect.fail(
             new JobDeadLettered({
@@ -573,6 +578,11 @@ export const result = <T extends JobType.AnyContract>(
 /**
  * Lists dead letters, oldest first (at most `limit`, default 100), optionally of one type.
  *
+ * **Details**
+ *
+ * Page with `after`: pass the last dead letter of a page to get the next one (ordered by `failedAt`, then `id`,
+ * so a page boundary never skips or repeats one).
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -580,8 +590,10 @@ export const result = <T extends JobType.AnyContract>(
  * import { DurableQueue } from "@fiberpool/durable"
  *
  * const program = Effect.gen(function*() {
- *   const dead = yield* DurableQueue.deadLetters({ type: "email", limit: 10 })
- *   assert.deepStrictEqual(dead, [])
+ *   const page = yield* DurableQueue.deadLetters({ type: "email", limit: 10 })
+ *   assert.deepStrictEqual(page, [])
+ *   const next = yield* DurableQueue.deadLetters({ limit: 10, after: page.at(-1) })
+ *   assert.deepStrictEqual(next, [])
  * })
  * await Effect.runPromise(program.pipe(Effect.provide(DurableQueue.layerMemory())))
  * ```
@@ -590,11 +602,20 @@ export const result = <T extends JobType.AnyContract>(
  * @since 0.1.0
  */
 export const deadLetters = (
-  options?: { readonly type?: string | undefined; readonly limit?: number | undefined }
+  options?: {
+    readonly type?: string | undefined
+    readonly limit?: number | undefined
+    readonly after?: Pick<DeadLetter, "id" | "failedAt"> | undefined
+  }
 ): Effect.Effect<ReadonlyArray<DeadLetter>, StoreError, Service> =>
   Service.use((queue) =>
     Effect.gen(function*() {
-      const rows = yield* queue.outcomes.listDead(queue.name, { jobType: options?.type, limit: options?.limit ?? 100 })
+      const after = options?.after
+      const rows = yield* queue.outcomes.listDead(queue.name, {
+        jobType: options?.type,
+        limit: Math.max(1, Math.min(Math.floor(options?.limit ?? 100), 10_000)),
+        after: after === undefined ? undefined : { finishedAt: after.failedAt, jobId: after.id }
+      })
       const elements = queue.table === undefined
         ? new Map<string, string>()
         : yield* queue.table.elements(
@@ -662,6 +683,113 @@ export const requeue = (
         return true
       })))
   )
+
+/**
+ * What {@link cancel} did: `"cancelled"` (the job was pending or delayed, and will never run), or why it could
+ * not: `"running"` (a worker has claimed it: it runs to its end), `"completed"`, `"failed"` (already a dead
+ * letter, or cancelled before), `"not-found"` (no such job, or retention removed it).
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const outcome: DurableQueue.CancelResult = "running"
+ * console.log(outcome === "cancelled" ? "will not run" : `cannot cancel: ${outcome}`) // => cannot cancel: running
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CancelResult = "cancelled" | "running" | "completed" | "failed" | "not-found"
+
+/**
+ * Cancels a pending or delayed job: it will never run, and `result` fails with `JobCancelled`.
+ *
+ * **Details**
+ *
+ * A job a worker has already claimed is not touched (`"running"`): durable jobs run to their end, their handler
+ * decides. The check and the cancellation are one statement, so a job is either cancelled or claimed, never
+ * both. SQL stores only: the memory store fails with `StoreError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Layer, Schema } from "effect"
+ * import { DurableQueue, JobType, SqliteClient } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.define({ name: "ping", payload: Schema.String })
+ * const Queue = DurableQueue.layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: ":memory:" })))
+ * const program = Effect.gen(function*() {
+ *   yield* DurableQueue.enqueue(Ping, "later", { id: "p1", delay: "1 hour" })
+ *   assert.strictEqual(yield* DurableQueue.cancel("p1"), "cancelled")
+ *   assert.strictEqual(yield* DurableQueue.cancel("p1"), "failed")
+ *   assert.strictEqual(yield* DurableQueue.cancel("p2"), "not-found")
+ * })
+ * await Effect.runPromise(program.pipe(Effect.provide(Queue)))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Service> =>
+  Service.use((queue) => {
+    const table = queue.table
+    if (table === undefined) {
+      return Effect.fail(new StoreError({ operation: "cancel", cause: new Error("the memory store cannot cancel") }))
+    }
+    return queue.outcomes.transaction(Effect.gen(function*() {
+      const { head, outcome } = yield* table.cancel(queue.name, id)
+      if (outcome !== "cancelled") return outcome
+      const now = yield* Clock.currentTimeMillis
+      yield* queue.outcomes.put(queue.name, {
+        jobId: id,
+        jobType: typeFromHead(head),
+        status: "cancelled",
+        payload: null,
+        result: null,
+        error: "cancelled",
+        attempts: 0,
+        finishedAt: now
+      })
+      return outcome
+    }))
+  })
+
+/**
+ * Puts every dead letter (optionally of one type) back in the queue, as {@link requeue} does for one, and returns
+ * how many were re-queued. Works in pages of 100, each dead letter in its own transaction; one that appears
+ * meanwhile may or may not be included.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { DurableQueue } from "@fiberpool/durable"
+ *
+ * const program = Effect.gen(function*() {
+ *   assert.strictEqual(yield* DurableQueue.requeueAll({ type: "email" }), 0)
+ * })
+ * await Effect.runPromise(program.pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const requeueAll = (
+  options?: { readonly type?: string | undefined; readonly delay?: Duration.Input | undefined }
+): Effect.Effect<number, StoreError | PoolError.InvalidOptions, Service> =>
+  Effect.gen(function*() {
+    let total = 0
+    let after: Pick<DeadLetter, "id" | "failedAt"> | undefined
+    while (true) {
+      const page = yield* deadLetters({ type: options?.type, limit: 100, after })
+      if (page.length === 0) return total
+      for (const letter of page) {
+        if (yield* requeue(letter.id, { delay: options?.delay })) total++
+      }
+      after = page[page.length - 1]
+    }
+  })
 
 // ---- Internal ----
 
@@ -893,6 +1021,9 @@ export const applyRetention = (queue: DurableQueue): Effect.Effect<void, StoreEr
 
     yield* drain(queue.outcomes.deleteOlder(queue.name, "succeeded", now - Duration.toMillis(completed), batch))
     yield* deadWithRows(queue.outcomes.deleteOlder(queue.name, "dead", now - Duration.toMillis(deadLetters), batch))
+    yield* deadWithRows(
+      queue.outcomes.deleteOlder(queue.name, "cancelled", now - Duration.toMillis(deadLetters), batch)
+    )
     if (maxCompleted !== undefined) {
       yield* drain(queue.outcomes.deleteBeyond(queue.name, "succeeded", maxCompleted, batch))
     }

@@ -12,7 +12,7 @@ import { StoreError } from "../DurableError.ts"
 export interface OutcomeRow {
   readonly jobId: string
   readonly jobType: string
-  readonly status: "succeeded" | "dead"
+  readonly status: "succeeded" | "dead" | "cancelled"
   /**
    * JSON text of the encoded payload: kept by the memory store only (its queue rows cannot be read back). The SQL
    * stores read a dead letter's payload from its queue row, which keeps it until retention removes both.
@@ -30,7 +30,12 @@ export interface OutcomeStore {
   readonly get: (queue: string, jobId: string) => Effect.Effect<OutcomeRow | undefined, StoreError>
   readonly listDead: (
     queue: string,
-    options: { readonly jobType?: string | undefined; readonly limit: number }
+    options: {
+      readonly jobType?: string | undefined
+      readonly limit: number
+      /** only rows after this one, in (finishedAt, jobId) order */
+      readonly after?: { readonly finishedAt: number; readonly jobId: string } | undefined
+    }
   ) => Effect.Effect<ReadonlyArray<OutcomeRow>, StoreError>
   readonly remove: (queue: string, jobId: string) => Effect.Effect<void, StoreError>
   /** deletes up to `limit` rows of a status finished before `beforeMillis`; returns their ids */
@@ -64,11 +69,15 @@ export const makeMemory = (): OutcomeStore => {
   return {
     put: (queue, row) => Effect.sync(() => void rows(queue).set(row.jobId, row)),
     get: (queue, jobId) => Effect.sync(() => rows(queue).get(jobId)),
-    listDead: (queue, { jobType, limit }) =>
+    listDead: (queue, { after, jobType, limit }) =>
       Effect.sync(() =>
         [...rows(queue).values()]
-          .filter((row) => row.status === "dead" && (jobType === undefined || row.jobType === jobType))
-          .sort((a, b) => a.finishedAt - b.finishedAt)
+          .filter((row) =>
+            row.status === "dead" && (jobType === undefined || row.jobType === jobType) &&
+            (after === undefined || row.finishedAt > after.finishedAt ||
+              (row.finishedAt === after.finishedAt && row.jobId > after.jobId))
+          )
+          .sort((a, b) => a.finishedAt - b.finishedAt || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))
           .slice(0, limit)
       ),
     remove: (queue, jobId) => Effect.sync(() => void rows(queue).delete(jobId)),
@@ -133,7 +142,7 @@ export const makeSql = (
     type Raw = {
       readonly job_id: string
       readonly job_type: string
-      readonly status: "succeeded" | "dead"
+      readonly status: "succeeded" | "dead" | "cancelled"
       readonly payload: string | null
       readonly result: string | null
       readonly error: string | null
@@ -166,15 +175,20 @@ export const makeSql = (
           Effect.map((rows) => rows.length === 0 ? undefined : fromRaw(rows[0])),
           wrap("read outcome")
         ),
-      listDead: (queue, { jobType, limit }) =>
-        (jobType === undefined
-          ? sql<Raw>`SELECT * FROM ${table} WHERE queue_name = ${queue} AND status = 'dead'
-              ORDER BY finished_at, job_id LIMIT ${limit}`
-          : sql<Raw>`SELECT * FROM ${table} WHERE queue_name = ${queue} AND status = 'dead' AND job_type = ${jobType}
-              ORDER BY finished_at, job_id LIMIT ${limit}`).pipe(
-            Effect.map((rows) => rows.map(fromRaw)),
-            wrap("list dead letters")
-          ),
+      listDead: (queue, { after, jobType, limit }) =>
+        sql<Raw>`SELECT * FROM ${table} WHERE ${
+          sql.and([
+            sql`queue_name = ${queue}`,
+            sql`status = 'dead'`,
+            ...(jobType === undefined ? [] : [sql`job_type = ${jobType}`]),
+            ...(after === undefined ? [] : [
+              sql`(finished_at > ${after.finishedAt} OR (finished_at = ${after.finishedAt} AND job_id > ${after.jobId}))`
+            ])
+          ])
+        } ORDER BY finished_at, job_id LIMIT ${limit}`.pipe(
+          Effect.map((rows) => rows.map(fromRaw)),
+          wrap("list dead letters")
+        ),
       remove: (queue, jobId) =>
         sql`DELETE FROM ${table} WHERE queue_name = ${queue} AND job_id = ${jobId}`.pipe(
           Effect.asVoid,

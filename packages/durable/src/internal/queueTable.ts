@@ -77,6 +77,20 @@ export interface QueueTable {
     retryAfter: Duration.Duration,
     maxAge: Duration.Duration
   ) => Effect.Effect<boolean, StoreError>
+  /**
+   * Cancels a pending or delayed job not claimed by anyone: its row becomes `failed` with the reason
+   * "cancelled". Otherwise says where the job is.
+   */
+  readonly cancel: (
+    queue: string,
+    id: string
+  ) => Effect.Effect<
+    {
+      readonly outcome: "cancelled" | "running" | "completed" | "failed" | "not-found"
+      readonly head: string | null
+    },
+    StoreError
+  >
   /** deletes failed rows of these ids */
   readonly deleteFailed: (queue: string, ids: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
 }
@@ -225,6 +239,27 @@ export const make = (
           AND created_at > ${secondsFromNow(-Math.ceil(Duration.toSeconds(maxAge)))}
           RETURNING id
         `.pipe(Effect.map((rows) => rows.length > 0), wrap("release unknown job")),
+      cancel: (queue, id) =>
+        Effect.gen(function*() {
+          const cancelled = yield* sql<{ readonly head: string | null }>`
+            UPDATE ${table}
+            SET state = 'failed', last_failure = 'cancelled', updated_at = ${now}
+            WHERE queue_name = ${queue} AND id = ${id} AND state = 'pending' AND acquired_by IS NULL
+            RETURNING substr(element, 1, 300) AS head
+          `
+          if (cancelled.length > 0) return { outcome: "cancelled" as const, head: cancelled[0].head }
+          const rows = yield* sql<{ readonly state: string }>`
+            SELECT state FROM ${table} WHERE queue_name = ${queue} AND id = ${id}`
+          const state = rows.length === 0 ? undefined : rows[0].state
+          const outcome = state === undefined
+            ? "not-found" as const
+            : state === "completed"
+            ? "completed" as const
+            : state === "failed"
+            ? "failed" as const
+            : "running" as const
+          return { outcome, head: null }
+        }).pipe(wrap("cancel")),
       deleteFailed: (queue, ids) =>
         ids.length === 0 ? Effect.void : sql`
           DELETE FROM ${table} WHERE queue_name = ${queue} AND state = 'failed' AND ${sql.in("id", ids)}
