@@ -693,8 +693,9 @@ export const requeue = (
  * ```ts
  * import type { DurableQueue } from "@fiberpool/durable"
  *
- * const outcome: DurableQueue.CancelResult = "running"
- * console.log(outcome === "cancelled" ? "will not run" : `cannot cancel: ${outcome}`) // => cannot cancel: running
+ * const explain = (outcome: DurableQueue.CancelResult) =>
+ *   outcome === "cancelled" ? "will not run" : `cannot cancel: ${outcome}`
+ * console.log(explain("running")) // => cannot cancel: running
  * ```
  *
  * @category models

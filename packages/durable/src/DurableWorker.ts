@@ -71,8 +71,9 @@ export interface Options<T extends JobType.Any> {
  * ```ts
  * import type { DurableWorker } from "@fiberpool/durable"
  *
- * const policy: DurableWorker.UnknownTypePolicy = { retryAfter: "2 seconds", deadLetterAfter: "1 hour" }
- * console.log(policy !== "dead-letter") // => true
+ * const patient: DurableWorker.UnknownTypePolicy = { retryAfter: "2 seconds", deadLetterAfter: "1 hour" }
+ * const strict: DurableWorker.UnknownTypePolicy = "dead-letter"
+ * console.log(typeof patient, strict) // => object dead-letter
  * ```
  *
  * @category models
