@@ -338,9 +338,14 @@ export const make = <T extends JobType.Any>(
         Effect.forever
       )
     fibers.push(
-      yield* Effect.forkDetach(every(queue.maintenanceInterval, "looking for unclaimable jobs", maintain(queue)), {
-        startImmediately: true
-      }),
+      yield* Effect.forkDetach(
+        every(
+          queue.maintenanceInterval,
+          "looking for unclaimable jobs",
+          maintain(queue)
+        ),
+        { startImmediately: true }
+      ),
       yield* Effect.forkDetach(every(queue.retention.interval, "retention", applyRetention(queue)), {
         startImmediately: true
       })

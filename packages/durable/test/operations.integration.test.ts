@@ -92,4 +92,35 @@ describe.each(stores)("operations on $name", (store) => {
       assert.deepStrictEqual(runs, ["blocker"], "the cancelled jobs never ran")
       assert.deepStrictEqual(yield* run(DurableQueue.deadLetters()), [], "a cancelled job is not a dead letter")
     }), 30_000)
+
+  sqlTest(
+    "stats count by state and type, with the backlog's age",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const Email = JobType.define({ name: "email", payload: Schema.String })
+        const Sms = JobType.define({ name: "sms", payload: Schema.String })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) =>
+          effect.pipe(Effect.provideContext(producer))
+        yield* run(DurableQueue.enqueue(Email, "a"))
+        yield* run(DurableQueue.enqueue(Email, "b"))
+        yield* run(DurableQueue.enqueue(Email, "later", { delay: "1 hour" }))
+        yield* run(DurableQueue.enqueue(Sms, "c"))
+        yield* run(DurableQueue.enqueue(Sms, "gone", { id: "gone", delay: "1 hour" }))
+        yield* run(DurableQueue.cancel("gone"))
+        yield* Effect.sleep("1100 millis") // SQLite's clock has whole seconds
+        const stats = yield* run(DurableQueue.stats)
+        assert.strictEqual(stats.queue, connect.queueName)
+        assert.deepStrictEqual(
+          stats.types.map((t) => [t.type, t.pending, t.delayed, t.claimed, t.cancelled]),
+          [["email", 2, 1, 0, 0], ["sms", 1, 0, 0, 1]]
+        )
+        for (const t of stats.types) {
+          assert.isDefined(t.oldestPendingMillis)
+          assert.isAtLeast(t.oldestPendingMillis!, 0)
+        }
+      }),
+    30_000
+  )
 })

@@ -52,6 +52,13 @@ export interface OutcomeStore {
     keep: number,
     limit: number
   ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** counts by job type and status */
+  readonly counts: (
+    queue: string
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly jobType: string; readonly status: OutcomeRow["status"]; readonly count: number }>,
+    StoreError
+  >
   /** Runs the effect in one database transaction, when the store has transactions. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
 }
@@ -101,6 +108,17 @@ export const makeMemory = (): OutcomeStore => {
           .map((row) => row.jobId)
         for (const id of ids) map.delete(id)
         return ids
+      }),
+    counts: (queue) =>
+      Effect.sync(() => {
+        const counts = new Map<string, { jobType: string; status: OutcomeRow["status"]; count: number }>()
+        for (const row of rows(queue).values()) {
+          const key = `${row.status}\u0000${row.jobType}`
+          const entry = counts.get(key)
+          if (entry === undefined) counts.set(key, { jobType: row.jobType, status: row.status, count: 1 })
+          else entry.count++
+        }
+        return [...counts.values()]
       }),
     transaction: (effect) => effect
   }
@@ -209,6 +227,16 @@ export const makeSql = (
             LIMIT ${sql.literal(String(limit))} OFFSET ${sql.literal(String(keep))}
           ) RETURNING job_id
         `.pipe(Effect.map((rows) => rows.map((row) => row.job_id)), wrap("retention")),
+      counts: (queue) =>
+        sql<{ readonly job_type: string; readonly status: OutcomeRow["status"]; readonly count: number | string }>`
+          SELECT job_type, status, COUNT(*) AS count FROM ${table} WHERE queue_name = ${queue}
+          GROUP BY job_type, status
+        `.pipe(
+          Effect.map((rows) =>
+            rows.map((row) => ({ jobType: row.job_type, status: row.status, count: Number(row.count) }))
+          ),
+          wrap("stats")
+        ),
       transaction: (effect) =>
         client.withTransaction(effect).pipe(
           Effect.catchTag("SqlError", (cause) => Effect.fail(new StoreError({ operation: "transaction", cause })))

@@ -91,6 +91,20 @@ export interface QueueTable {
     },
     StoreError
   >
+  /** counts of the queue's unfinished rows by job type, and its completed rows */
+  readonly stats: (queue: string) => Effect.Effect<
+    {
+      readonly types: ReadonlyArray<{
+        readonly type: string
+        readonly pending: number
+        readonly delayed: number
+        readonly claimed: number
+        readonly oldestPendingMillis: number | null
+      }>
+      readonly completed: number
+    },
+    StoreError
+  >
   /** deletes failed rows of these ids */
   readonly deleteFailed: (queue: string, ids: ReadonlyArray<string>) => Effect.Effect<void, StoreError>
 }
@@ -260,6 +274,47 @@ export const make = (
             : "running" as const
           return { outcome, head: null }
         }).pipe(wrap("cancel")),
+      stats: (queue) =>
+        Effect.gen(function*() {
+          // `enqueue` writes `{"type":"<name>",...`: the name starts at character 10 (a name holding a quote or a
+          // backslash, JSON-escaped, is cut at its first quote)
+          const typeExpr = sql.literal(
+            isPg
+              ? `split_part(substr(element, 10, 120), '"', 1)`
+              : `substr(element, 10, instr(substr(element, 10, 120), '"') - 1)`
+          )
+          const ageExpr = isPg
+            ? sql`EXTRACT(EPOCH FROM (NOW() - MIN(CASE WHEN acquired_by IS NULL AND visible_at <= NOW() THEN visible_at END))) * 1000`
+            : sql`(julianday(CURRENT_TIMESTAMP) - julianday(MIN(CASE WHEN acquired_by IS NULL AND visible_at <= CURRENT_TIMESTAMP THEN visible_at END))) * 86400000`
+          const rows = yield* sql<{
+            readonly job_type: string
+            readonly pending: number | string
+            readonly delayed: number | string
+            readonly claimed: number | string
+            readonly oldest: number | string | null
+          }>`
+            SELECT ${typeExpr} AS job_type,
+              SUM(CASE WHEN acquired_by IS NULL AND visible_at <= ${now} THEN 1 ELSE 0 END) AS pending,
+              SUM(CASE WHEN acquired_by IS NULL AND visible_at > ${now} THEN 1 ELSE 0 END) AS delayed,
+              SUM(CASE WHEN acquired_by IS NOT NULL THEN 1 ELSE 0 END) AS claimed,
+              ${ageExpr} AS oldest
+            FROM ${table}
+            WHERE queue_name = ${queue} AND state = 'pending'
+            GROUP BY ${typeExpr}
+          `
+          const completed = yield* sql<{ readonly count: number | string }>`
+            SELECT COUNT(*) AS count FROM ${table} WHERE queue_name = ${queue} AND state = 'completed'`
+          return {
+            types: rows.map((row) => ({
+              type: row.job_type,
+              pending: Number(row.pending),
+              delayed: Number(row.delayed),
+              claimed: Number(row.claimed),
+              oldestPendingMillis: row.oldest === null ? null : Math.max(0, Math.round(Number(row.oldest)))
+            })),
+            completed: Number(completed[0]?.count ?? 0)
+          }
+        }).pipe(wrap("stats")),
       deleteFailed: (queue, ids) =>
         ids.length === 0 ? Effect.void : sql`
           DELETE FROM ${table} WHERE queue_name = ${queue} AND state = 'failed' AND ${sql.in("id", ids)}
