@@ -132,3 +132,105 @@ export class EncodeFailed extends Schema.TaggedError<EncodeFailed>()("EncodeFail
     return `${this.jobType}: cannot encode: ${this.issue}`
   }
 }
+
+/**
+ * A payload is over the queue's size limit (`maxPayloadBytes`, counted as the UTF-8 bytes of the stored JSON):
+ * `enqueue` refuses it and stores nothing. A payload that large would slow every claim and, over the driver's
+ * message limit (16 MiB for `@effect/sql-pg`), stall the queue. Store large data elsewhere and enqueue its key.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.PayloadTooLarge({ jobType: "export", bytes: 2_000_000, maxBytes: 1_048_576 })
+ * console.log(error.message)
+ * // => export: the payload is 2000000 bytes, over the limit of 1048576 (option "maxPayloadBytes")
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  jobType: Schema.String,
+  bytes: Schema.Number,
+  maxBytes: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.jobType}: the payload is ${this.bytes} bytes, over the limit of ${this.maxBytes} (option "maxPayloadBytes")`
+  }
+}
+
+/**
+ * A job id is empty or longer than 255 characters (the stores' key column). `id` is the start of the id given.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.InvalidJobId({ id: "", length: 0 })
+ * console.log(error.message) // => Invalid job id "": expected 1 to 255 characters, got 0
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidJobId extends Schema.TaggedError<InvalidJobId>()("InvalidJobId", {
+  id: Schema.String,
+  length: Schema.Number
+}) {
+  override get message(): string {
+    const shown = this.id.length > 40 ? `${this.id.slice(0, 40)}…` : this.id
+    return `Invalid job id "${shown}": expected 1 to ${maxJobIdLength} characters, got ${this.length}`
+  }
+}
+
+/**
+ * A stored result cannot be read: its JSON does not parse, or it does not decode with the type's `result`
+ * schema (the schema changed since the job ran, or the row was edited).
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.MalformedResult({ jobId: "j1", jobType: "add", issue: "Expected number" })
+ * console.log(error.message) // => Job j1 (add): the stored result cannot be read: Expected number
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class MalformedResult extends Schema.TaggedError<MalformedResult>()("MalformedResult", {
+  jobId: Schema.String,
+  jobType: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} (${this.jobType}): the stored result cannot be read: ${this.issue}`
+  }
+}
+
+/** @internal */
+export const maxJobIdLength = 255
+
+/**
+ * Awaiting a result: the job was cancelled (`DurableQueue.cancel`) before it started.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.JobCancelled({ jobId: "j1", jobType: "email" })
+ * console.log(error.message) // => Job j1 (email) was cancelled before it started
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class JobCancelled extends Schema.TaggedError<JobCancelled>()("JobCancelled", {
+  jobId: Schema.String,
+  jobType: Schema.String
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} (${this.jobType}) was cancelled before it started`
+  }
+}

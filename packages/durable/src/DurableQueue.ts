@@ -6,18 +6,30 @@
  *
  * @since 0.1.0
  */
+import { PoolError } from "@fiberpool/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as PersistedQueue from "effect/persistence/PersistedQueue"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import { EncodeFailed, JobDeadLettered, StoreError } from "./DurableError.ts"
+import {
+  EncodeFailed,
+  InvalidJobId,
+  JobCancelled,
+  JobDeadLettered,
+  MalformedResult,
+  maxJobIdLength,
+  PayloadTooLarge,
+  StoreError
+} from "./DurableError.ts"
 import * as Outcomes from "./internal/outcomes.ts"
-import type * as JobType from "./JobType.ts"
+import * as QueueTable from "./internal/queueTable.ts"
+import * as JobType from "./JobType.ts"
 import * as SqliteClient from "./SqliteClient.ts"
 
 /**
@@ -60,8 +72,9 @@ export interface EnqueueOptions {
 
 /**
  * A job that will not run again by itself: it used all its attempts, or its payload cannot be decoded, or its
- * type is unknown to the worker that claimed it. `error` is its last error, rendered; `payload` is the stored
- * (encoded, JSON) payload.
+ * type is unknown to the worker that claimed it, or its stored row cannot be read (JSON that does not parse, a
+ * row over the worker's payload limit). `error` is its last error, rendered; `payload` is the stored (encoded,
+ * JSON) payload, `undefined` when the row cannot be read. Its row in the queue table is in state `failed`.
  *
  * @example
  * ```ts
@@ -115,10 +128,24 @@ export interface DurableQueue {
   readonly name: string
   /** How often an idle worker asks the store for jobs. */
   readonly pollInterval: Duration.Duration
+  /** The largest payload `enqueue` accepts, in bytes of stored JSON. */
+  readonly maxPayloadBytes: number
+  /** How often a worker looks for rows that cannot be claimed or read (SQL stores). */
+  readonly maintenanceInterval: Duration.Duration
+  /** The retention of completed jobs and dead letters, applied by the workers. */
+  readonly retention: {
+    readonly completed: Duration.Duration
+    readonly deadLetters: Duration.Duration
+    readonly maxCompleted: number | undefined
+    readonly maxDeadLetters: number | undefined
+    readonly interval: Duration.Duration
+  }
   /** @internal */
   readonly store: PersistedQueue.PersistedQueueStore["Service"]
   /** @internal */
   readonly outcomes: Outcomes.OutcomeStore
+  /** @internal direct access to the SQL queue table; undefined for the memory store */
+  readonly table: QueueTable.QueueTable | undefined
 }
 
 /**
@@ -144,15 +171,20 @@ export class Service extends Context.Service<Service, DurableQueue>()("@fiberpoo
 /**
  * Options shared by the layers.
  *
- * - `name`: the queue name (default `"default"`). Several queues can share one database.
+ * - `name`: the queue name (1 to 200 characters, default `"default"`). Several queues can share one database.
  * - `pollInterval`: how often an idle worker polls the store (default 500 ms). Jobs enqueued in the same process
  *   wake its workers at once; jobs from other processes are seen within one poll interval.
+ * - `maxPayloadBytes`: the largest payload `enqueue` accepts, counted as UTF-8 bytes of the stored JSON (the
+ *   payload with its type and id). Default {@link defaultMaxPayloadBytes} (1 MiB). A worker also dead-letters a
+ *   stored job over its own limit instead of claiming it (see the README's production section).
+ * - `retention`: how long completed jobs (their results, and the record that de-duplicates their id) and dead
+ *   letters are kept, by age and by count, see {@link RetentionOptions}.
  *
  * @example
  * ```ts
  * import type { DurableQueue } from "@fiberpool/durable"
  *
- * const options: DurableQueue.Options = { name: "mail", pollInterval: "200 millis" }
+ * const options: DurableQueue.Options = { name: "mail", pollInterval: "200 millis", maxPayloadBytes: 64 * 1024 }
  * console.log(options.name) // => mail
  * ```
  *
@@ -162,7 +194,53 @@ export class Service extends Context.Service<Service, DurableQueue>()("@fiberpoo
 export interface Options {
   readonly name?: string | undefined
   readonly pollInterval?: Duration.Input | undefined
+  readonly maxPayloadBytes?: number | undefined
+  readonly retention?: RetentionOptions | undefined
 }
+
+/**
+ * Retention of finished jobs, applied by every worker of the queue every `interval` (default 1 minute).
+ *
+ * - `completed`: how long a completed job is kept: its result (for `result`) and the record that makes a second
+ *   enqueue of its id a no-op. Default 7 days. Once it is removed, the same id can be enqueued again.
+ * - `deadLetters`: how long a dead letter is kept (for `deadLetters` and `requeue`). Default 30 days.
+ * - `maxCompleted`, `maxDeadLetters`: keep at most this many (the most recent), whatever their age. Default: no
+ *   limit. The memory store applies `maxCompleted` to kept results only.
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const retention: DurableQueue.RetentionOptions = { completed: "1 day", maxDeadLetters: 10_000 }
+ * console.log(retention.completed) // => 1 day
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RetentionOptions {
+  readonly completed?: Duration.Input | undefined
+  readonly deadLetters?: Duration.Input | undefined
+  readonly maxCompleted?: number | undefined
+  readonly maxDeadLetters?: number | undefined
+  readonly interval?: Duration.Input | undefined
+}
+
+/**
+ * The default payload limit: 1 MiB of stored JSON, well below `@effect/sql-pg`'s 16 MiB message limit. Large
+ * data belongs in a blob store; enqueue its key.
+ *
+ * @example
+ * ```ts
+ * import { DurableQueue } from "@fiberpool/durable"
+ *
+ * console.log(DurableQueue.defaultMaxPayloadBytes) // => 1048576
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultMaxPayloadBytes: number = 1024 * 1024
 
 /**
  * Options of the SQL layers.
@@ -176,6 +254,9 @@ export interface Options {
  * - `lockRefreshInterval`: default `lockExpiration / 6`.
  * - `tableName`: PersistedQueue's table (default `"effect_queue"`); `outcomeTable`: results and dead letters
  *   (default `"fiberpool_outcomes"`).
+ * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
+ *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
+ *   parse), and dead-letters them. Default 5 seconds.
  *
  * @example
  * ```ts
@@ -193,6 +274,7 @@ export interface SqlOptions extends Options {
   readonly lockRefreshInterval?: Duration.Input | undefined
   readonly tableName?: string | undefined
   readonly outcomeTable?: string | undefined
+  readonly maintenanceInterval?: Duration.Input | undefined
 }
 
 /**
@@ -228,12 +310,17 @@ export const defaultLockExpiration: Duration.Duration = Duration.seconds(30)
  * @category layers
  * @since 0.1.0
  */
-export const layerMemory = (options?: Options): Layer.Layer<Service> =>
+export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.InvalidOptions> =>
   Layer.effect(
     Service,
     Effect.gen(function*() {
       const context = yield* Layer.build(PersistedQueue.layerStoreMemory)
-      return makeQueue(options, Context.get(context, PersistedQueue.PersistedQueueStore), Outcomes.makeMemory())
+      return yield* makeQueue(
+        options,
+        Context.get(context, PersistedQueue.PersistedQueueStore),
+        Outcomes.makeMemory(),
+        undefined
+      )
     })
   )
 
@@ -254,23 +341,26 @@ export const layerMemory = (options?: Options): Layer.Layer<Service> =>
  * @category layers
  * @since 0.1.0
  */
-export const layerSql = (options?: SqlOptions): Layer.Layer<Service, SqlError | StoreError, SqlClient.SqlClient> =>
+export const layerSql = (
+  options?: SqlOptions
+): Layer.Layer<Service, SqlError | StoreError | PoolError.InvalidOptions, SqlClient.SqlClient> =>
   Layer.effect(
     Service,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      const lockExpiration = Duration.fromInputUnsafe(options?.lockExpiration ?? defaultLockExpiration)
-      const lockRefreshInterval = options?.lockRefreshInterval === undefined
-        ? Duration.max(Duration.divideUnsafe(lockExpiration, 6), Duration.millis(500))
-        : Duration.fromInputUnsafe(options.lockRefreshInterval)
-      const store = yield* PersistedQueue.makeStoreSql({
-        tableName: options?.tableName,
-        pollInterval: options?.pollInterval ?? defaultPollInterval,
-        lockExpiration,
-        lockRefreshInterval
-      })
-      const outcomes = yield* Outcomes.makeSql(sql, options?.outcomeTable ?? "fiberpool_outcomes")
-      return makeQueue(options, store, outcomes)
+      const lockExpiration = yield* durationOption("lockExpiration", options?.lockExpiration, defaultLockExpiration)
+      const lockRefreshInterval = yield* durationOption(
+        "lockRefreshInterval",
+        options?.lockRefreshInterval,
+        Duration.max(Duration.divideUnsafe(lockExpiration, 6), Duration.millis(500))
+      )
+      const pollInterval = yield* durationOption("pollInterval", options?.pollInterval, defaultPollInterval)
+      const tableName = options?.tableName ?? "effect_queue"
+      const outcomeTable = options?.outcomeTable ?? "fiberpool_outcomes"
+      const store = yield* PersistedQueue.makeStoreSql({ tableName, pollInterval, lockExpiration, lockRefreshInterval })
+      const outcomes = yield* Outcomes.makeSql(sql, outcomeTable)
+      const table = yield* QueueTable.make(sql, tableName, outcomeTable)
+      return yield* makeQueue(options, store, outcomes, table)
     })
   )
 
@@ -293,7 +383,7 @@ export const layerSql = (options?: SqlOptions): Layer.Layer<Service, SqlError | 
  */
 export const layerSqlite = (
   options: SqlOptions & { readonly filename: string; readonly busyTimeout?: Duration.Input | undefined }
-): Layer.Layer<Service, SqlError | StoreError> =>
+): Layer.Layer<Service, SqlError | StoreError | PoolError.InvalidOptions> =>
   layerSql(options).pipe(
     Layer.provide(SqliteClient.layer({ filename: options.filename, busyTimeout: options.busyTimeout }))
   )
@@ -324,23 +414,39 @@ export const layerSqlite = (
  * @category combinators
  * @since 0.1.0
  */
-export const enqueue = <T extends JobType.Any>(
+export const enqueue = <T extends JobType.AnyContract>(
   type: T,
   payload: JobType.Payload<T>,
   options?: EnqueueOptions
-): Effect.Effect<string, EncodeFailed | StoreError, Service> =>
-  Effect.flatMap(
-    Effect.mapError(
-      Schema.encodeUnknownEffect(type.payloadJson)(payload),
-      (error) => new EncodeFailed({ jobType: type.name, issue: error.message })
+): Effect.Effect<string, EnqueueError, Service> =>
+  JobType.validate(type).pipe(
+    Effect.andThen(Schema.encodeUnknownEffect(type.payloadJson)(payload)),
+    Effect.mapError((error) =>
+      error._tag === "InvalidOptions" ? error : new EncodeFailed({ jobType: type.name, issue: error.message })
     ),
-    (encoded) => enqueueEncoded(type.name, encoded, options)
+    Effect.flatMap((encoded) => enqueueEncoded(type.name, encoded, options))
   )
+
+/**
+ * What `enqueue` can fail with: a bad job type, id or payload (nothing is stored), or the store.
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const describe = (error: DurableQueue.EnqueueError): string => error._tag
+ * console.log(typeof describe) // => function
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type EnqueueError = EncodeFailed | PayloadTooLarge | InvalidJobId | PoolError.InvalidOptions | StoreError
 
 /**
  * Enqueues a job whose payload is already encoded (the JSON form of the type's schema), for producers that do
  * not share the schema (another service, an older release). A payload that does not decode is dead-lettered
- * by the worker with `MalformedPayload`.
+ * by the worker with `MalformedPayload`; one that is not JSON (a bigint, a cycle) fails with `EncodeFailed`.
  *
  * @example
  * ```ts
@@ -358,14 +464,32 @@ export const enqueueEncoded = (
   type: string,
   payload: unknown,
   options?: EnqueueOptions
-): Effect.Effect<string, StoreError, Service> =>
+): Effect.Effect<string, EnqueueError, Service> =>
   Service.use((queue) =>
-    Effect.suspend(() => {
-      const id = options?.id ?? crypto.randomUUID()
-      if (id.length === 0 || id.length > 255) {
-        return Effect.die(new RangeError(`Job ids have 1 to 255 characters, got ${id.length}`))
+    Effect.gen(function*() {
+      if (typeof type !== "string" || type === "" || type.length > 100) {
+        return yield* new PoolError.InvalidOptions({
+          option: "type",
+          value: JSON.stringify(type),
+          expected: "a job type name of 1 to 100 characters"
+        })
       }
-      return offer(queue, id, { type, id, payload }, options?.delay)
+      const id = options?.id ?? crypto.randomUUID()
+      if (typeof id !== "string" || id.length === 0 || id.length > maxJobIdLength) {
+        return yield* new InvalidJobId({ id: String(id), length: typeof id === "string" ? id.length : 0 })
+      }
+      const delay = yield* delayOption(options?.delay)
+      const envelope: Envelope = { type, id, payload }
+      // JSON.stringify throws on bigints and cycles: the boundary with a payload of unknown shape
+      const json = yield* Effect.try({
+        try: () => JSON.stringify(envelope),
+        catch: (error) => new EncodeFailed({ jobType: type, issue: String(error) })
+      })
+      const bytes = utf8Length(json)
+      if (bytes > queue.maxPayloadBytes) {
+        return yield* new PayloadTooLarge({ jobType: type, bytes, maxBytes: queue.maxPayloadBytes })
+      }
+      return yield* offer(queue, id, envelope, delay)
     })
   )
 
@@ -375,8 +499,9 @@ export const enqueueEncoded = (
  * **Details**
  *
  * Polls the store (every 200 ms by default) until the job has finished: it then succeeds with the result, or
- * fails with `JobDeadLettered` if the job used all its attempts. Bound the wait with `Effect.timeout`. Only
- * types with a `result` schema keep results; for the others this is a defect.
+ * fails with `JobDeadLettered` if the job was dead-lettered (used all its attempts, or its row cannot be read),
+ * or with `MalformedResult` if the kept result does not decode. Bound the wait with `Effect.timeout`. Only types
+ * with a `result` schema keep results; for the others it fails with `InvalidOptions` at once.
  *
  * @example
  * ```ts
@@ -401,21 +526,33 @@ export const enqueueEncoded = (
  * @category combinators
  * @since 0.1.0
  */
-export const result = <T extends JobType.Any>(
+export const result = <T extends JobType.AnyContract>(
   type: T,
   id: string,
   options?: { readonly pollInterval?: Duration.Input | undefined }
-): Effect.Effect<JobType.Result<T>, JobDeadLettered | StoreError, Service> =>
-  Service.use((queue) => {
+): Effect.Effect<
+  JobType.Result<T>,
+  JobDeadLettered | JobCancelled | MalformedResult | PoolError.InvalidOptions | StoreError,
+  Service
+> =>
+  Service.use(Effect.fnUntraced(function*(queue) {
     const resultJson = type.resultJson
     if (resultJson === undefined) {
-      return Effect.die(new TypeError(`Job type ${type.name} keeps no result: give it a \`result\` schema`))
+      return yield* new PoolError.InvalidOptions({
+        option: "result",
+        value: type.name,
+        expected: "a job type with a `result` schema (only those keep results)"
+      })
     }
-    const interval = Duration.fromInputUnsafe(options?.pollInterval ?? "200 millis")
-    const poll: Effect.Effect<JobType.Result<T>, JobDeadLettered | StoreError> = Effect.flatMap(
+    const interval = yield* durationOption("pollInterval", options?.pollInterval, Duration.millis(200))
+    const poll: Effect.Effect<
+      JobType.Result<T>,
+      JobDeadLettered | JobCancelled | MalformedResult | StoreError
+    > = Effect.flatMap(
       queue.outcomes.get(queue.name, id),
       (row) => {
         if (row === undefined) return Effect.andThen(Effect.sleep(interval), poll)
+        if (row.status === "cancelled") return Effect.fail(new JobCancelled({ jobId: id, jobType: row.jobType }))
         if (row.status === "dead") {
           return Effect.fail(
             new JobDeadLettered({
@@ -426,14 +563,25 @@ export const result = <T extends JobType.Any>(
             })
           )
         }
-        return Effect.orDie(Schema.decodeUnknownEffect(resultJson)(JSON.parse(row.result ?? "null")))
+        const malformed = (issue: string) => new MalformedResult({ jobId: id, jobType: row.jobType, issue })
+        return parseJson(row.result ?? "null").pipe(
+          Effect.mapError(malformed),
+          Effect.flatMap((json) =>
+            Effect.mapError(Schema.decodeUnknownEffect(resultJson)(json), (error) => malformed(error.message))
+          )
+        )
       }
     )
-    return poll
-  })
+    return yield* poll
+  }))
 
 /**
  * Lists dead letters, oldest first (at most `limit`, default 100), optionally of one type.
+ *
+ * **Details**
+ *
+ * Page with `after`: pass the last dead letter of a page to get the next one (ordered by `failedAt`, then `id`,
+ * so a page boundary never skips or repeats one).
  *
  * @example
  * ```ts
@@ -442,8 +590,10 @@ export const result = <T extends JobType.Any>(
  * import { DurableQueue } from "@fiberpool/durable"
  *
  * const program = Effect.gen(function*() {
- *   const dead = yield* DurableQueue.deadLetters({ type: "email", limit: 10 })
- *   assert.deepStrictEqual(dead, [])
+ *   const page = yield* DurableQueue.deadLetters({ type: "email", limit: 10 })
+ *   assert.deepStrictEqual(page, [])
+ *   const next = yield* DurableQueue.deadLetters({ limit: 10, after: page.at(-1) })
+ *   assert.deepStrictEqual(next, [])
  * })
  * await Effect.runPromise(program.pipe(Effect.provide(DurableQueue.layerMemory())))
  * ```
@@ -452,21 +602,38 @@ export const result = <T extends JobType.Any>(
  * @since 0.1.0
  */
 export const deadLetters = (
-  options?: { readonly type?: string | undefined; readonly limit?: number | undefined }
+  options?: {
+    readonly type?: string | undefined
+    readonly limit?: number | undefined
+    readonly after?: Pick<DeadLetter, "id" | "failedAt"> | undefined
+  }
 ): Effect.Effect<ReadonlyArray<DeadLetter>, StoreError, Service> =>
   Service.use((queue) =>
-    Effect.map(
-      queue.outcomes.listDead(queue.name, { jobType: options?.type, limit: options?.limit ?? 100 }),
-      (rows) =>
-        rows.map((row): DeadLetter => ({
-          id: row.jobId,
-          type: row.jobType,
-          payload: row.payload === null ? null : JSON.parse(row.payload),
-          error: row.error ?? "",
-          attempts: row.attempts,
-          failedAt: row.finishedAt
-        }))
-    )
+    Effect.gen(function*() {
+      const after = options?.after
+      const rows = yield* queue.outcomes.listDead(queue.name, {
+        jobType: options?.type,
+        limit: Math.max(1, Math.min(Math.floor(options?.limit ?? 100), 10_000)),
+        after: after === undefined ? undefined : { finishedAt: after.failedAt, jobId: after.id }
+      })
+      const elements = queue.table === undefined
+        ? new Map<string, string>()
+        : yield* queue.table.elements(
+          queue.name,
+          rows.filter((row) => row.payload === null).map((row) => row.jobId),
+          queue.maxPayloadBytes
+        )
+      return rows.map((row): DeadLetter => ({
+        id: row.jobId,
+        type: row.jobType,
+        payload: row.payload !== null
+          ? parseJsonOrUndefined(row.payload)
+          : envelopePayload(parseJsonOrUndefined(elements.get(row.jobId))),
+        error: row.error ?? "",
+        attempts: row.attempts,
+        failedAt: row.finishedAt
+      }))
+    })
   )
 
 /**
@@ -475,8 +642,8 @@ export const deadLetters = (
  *
  * **Details**
  *
- * The job keeps its id (the handler sees the same `id`); in the store it is a new element, so the original id
- * still de-duplicates enqueues. With a SQL store both steps happen in one transaction.
+ * The job keeps its id (the handler sees the same `id`). With a SQL store its row goes back to `pending` with
+ * no attempts, in one transaction with the removal of the dead letter.
  *
  * @example
  * ```ts
@@ -496,22 +663,223 @@ export const deadLetters = (
 export const requeue = (
   id: string,
   options?: { readonly delay?: Duration.Input | undefined }
-): Effect.Effect<boolean, StoreError, Service> =>
+): Effect.Effect<boolean, StoreError | PoolError.InvalidOptions, Service> =>
   Service.use((queue) =>
-    queue.outcomes.transaction(Effect.gen(function*() {
-      const row = yield* queue.outcomes.get(queue.name, id)
-      if (row === undefined || row.status !== "dead") return false
-      const now = yield* Clock.currentTimeMillis
-      const storeId = `${id.slice(0, 230)}~requeued-${now}`
-      yield* offer(queue, storeId, {
-        type: row.jobType,
-        id,
-        payload: row.payload === null ? null : JSON.parse(row.payload)
-      }, options?.delay)
-      yield* queue.outcomes.remove(queue.name, id)
-      return true
-    }))
+    Effect.flatMap(delayOption(options?.delay), (delay) =>
+      queue.outcomes.transaction(Effect.gen(function*() {
+        const row = yield* queue.outcomes.get(queue.name, id)
+        if (row === undefined || row.status !== "dead") return false
+        // SQL stores: the row still holds the job; put it back as it was enqueued
+        if (queue.table !== undefined && (yield* queue.table.resetFailed(queue.name, id, delay))) {
+          yield* queue.outcomes.remove(queue.name, id)
+          return true
+        }
+        // the memory store (its rows cannot be reset): a new element, from the dead letter's copy
+        if (row.payload === null) return false
+        const now = yield* Clock.currentTimeMillis
+        const storeId = `${id.slice(0, 230)}~requeued-${now}`
+        yield* offer(queue, storeId, { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) }, delay)
+        yield* queue.outcomes.remove(queue.name, id)
+        return true
+      })))
   )
+
+/**
+ * What {@link cancel} did: `"cancelled"` (the job was pending or delayed, and will never run), or why it could
+ * not: `"running"` (a worker has claimed it: it runs to its end), `"completed"`, `"failed"` (already a dead
+ * letter, or cancelled before), `"not-found"` (no such job, or retention removed it).
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const explain = (outcome: DurableQueue.CancelResult) =>
+ *   outcome === "cancelled" ? "will not run" : `cannot cancel: ${outcome}`
+ * console.log(explain("running")) // => cannot cancel: running
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CancelResult = "cancelled" | "running" | "completed" | "failed" | "not-found"
+
+/**
+ * Cancels a pending or delayed job: it will never run, and `result` fails with `JobCancelled`.
+ *
+ * **Details**
+ *
+ * A job a worker has already claimed is not touched (`"running"`): durable jobs run to their end, their handler
+ * decides. The check and the cancellation are one statement, so a job is either cancelled or claimed, never
+ * both. SQL stores only: the memory store fails with `StoreError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Layer, Schema } from "effect"
+ * import { DurableQueue, JobType, SqliteClient } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.define({ name: "ping", payload: Schema.String })
+ * const Queue = DurableQueue.layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: ":memory:" })))
+ * const program = Effect.gen(function*() {
+ *   yield* DurableQueue.enqueue(Ping, "later", { id: "p1", delay: "1 hour" })
+ *   assert.strictEqual(yield* DurableQueue.cancel("p1"), "cancelled")
+ *   assert.strictEqual(yield* DurableQueue.cancel("p1"), "failed")
+ *   assert.strictEqual(yield* DurableQueue.cancel("p2"), "not-found")
+ * })
+ * await Effect.runPromise(program.pipe(Effect.provide(Queue)))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Service> =>
+  Service.use((queue) => {
+    const table = queue.table
+    if (table === undefined) {
+      return Effect.fail(new StoreError({ operation: "cancel", cause: new Error("the memory store cannot cancel") }))
+    }
+    return queue.outcomes.transaction(Effect.gen(function*() {
+      const { head, outcome } = yield* table.cancel(queue.name, id)
+      if (outcome !== "cancelled") return outcome
+      const now = yield* Clock.currentTimeMillis
+      yield* queue.outcomes.put(queue.name, {
+        jobId: id,
+        jobType: typeFromHead(head),
+        status: "cancelled",
+        payload: null,
+        result: null,
+        error: "cancelled",
+        attempts: 0,
+        finishedAt: now
+      })
+      return outcome
+    }))
+  })
+
+/**
+ * Counts of one job type in a queue, see {@link stats}.
+ *
+ * - `pending`: claimable now; `delayed`: waiting for their delay or retry delay; `claimed`: held by a worker
+ *   (running, or held by a process that died until its lease expires);
+ * - `deadLetters`, `cancelled`: kept until retention removes them;
+ * - `oldestPendingMillis`: how long the oldest claimable job has been claimable (`undefined` when none is): the
+ *   backlog's age, the figure to alert on.
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const stats: DurableQueue.TypeStats = {
+ *   type: "email",
+ *   pending: 3,
+ *   delayed: 1,
+ *   claimed: 2,
+ *   deadLetters: 0,
+ *   cancelled: 0,
+ *   oldestPendingMillis: 1200
+ * }
+ * console.log(stats.pending + stats.delayed) // => 4
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface TypeStats {
+  readonly type: string
+  readonly pending: number
+  readonly delayed: number
+  readonly claimed: number
+  readonly deadLetters: number
+  readonly cancelled: number
+  readonly oldestPendingMillis: number | undefined
+}
+
+/**
+ * Counts of a queue, see {@link stats}: by job type, and the completed jobs the store keeps (all types).
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const stats: DurableQueue.QueueStats = { queue: "mail", types: [], completed: 0 }
+ * console.log(stats.queue) // => mail
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface QueueStats {
+  readonly queue: string
+  readonly types: ReadonlyArray<TypeStats>
+  readonly completed: number
+}
+
+/**
+ * Counts jobs of the queue by state and job type, with the age of the oldest claimable job.
+ *
+ * **Details**
+ *
+ * Reads the unfinished rows of the queue (through the store's pending-only index) and counts the completed ones:
+ * cheap for a backlog of thousands, a scan for millions; poll it every few seconds, not per job.
+ * SQL stores only: the memory store fails with `StoreError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Layer, Schema } from "effect"
+ * import { DurableQueue, JobType, SqliteClient } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.define({ name: "ping", payload: Schema.String })
+ * const Queue = DurableQueue.layerSql().pipe(Layer.provide(SqliteClient.layer({ filename: ":memory:" })))
+ * const program = Effect.gen(function*() {
+ *   yield* DurableQueue.enqueue(Ping, "a")
+ *   yield* DurableQueue.enqueue(Ping, "b", { delay: "1 hour" })
+ *   const stats = yield* DurableQueue.stats
+ *   assert.deepStrictEqual(stats.types.map((t) => [t.type, t.pending, t.delayed]), [["ping", 1, 1]])
+ * })
+ * await Effect.runPromise(program.pipe(Effect.provide(Queue)))
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const stats: Effect.Effect<QueueStats, StoreError, Service> = Service.use((queue) => queueStats(queue))
+
+/**
+ * Puts every dead letter (optionally of one type) back in the queue, as {@link requeue} does for one, and returns
+ * how many were re-queued. Works in pages of 100, each dead letter in its own transaction; one that appears
+ * meanwhile may or may not be included.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { DurableQueue } from "@fiberpool/durable"
+ *
+ * const program = Effect.gen(function*() {
+ *   assert.strictEqual(yield* DurableQueue.requeueAll({ type: "email" }), 0)
+ * })
+ * await Effect.runPromise(program.pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const requeueAll = (
+  options?: { readonly type?: string | undefined; readonly delay?: Duration.Input | undefined }
+): Effect.Effect<number, StoreError | PoolError.InvalidOptions, Service> =>
+  Effect.gen(function*() {
+    let total = 0
+    let after: Pick<DeadLetter, "id" | "failedAt"> | undefined
+    while (true) {
+      const page = yield* deadLetters({ type: options?.type, limit: 100, after })
+      if (page.length === 0) return total
+      for (const letter of page) {
+        if (yield* requeue(letter.id, { delay: options?.delay })) total++
+      }
+      after = page[page.length - 1]
+    }
+  })
 
 // ---- Internal ----
 
@@ -529,42 +897,284 @@ export interface Envelope {
 const defaultPollInterval = Duration.millis(500)
 
 const makeQueue = (
-  options: Options | undefined,
+  options: Options & { readonly maintenanceInterval?: Duration.Input | undefined } | undefined,
   store: PersistedQueue.PersistedQueueStore["Service"],
-  outcomes: Outcomes.OutcomeStore
-): DurableQueue => {
-  const name = options?.name ?? "default"
-  if (name.length === 0 || name.length > 200) {
-    throw new RangeError(`Queue names have 1 to 200 characters, got ${JSON.stringify(name)}`)
-  }
-  return {
-    [TypeId]: TypeId,
-    name,
-    pollInterval: Duration.fromInputUnsafe(options?.pollInterval ?? defaultPollInterval),
-    store,
-    outcomes
-  }
-}
+  outcomes: Outcomes.OutcomeStore,
+  table: QueueTable.QueueTable | undefined
+): Effect.Effect<DurableQueue, PoolError.InvalidOptions> =>
+  Effect.gen(function*() {
+    const name = options?.name ?? "default"
+    if (typeof name !== "string" || name.length === 0 || name.length > 200) {
+      return yield* new PoolError.InvalidOptions({
+        option: "name",
+        value: JSON.stringify(name),
+        expected: "a queue name of 1 to 200 characters"
+      })
+    }
+    const maxPayloadBytes = yield* countOption("maxPayloadBytes", options?.maxPayloadBytes, defaultMaxPayloadBytes)
+    if (maxPayloadBytes === undefined || maxPayloadBytes < 1) {
+      return yield* new PoolError.InvalidOptions({
+        option: "maxPayloadBytes",
+        value: String(maxPayloadBytes),
+        expected: "a positive integer"
+      })
+    }
+    const retention = options?.retention
+    return {
+      [TypeId]: TypeId,
+      name,
+      pollInterval: yield* durationOption("pollInterval", options?.pollInterval, defaultPollInterval),
+      maxPayloadBytes,
+      maintenanceInterval: yield* durationOption(
+        "maintenanceInterval",
+        options?.maintenanceInterval,
+        Duration.seconds(5)
+      ),
+      retention: {
+        completed: yield* durationOption("retention.completed", retention?.completed, Duration.days(7)),
+        deadLetters: yield* durationOption("retention.deadLetters", retention?.deadLetters, Duration.days(30)),
+        maxCompleted: yield* countOption("retention.maxCompleted", retention?.maxCompleted, undefined),
+        maxDeadLetters: yield* countOption("retention.maxDeadLetters", retention?.maxDeadLetters, undefined),
+        interval: yield* durationOption("retention.interval", retention?.interval, Duration.minutes(1))
+      },
+      store,
+      outcomes,
+      table
+    }
+  })
 
 const offer = (
   queue: DurableQueue,
   id: string,
   envelope: Envelope,
-  delay: Duration.Input | undefined
+  delay: Duration.Duration | undefined
 ): Effect.Effect<string, StoreError> =>
   queue.store.offer({
     name: queue.name,
     id,
     element: envelope,
     isCustomId: true,
-    delay: positiveDelay(delay)
+    delay
   }).pipe(
     Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
     Effect.as(envelope.id)
   )
 
-const positiveDelay = (input: Duration.Input | undefined): Duration.Duration | undefined => {
-  if (input === undefined) return undefined
-  const delay = Duration.fromInputUnsafe(input)
-  return Duration.isPositive(delay) ? delay : undefined
+const durationOption = (
+  option: string,
+  input: Duration.Input | undefined,
+  fallback: Duration.Duration
+): Effect.Effect<Duration.Duration, PoolError.InvalidOptions> => {
+  if (input === undefined) return Effect.succeed(fallback)
+  const duration = Duration.fromInput(input)
+  return Option.isSome(duration) && !Duration.isNegative(duration.value)
+    ? Effect.succeed(duration.value)
+    : Effect.fail(new PoolError.InvalidOptions({ option, value: String(input), expected: "a duration ≥ 0" }))
 }
+
+const countOption = <D extends number | undefined>(
+  option: string,
+  input: number | undefined,
+  fallback: D
+): Effect.Effect<number | D, PoolError.InvalidOptions> =>
+  input === undefined
+    ? Effect.succeed(fallback)
+    : Number.isSafeInteger(input) && input >= 0
+    ? Effect.succeed(input)
+    : Effect.fail(new PoolError.InvalidOptions({ option, value: String(input), expected: "an integer ≥ 0" }))
+
+/** A delay of zero or less means "now": the stores only take positive delays. */
+const delayOption = (
+  input: Duration.Input | undefined
+): Effect.Effect<Duration.Duration | undefined, PoolError.InvalidOptions> => {
+  if (input === undefined) return Effect.succeed(undefined)
+  const delay = Duration.fromInput(input)
+  if (Option.isNone(delay) || !Duration.isFinite(delay.value)) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({ option: "delay", value: String(input), expected: "a finite duration" })
+    )
+  }
+  return Effect.succeed(Duration.isPositive(delay.value) ? delay.value : undefined)
+}
+
+/** UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them. */
+const utf8Length = (text: string): number => {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x80) bytes += 1
+    else if (code < 0x800) bytes += 2
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4
+        i++
+      } else bytes += 3
+    } else bytes += 3
+  }
+  return bytes
+}
+
+/** @internal */
+export const parseJson = (text: string): Effect.Effect<unknown, string> =>
+  // JSON.parse throws on bad input: the boundary with stored text
+  Effect.try({ try: () => JSON.parse(text) as unknown, catch: (error) => String(error) })
+
+const parseOption = Option.liftThrowable((text: string): unknown => JSON.parse(text))
+
+const parseJsonOrUndefined = (text: string | undefined): unknown =>
+  text === undefined ? undefined : Option.getOrUndefined(parseOption(text))
+
+const envelopePayload = (element: unknown): unknown =>
+  typeof element === "object" && element !== null && "payload" in element ? element.payload : undefined
+
+/**
+ * Reads the type out of the start of a stored element: `enqueue` writes `{"type":...,"id":...,"payload":...}`
+ * in that order, so the type is readable from a row too large (or too broken) to parse.
+ *
+ * @internal
+ */
+export const typeFromHead = (head: string | null): string => {
+  const match = head === null ? null : /^\{"type":("(?:[^"\\]|\\.)*")/.exec(head)
+  if (match === null) return "<unreadable>"
+  const parsed = parseJsonOrUndefined(match[1])
+  return typeof parsed === "string" ? parsed : "<unreadable>"
+}
+
+/**
+ * Dead-letters the stored jobs no worker can take: rows at the head of the queue over this worker's payload
+ * limit (they would fail every claim), and rows the store failed by itself without a dead letter (an element
+ * whose JSON does not parse). Run by every worker each `maintenanceInterval`.
+ *
+ * @internal
+ */
+export const maintain = (queue: DurableQueue): Effect.Effect<number, StoreError> =>
+  Effect.gen(function*() {
+    const table = queue.table
+    if (table === undefined) return 0
+    const oversize = yield* table.quarantineOversize(queue.name, queue.maxPayloadBytes)
+    const orphans = yield* table.orphans(queue.name)
+    const now = yield* Clock.currentTimeMillis
+    const letters = [
+      ...oversize.map((row) => ({
+        id: row.id,
+        type: typeFromHead(row.head),
+        attempts: row.attempts,
+        error:
+          `the stored job is ${row.bytes} bytes, over this worker's limit of ${queue.maxPayloadBytes} (option "maxPayloadBytes"): it cannot be claimed`
+      })),
+      // the quarantine's own rows are orphans until their dead letter is written: they are listed above
+      ...orphans.filter((orphan) => !oversize.some((row) => row.id === orphan.id)).map((row) => ({
+        id: row.id,
+        type: typeFromHead(row.head),
+        attempts: row.attempts,
+        error: `the stored job cannot be read: ${firstLines(row.lastFailure ?? "no reason recorded")}`
+      }))
+    ]
+    for (const letter of letters) {
+      yield* queue.outcomes.put(queue.name, {
+        jobId: letter.id,
+        jobType: letter.type,
+        status: "dead",
+        payload: null,
+        result: null,
+        error: letter.error,
+        attempts: letter.attempts,
+        finishedAt: now
+      })
+      yield* Effect.logWarning(`job ${letter.id} (${letter.type}) dead-lettered: ${letter.error}`)
+    }
+    return letters.length
+  })
+
+/**
+ * Applies the queue's retention: completed jobs (results and de-duplication records) and dead letters older
+ * than their age, or beyond their count. Run by every worker each `retention.interval`.
+ *
+ * @internal
+ */
+export const applyRetention = (queue: DurableQueue): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    const { completed, deadLetters, maxCompleted, maxDeadLetters } = queue.retention
+    const table = queue.table
+    const now = yield* Clock.currentTimeMillis
+    const batch = 1000
+    const drain = (step: Effect.Effect<ReadonlyArray<string>, StoreError>) => {
+      const loop: Effect.Effect<void, StoreError> = Effect.flatMap(
+        step,
+        (ids) => ids.length === batch ? loop : Effect.void
+      )
+      return loop
+    }
+    const deadWithRows = (step: Effect.Effect<ReadonlyArray<string>, StoreError>) =>
+      drain(Effect.tap(step, (ids) => table === undefined ? Effect.void : table.deleteFailed(queue.name, ids)))
+
+    yield* drain(queue.outcomes.deleteOlder(queue.name, "succeeded", now - Duration.toMillis(completed), batch))
+    yield* deadWithRows(queue.outcomes.deleteOlder(queue.name, "dead", now - Duration.toMillis(deadLetters), batch))
+    yield* deadWithRows(
+      queue.outcomes.deleteOlder(queue.name, "cancelled", now - Duration.toMillis(deadLetters), batch)
+    )
+    if (maxCompleted !== undefined) {
+      yield* drain(queue.outcomes.deleteBeyond(queue.name, "succeeded", maxCompleted, batch))
+    }
+    if (maxDeadLetters !== undefined) {
+      yield* deadWithRows(queue.outcomes.deleteBeyond(queue.name, "dead", maxDeadLetters, batch))
+    }
+    if (table === undefined) {
+      yield* Effect.mapError(
+        queue.store.cleanup({ timeToLive: completed, failedTimeToLive: deadLetters }),
+        (cause) => new StoreError({ operation: "retention", cause })
+      )
+      return
+    }
+    yield* table.deleteOlderThan(queue.name, "completed", completed)
+    if (maxCompleted !== undefined) yield* table.deleteBeyondCount(queue.name, "completed", maxCompleted)
+  })
+
+const firstLines = (text: string): string => {
+  const lines = text.split("\n").slice(0, 2).join(" | ")
+  return lines.length > 500 ? `${lines.slice(0, 500)}…` : lines
+}
+
+const queueStats = (queue: DurableQueue): Effect.Effect<QueueStats, StoreError> =>
+  Effect.gen(function*() {
+    const table = queue.table
+    if (table === undefined) {
+      return yield* new StoreError({ operation: "stats", cause: new Error("the memory store keeps no counts") })
+    }
+    const rows = yield* table.stats(queue.name)
+    const outcomes = yield* queue.outcomes.counts(queue.name)
+    const types = new Map<string, { -readonly [K in keyof TypeStats]: TypeStats[K] }>()
+    const entry = (type: string) => {
+      let stats = types.get(type)
+      if (stats === undefined) {
+        stats = {
+          type,
+          pending: 0,
+          delayed: 0,
+          claimed: 0,
+          deadLetters: 0,
+          cancelled: 0,
+          oldestPendingMillis: undefined
+        }
+        types.set(type, stats)
+      }
+      return stats
+    }
+    for (const row of rows.types) {
+      const stats = entry(row.type)
+      stats.pending = row.pending
+      stats.delayed = row.delayed
+      stats.claimed = row.claimed
+      stats.oldestPendingMillis = row.oldestPendingMillis ?? undefined
+    }
+    for (const row of outcomes) {
+      if (row.status === "dead") entry(row.jobType).deadLetters = row.count
+      else if (row.status === "cancelled") entry(row.jobType).cancelled = row.count
+    }
+    return {
+      queue: queue.name,
+      types: [...types.values()].sort((a, b) => a.type < b.type ? -1 : a.type > b.type ? 1 : 0),
+      completed: rows.completed
+    }
+  })

@@ -20,14 +20,15 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { MalformedPayload, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope } from "./DurableQueue.ts"
-import { Service as QueueService } from "./DurableQueue.ts"
+import { applyRetention, maintain, Service as QueueService } from "./DurableQueue.ts"
 import * as JobType from "./JobType.ts"
 
 /**
  * Options of a worker.
  *
- * - `types`: the job types this worker runs. A job of another type is dead-lettered with `UnknownJobType`, so
- *   give workers that run different types different queues.
+ * - `types`: the job types this worker runs.
+ * - `unknownTypes`: what to do with a job of a type this worker does not run, see {@link UnknownTypePolicy}.
+ *   Default: leave it for another worker, for up to 10 minutes after it was enqueued.
  * - `concurrency`: how many jobs run at once (and how many are claimed at most).
  * - `name`: the pool's name in logs, metrics and the shutdown report. Default: the queue name.
  * - `shutdown`: the pool's shutdown options. Default: `{ gracePeriod: "30 seconds", interruptTimeout: "5 seconds" }`.
@@ -50,9 +51,37 @@ import * as JobType from "./JobType.ts"
 export interface Options<T extends JobType.Any> {
   readonly types: ReadonlyArray<T>
   readonly concurrency: number
+  readonly unknownTypes?: UnknownTypePolicy | undefined
   readonly name?: string | undefined
   readonly shutdown?: Shutdown.Options | undefined
   readonly spans?: "auto" | "always" | "never" | undefined
+}
+
+/**
+ * What a worker does with a job of a type it does not run (during a rolling deploy, a producer of the new release
+ * enqueues a new type before every worker knows it).
+ *
+ * - `{ retryAfter, deadLetterAfter }` (the default, `5 seconds` and `10 minutes`): the job is released untouched,
+ *   its attempt not counted, and offered again after `retryAfter`, so a worker that knows the type takes it;
+ *   once the job was enqueued more than `deadLetterAfter` ago, it is dead-lettered with `UnknownJobType` (no
+ *   worker knows it: a typo, a removed type). SQL stores only: the memory store dead-letters at once.
+ * - `"dead-letter"`: dead-letter it at once (queues whose workers all run the same types).
+ *
+ * @example
+ * ```ts
+ * import type { DurableWorker } from "@fiberpool/durable"
+ *
+ * const patient: DurableWorker.UnknownTypePolicy = { retryAfter: "2 seconds", deadLetterAfter: "1 hour" }
+ * const strict: DurableWorker.UnknownTypePolicy = "dead-letter"
+ * console.log(typeof patient, strict) // => object dead-letter
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type UnknownTypePolicy = "dead-letter" | {
+  readonly retryAfter?: Duration.Input | undefined
+  readonly deadLetterAfter?: Duration.Input | undefined
 }
 
 /**
@@ -133,8 +162,10 @@ export const make = <T extends JobType.Any>(
 ): Effect.Effect<DurableWorker, PoolError.InvalidOptions, Scope.Scope | QueueService | JobType.Services<T>> =>
   Effect.gen(function*() {
     const queue = yield* QueueService
+    for (const type of options.types) yield* JobType.validate(type)
     const context = yield* Effect.context<JobType.Services<T>>()
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
+    const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)
     const known = [...registry.keys()]
 
     const pool = yield* WorkerPool.make({
@@ -145,19 +176,23 @@ export const make = <T extends JobType.Any>(
       shutdown: { gracePeriod: "30 seconds", interruptTimeout: "5 seconds", ...options.shutdown }
     })
 
+    // Records the dead letter, then ends the claim with the store's dead-letter signal, so that the store marks
+    // the row `failed` (not `completed`) and never delivers it again.
     const deadLetter = (envelope: EnvelopeLike, error: string, attempts: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         queue.outcomes.put(queue.name, {
           jobId: envelope.id,
           jobType: envelope.type,
           status: "dead",
-          payload: JSON.stringify(envelope.payload ?? null),
+          // the SQL stores keep the payload in the job's row; the memory store's rows cannot be read back
+          payload: queue.table === undefined ? JSON.stringify(envelope.payload ?? null) : null,
           result: null,
           error,
           attempts,
           finishedAt: now
         })).pipe(
-          Effect.tap(() => Effect.logWarning(`job ${envelope.id} (${envelope.type}) dead-lettered: ${error}`))
+          Effect.tap(() => Effect.logWarning(`job ${envelope.id} (${envelope.type}) dead-lettered: ${error}`)),
+          Effect.andThen(Effect.fail(storeDeadLetter(error)))
         )
 
     // Runs one claimed job and decides how the claim settles: success → done; failure → the store retries it
@@ -169,6 +204,17 @@ export const make = <T extends JobType.Any>(
       Effect.gen(function*() {
         const envelope = toEnvelope(item)
         const type = registry.get(envelope.type)
+        if (type === undefined && envelope.type !== "<missing>" && unknownPolicy !== undefined && queue.table) {
+          const released = yield* queue.table.release(
+            queue.name,
+            item.id,
+            unknownPolicy.retryAfter,
+            unknownPolicy.deadLetterAfter
+          )
+          if (released) {
+            return yield* Effect.logDebug(`job ${envelope.id} has type "${envelope.type}", left for another worker`)
+          }
+        }
         if (type === undefined) {
           return yield* deadLetter(
             envelope,
@@ -213,14 +259,17 @@ export const make = <T extends JobType.Any>(
         if (Exit.isSuccess(exit)) {
           if (type.resultJson === undefined) return
           const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))
+          if (Result.isFailure(encoded)) {
+            return yield* deadLetter(envelope, `the result does not encode: ${encoded.failure.message}`, item.attempts)
+          }
           const now = yield* Clock.currentTimeMillis
           yield* queue.outcomes.put(queue.name, {
             jobId: envelope.id,
             jobType: type.name,
-            status: Result.isSuccess(encoded) ? "succeeded" : "dead",
-            payload: Result.isSuccess(encoded) ? null : JSON.stringify(envelope.payload ?? null),
-            result: Result.isSuccess(encoded) ? JSON.stringify(encoded.success) : null,
-            error: Result.isSuccess(encoded) ? null : `the result does not encode: ${encoded.failure.message}`,
+            status: "succeeded",
+            payload: null,
+            result: JSON.stringify(encoded.success),
+            error: null,
             attempts: item.attempts,
             finishedAt: now
           })
@@ -278,6 +327,29 @@ export const make = <T extends JobType.Any>(
     for (let i = 0; i < options.concurrency; i++) {
       fibers.push(yield* Effect.forkDetach(claimer, { startImmediately: true }))
     }
+    // housekeeping: dead-letter rows no claim can take, apply the retention; a failure is logged and retried at
+    // the next round, never fatal
+    const every = (interval: Duration.Duration, label: string, task: Effect.Effect<unknown, StoreError>) =>
+      task.pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning(`${label} failed; retrying in ${Duration.format(interval)}`, cause)
+        ),
+        Effect.andThen(Effect.sleep(interval)),
+        Effect.forever
+      )
+    fibers.push(
+      yield* Effect.forkDetach(
+        every(
+          queue.maintenanceInterval,
+          "looking for unclaimable jobs",
+          maintain(queue)
+        ),
+        { startImmediately: true }
+      ),
+      yield* Effect.forkDetach(every(queue.retention.interval, "retention", applyRetention(queue)), {
+        startImmediately: true
+      })
+    )
 
     const done = yield* Deferred.make<Shutdown.Report>()
     let started = false
@@ -294,7 +366,11 @@ export const make = <T extends JobType.Any>(
           }
         )
         const report = yield* WorkerPool.shutdown(pool).pipe(Effect.orDie)
-        yield* Fiber.join(stopClaimers)
+        // Every job has ended by now; a claimer still running is waiting in the store's take. effect 4.1's SQL
+        // store re-enters that wait uninterruptibly after it skips a row whose JSON does not parse, so such a
+        // claimer is left behind rather than waited for: if it ever claims a job, the closed pool refuses it and
+        // the job is handed back at once.
+        yield* Effect.timeoutOption(Fiber.join(stopClaimers), "1 second")
         yield* FiberSet.awaitEmpty(settlements)
         yield* Deferred.succeed(done, report)
         return report
@@ -330,6 +406,28 @@ export const layer = <T extends JobType.Any>(
 
 // ---- Internal ----
 
+const resolveUnknownPolicy = (
+  policy: UnknownTypePolicy | undefined
+): Effect.Effect<
+  { readonly retryAfter: Duration.Duration; readonly deadLetterAfter: Duration.Duration } | undefined,
+  PoolError.InvalidOptions
+> => {
+  if (policy === "dead-letter") return Effect.succeed(undefined)
+  const read = (option: string, input: Duration.Input | undefined, fallback: Duration.Duration) => {
+    if (input === undefined) return Effect.succeed(fallback)
+    const duration = Duration.fromInput(input)
+    return duration._tag === "Some" && Duration.isFinite(duration.value) && !Duration.isNegative(duration.value)
+      ? Effect.succeed(duration.value)
+      : Effect.fail(
+        new PoolError.InvalidOptions({ option: `unknownTypes.${option}`, value: String(input), expected: "a duration" })
+      )
+  }
+  return Effect.all({
+    retryAfter: read("retryAfter", policy?.retryAfter, Duration.seconds(5)),
+    deadLetterAfter: read("deadLetterAfter", policy?.deadLetterAfter, Duration.minutes(10))
+  })
+}
+
 /**
  * PersistedQueue's own attempt cap. The worker dead-letters by the job type's `maxAttempts` itself (the store
  * only sees one cap per queue); this cap only stops a job whose dead-lettering keeps failing.
@@ -346,6 +444,17 @@ const toEnvelope = (item: { readonly id: string; readonly element: unknown }): E
     payload: element?.payload
   }
 }
+
+/**
+ * The signal effect's `PersistedQueue` stores read from a take's failure to mark the element `failed` at once
+ * (whatever its attempt count) instead of retrying it. effect 4.1 does not export its class; every store matches
+ * it by this `_tag` (`deadLetterFromCause` in `effect/persistence/PersistedQueue`). The durable tests check that a
+ * dead letter's row says `failed`, so a change on effect's side is caught.
+ */
+const storeDeadLetter = (reason: string) => ({
+  _tag: "~effect/persistence/PersistedQueue/DeadLetter",
+  cause: Cause.fail(reason)
+})
 
 const handBackReasons = new Set(["JobInterrupted", "JobCancelled", "JobAbandoned"])
 

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { PoolError } from "@fiberpool/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { hasProperty } from "effect/Predicate"
@@ -70,12 +71,36 @@ export interface JobContext {
  * @category models
  * @since 0.1.0
  */
-export interface JobType<Name extends string, P, A, E, R> {
+export interface JobType<Name extends string, P, A, E, R> extends Contract<Name, P, A> {
+  readonly handler: (payload: P, context: JobContext) => Effect.Effect<A, E, R>
+}
+
+/**
+ * A job type's contract: its name, payload and result schemas, and delivery options, without the handler. What
+ * producers need (`DurableQueue.enqueue`, `DurableQueue.result` take a contract), so they do not import the
+ * handler and what it depends on. Build one with {@link define}; a worker attaches the handler with
+ * {@link implement}. Every {@link JobType} is also a contract.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Resize: JobType.Contract<"resize", { readonly url: string }, void> = JobType.define({
+ *   name: "resize",
+ *   payload: Schema.Struct({ url: Schema.String })
+ * })
+ * console.log(Resize.name) // => resize
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Contract<Name extends string, P, A> {
   readonly [TypeId]: TypeId
   readonly name: Name
   readonly payload: Schema.Codec<P, any>
   readonly result: Schema.Codec<A, any> | undefined
-  readonly handler: (payload: P, context: JobContext) => Effect.Effect<A, E, R>
   readonly timeout: Duration.Input | undefined
   readonly retry: Schedule.Schedule<unknown, number>
   readonly maxAttempts: number
@@ -105,6 +130,23 @@ export interface JobType<Name extends string, P, A, E, R> {
 export type Any = JobType<string, any, any, any, any>
 
 /**
+ * Any contract (a job type with or without its handler).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const contracts: ReadonlyArray<JobType.AnyContract> = [JobType.define({ name: "a", payload: Schema.String })]
+ * console.log(contracts.map((contract) => contract.name)) // => [ 'a' ]
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type AnyContract = Contract<string, any, any>
+
+/**
  * The payload type of a job type.
  *
  * @example
@@ -120,7 +162,7 @@ export type Any = JobType<string, any, any, any, any>
  * @category models
  * @since 0.1.0
  */
-export type Payload<T> = T extends JobType<any, infer P, any, any, any> ? P : never
+export type Payload<T> = T extends Contract<any, infer P, any> ? P : never
 
 /**
  * The result type of a job type (`void` when the type keeps no result).
@@ -143,7 +185,7 @@ export type Payload<T> = T extends JobType<any, infer P, any, any, any> ? P : ne
  * @category models
  * @since 0.1.0
  */
-export type Result<T> = T extends JobType<any, any, infer A, any, any> ? A : never
+export type Result<T> = T extends Contract<any, any, infer A> ? A : never
 
 /**
  * The services a job type's handler needs.
@@ -178,7 +220,24 @@ export type Services<T> = T extends JobType<any, any, any, any, infer R> ? R : n
  * @category guards
  * @since 0.1.0
  */
-export const isJobType = (u: unknown): u is Any => hasProperty(u, TypeId)
+export const isJobType = (u: unknown): u is Any => hasProperty(u, TypeId) && hasProperty(u, "handler")
+
+/**
+ * Tells whether a value is a {@link Contract} (a job type, with or without its handler).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Ping = JobType.define({ name: "ping", payload: Schema.String })
+ * console.log(JobType.isContract(Ping), JobType.isJobType(Ping)) // => true false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isContract = (u: unknown): u is AnyContract => hasProperty(u, TypeId)
 
 /**
  * The default delay between deliveries of a failed job: exponential from 1 second (1, 2, 4, 8 s...), capped at
@@ -200,7 +259,93 @@ export const defaultRetry: Schedule.Schedule<unknown, number> = Schedule.min([
 ])
 
 /**
- * Defines a job type.
+ * Declares a job type's contract without its handler: what producers import.
+ *
+ * **Details**
+ *
+ * The options are those of {@link make} but the handler. A worker attaches the handler with {@link implement}.
+ * Like `make`, `define` never throws: bad options are a typed `InvalidOptions` of `enqueue` and of the worker.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Schema } from "effect"
+ * import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+ *
+ * // contract.ts: shared by producers and workers
+ * const Add = JobType.define({
+ *   name: "add",
+ *   payload: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+ *   result: Schema.Number
+ * })
+ * // worker.ts: attaches the handler
+ * const AddHandler = JobType.implement(Add, ({ a, b }) => Effect.succeed(a + b))
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* DurableWorker.make({ types: [AddHandler], concurrency: 1 })
+ *   // producer.ts: needs only the contract
+ *   const id = yield* DurableQueue.enqueue(Add, { a: 1, b: 2 })
+ *   assert.strictEqual(yield* DurableQueue.result(Add, id), 3)
+ * })
+ * await Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const define = <
+  const Name extends string,
+  PS extends Schema.Codec<any, any>,
+  RS extends Schema.Codec<any, any> | undefined = undefined
+>(options: {
+  readonly name: Name
+  readonly payload: PS
+  readonly result?: RS
+  readonly timeout?: Duration.Input | undefined
+  readonly retry?: Schedule.Schedule<any, number> | undefined
+  readonly maxAttempts?: number | undefined
+}): Contract<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void> => ({
+  [TypeId]: TypeId,
+  name: options.name,
+  payload: options.payload,
+  result: options.result,
+  timeout: options.timeout,
+  retry: options.retry ?? defaultRetry,
+  maxAttempts: options.maxAttempts ?? 5,
+  payloadJson: Schema.toCodecJson(options.payload) as any,
+  resultJson: options.result === undefined ? undefined : Schema.toCodecJson(options.result) as any
+})
+
+/**
+ * Attaches a handler to a contract: the job type a worker runs.
+ *
+ * **Details**
+ *
+ * The handler gets the decoded payload and the delivery's {@link JobContext}, and returns the result the
+ * contract declares (anything, when it declares none). The worker's job types are the implemented contracts:
+ * `DurableWorker.make({ types: [JobType.implement(SendEmail, send)] })`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Greet = JobType.define({ name: "greet", payload: Schema.String, result: Schema.String })
+ * const GreetHandler = JobType.implement(Greet, (name) => Effect.succeed(`hello ${name}`))
+ * console.log(JobType.isJobType(GreetHandler), GreetHandler.name) // => true greet
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const implement = <const Name extends string, P, A, E = never, R = never>(
+  contract: Contract<Name, P, A>,
+  handler: (payload: P, context: JobContext) => Effect.Effect<[A] extends [void] ? unknown : A, E, R>
+): JobType<Name, P, A, E, R> => ({ ...contract, handler: handler as JobType<Name, P, A, E, R>["handler"] })
+
+/**
+ * Defines a job type: its contract and its handler in one (see {@link define} and {@link implement} to keep the
+ * handler out of producers).
  *
  * **Details**
  *
@@ -208,6 +353,9 @@ export const defaultRetry: Schedule.Schedule<unknown, number> = Schedule.min([
  * schema with a JSON form works (dates, bigints, classes...). Without `result`, the handler's value is
  * dropped and nothing is written on success. Defaults: `maxAttempts` 5, `retry` {@link defaultRetry}, no
  * timeout.
+ *
+ * `make` never throws: a name of 0 or more than 100 characters, or a `maxAttempts` that is not a positive
+ * integer, is reported as a typed `InvalidOptions` error by `DurableWorker.make` and by `DurableQueue.enqueue`.
  *
  * @example
  * ```ts
@@ -247,27 +395,10 @@ export const make = <
   readonly timeout?: Duration.Input | undefined
   readonly retry?: Schedule.Schedule<any, number> | undefined
   readonly maxAttempts?: number | undefined
-}): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => {
-  const maxAttempts = options.maxAttempts ?? 5
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-    throw new RangeError(`JobType ${options.name}: maxAttempts must be a positive integer, got ${maxAttempts}`)
-  }
-  if (options.name === "" || options.name.length > 100) {
-    throw new RangeError(`JobType name must have 1 to 100 characters, got ${JSON.stringify(options.name)}`)
-  }
-  return {
-    [TypeId]: TypeId,
-    name: options.name,
-    payload: options.payload,
-    result: options.result,
-    handler: options.handler as any,
-    timeout: options.timeout,
-    retry: options.retry ?? defaultRetry,
-    maxAttempts,
-    payloadJson: Schema.toCodecJson(options.payload) as any,
-    resultJson: options.result === undefined ? undefined : Schema.toCodecJson(options.result) as any
-  }
-}
+}): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => ({
+  ...define(options),
+  handler: options.handler as any
+})
 
 /**
  * The delay before the next delivery after `attempts` failed attempts, replayed from the persisted attempt count
@@ -288,3 +419,32 @@ export const retryDelay = (type: Any, attempts: number): Effect.Effect<Duration.
     }
     return delay
   })
+
+/**
+ * Checks a job type's options (what {@link make} accepts without checking, so that it never throws).
+ *
+ * @internal
+ */
+export const validate = (type: AnyContract): Effect.Effect<void, PoolError.InvalidOptions> => {
+  if (typeof type.name !== "string" || type.name === "" || type.name.length > maxNameLength) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: "JobType.name",
+        value: JSON.stringify(type.name),
+        expected: `a string of 1 to ${maxNameLength} characters`
+      })
+    )
+  }
+  if (!Number.isInteger(type.maxAttempts) || type.maxAttempts < 1) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: `JobType(${type.name}).maxAttempts`,
+        value: String(type.maxAttempts),
+        expected: "a positive integer"
+      })
+    )
+  }
+  return Effect.void
+}
+
+const maxNameLength = 100

@@ -24,7 +24,8 @@ export * as DurableQueue from "./DurableQueue.ts"
 export * as DurableWorker from "./DurableWorker.ts"
 
 /**
- * Named job types: a payload schema, a handler and default options.
+ * Named job types: a contract (name, payload and result schemas, options) for producers, and its handler for
+ * workers.
  *
  * @since 0.1.0
  */

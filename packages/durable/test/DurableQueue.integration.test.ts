@@ -201,7 +201,11 @@ describe.each(stores)("DurableQueue on $name", (store) => {
           result: Schema.String,
           handler: ({ name }) => Effect.sync(() => (greeted.push(name), `hello ${name}`))
         })
-        const consumer = yield* startConsumer(connect(), { types: [Greet], concurrency: 2 })
+        const consumer = yield* startConsumer(connect(), {
+          types: [Greet],
+          concurrency: 2,
+          unknownTypes: "dead-letter"
+        })
         const producer = yield* connectProducer(connect())
         yield* DurableQueue.enqueueEncoded("greet", { name: 42 }, { id: "bad-payload" }).pipe(
           Effect.provideContext(producer)

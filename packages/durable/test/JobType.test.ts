@@ -22,15 +22,19 @@ describe("JobType", () => {
       assert.deepStrictEqual(after.map(Duration.toMillis), [1000, 1000, 1000])
     }))
 
-  it("validates its options", () => {
-    assert.throws(
-      () => JobType.make({ name: "x", payload: Schema.Null, maxAttempts: 0, handler: () => Effect.void }),
-      /maxAttempts/
-    )
-    assert.throws(() => JobType.make({ name: "", payload: Schema.Null, handler: () => Effect.void }), /name/)
-    assert.strictEqual(Noop.maxAttempts, 5)
-    assert.isTrue(JobType.isJobType(Noop))
-  })
+  it.effect("never throws: bad options are a typed error of DurableWorker.make", () =>
+    Effect.gen(function*() {
+      const NoAttempts = JobType.make({ name: "x", payload: Schema.Null, maxAttempts: 0, handler: () => Effect.void })
+      const error = yield* Effect.flip(DurableWorker.make({ types: [Noop, NoAttempts], concurrency: 1 }))
+      assert.strictEqual(error.option, "JobType(x).maxAttempts")
+      const NoName = JobType.make({ name: "", payload: Schema.Null, handler: () => Effect.void })
+      assert.strictEqual(
+        (yield* Effect.flip(DurableWorker.make({ types: [NoName], concurrency: 1 }))).option,
+        "JobType.name"
+      )
+      assert.strictEqual(Noop.maxAttempts, 5)
+      assert.isTrue(JobType.isJobType(Noop))
+    }).pipe(Effect.provide(DurableQueue.layerMemory())))
 
   it.effect("a delivery that times out counts as a failed attempt and is retried after the type's delay", () =>
     Effect.gen(function*() {
@@ -63,5 +67,39 @@ describe("JobType", () => {
       yield* TestClock.adjust("1 second")
       assert.deepStrictEqual(attempts, [1, 2])
       assert.strictEqual(yield* Fiber.join(result), 2)
+    }).pipe(Effect.provide(DurableQueue.layerMemory())))
+
+  it.effect("a contract declared without its handler: producers use it, the worker attaches the handler", () =>
+    Effect.gen(function*() {
+      // what a producer imports: no handler, none of its services
+      const Resize = JobType.define({
+        name: "resize",
+        payload: Schema.Struct({ url: Schema.String, width: Schema.Int }),
+        result: Schema.String,
+        maxAttempts: 2
+      })
+      assert.isTrue(JobType.isContract(Resize))
+      assert.isFalse(JobType.isJobType(Resize))
+      // @ts-expect-error a contract has no handler: the worker needs an implemented type
+      const _notRunnable: DurableWorker.Options<JobType.Any> = { types: [Resize], concurrency: 1 }
+
+      const seen: Array<number> = []
+      const ResizeHandler = JobType.implement(Resize, ({ url, width }, { attempt }) =>
+        Effect.sync(() => {
+          seen.push(attempt)
+          return `${url}@${width}`
+        }))
+      assert.strictEqual(ResizeHandler.maxAttempts, 2, "the contract's options carry over")
+      yield* DurableWorker.make({ types: [ResizeHandler], concurrency: 1 })
+      const id = yield* DurableQueue.enqueue(Resize, { url: "a.png", width: 100 })
+      const result = yield* Effect.forkChild(DurableQueue.result(Resize, id, { pollInterval: "10 millis" }), {
+        startImmediately: true
+      })
+      yield* TestClock.adjust("10 millis")
+      assert.strictEqual(yield* Fiber.join(result), "a.png@100")
+      assert.deepStrictEqual(seen, [1])
+      // a bad payload is refused by the contract's schema, as with make
+      const error = yield* Effect.flip(DurableQueue.enqueue(Resize, { url: "b.png", width: 1.5 }))
+      assert.strictEqual(error._tag, "EncodeFailed")
     }).pipe(Effect.provide(DurableQueue.layerMemory())))
 })

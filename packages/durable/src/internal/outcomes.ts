@@ -12,8 +12,11 @@ import { StoreError } from "../DurableError.ts"
 export interface OutcomeRow {
   readonly jobId: string
   readonly jobType: string
-  readonly status: "succeeded" | "dead"
-  /** JSON text of the encoded payload (dead letters only, so they can be re-queued) */
+  readonly status: "succeeded" | "dead" | "cancelled"
+  /**
+   * JSON text of the encoded payload: kept by the memory store only (its queue rows cannot be read back). The SQL
+   * stores read a dead letter's payload from its queue row, which keeps it until retention removes both.
+   */
   readonly payload: string | null
   /** JSON text of the encoded result */
   readonly result: string | null
@@ -27,9 +30,35 @@ export interface OutcomeStore {
   readonly get: (queue: string, jobId: string) => Effect.Effect<OutcomeRow | undefined, StoreError>
   readonly listDead: (
     queue: string,
-    options: { readonly jobType?: string | undefined; readonly limit: number }
+    options: {
+      readonly jobType?: string | undefined
+      readonly limit: number
+      /** only rows after this one, in (finishedAt, jobId) order */
+      readonly after?: { readonly finishedAt: number; readonly jobId: string } | undefined
+    }
   ) => Effect.Effect<ReadonlyArray<OutcomeRow>, StoreError>
   readonly remove: (queue: string, jobId: string) => Effect.Effect<void, StoreError>
+  /** deletes up to `limit` rows of a status finished before `beforeMillis`; returns their ids */
+  readonly deleteOlder: (
+    queue: string,
+    status: OutcomeRow["status"],
+    beforeMillis: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** deletes up to `limit` rows of a status beyond the `keep` most recent; returns their ids */
+  readonly deleteBeyond: (
+    queue: string,
+    status: OutcomeRow["status"],
+    keep: number,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** counts by job type and status */
+  readonly counts: (
+    queue: string
+  ) => Effect.Effect<
+    ReadonlyArray<{ readonly jobType: string; readonly status: OutcomeRow["status"]; readonly count: number }>,
+    StoreError
+  >
   /** Runs the effect in one database transaction, when the store has transactions. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
 }
@@ -47,14 +76,50 @@ export const makeMemory = (): OutcomeStore => {
   return {
     put: (queue, row) => Effect.sync(() => void rows(queue).set(row.jobId, row)),
     get: (queue, jobId) => Effect.sync(() => rows(queue).get(jobId)),
-    listDead: (queue, { jobType, limit }) =>
+    listDead: (queue, { after, jobType, limit }) =>
       Effect.sync(() =>
         [...rows(queue).values()]
-          .filter((row) => row.status === "dead" && (jobType === undefined || row.jobType === jobType))
-          .sort((a, b) => a.finishedAt - b.finishedAt)
+          .filter((row) =>
+            row.status === "dead" && (jobType === undefined || row.jobType === jobType) &&
+            (after === undefined || row.finishedAt > after.finishedAt ||
+              (row.finishedAt === after.finishedAt && row.jobId > after.jobId))
+          )
+          .sort((a, b) => a.finishedAt - b.finishedAt || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))
           .slice(0, limit)
       ),
     remove: (queue, jobId) => Effect.sync(() => void rows(queue).delete(jobId)),
+    deleteOlder: (queue, status, beforeMillis, limit) =>
+      Effect.sync(() => {
+        const map = rows(queue)
+        const ids = [...map.values()]
+          .filter((row) => row.status === status && row.finishedAt < beforeMillis)
+          .slice(0, limit)
+          .map((row) => row.jobId)
+        for (const id of ids) map.delete(id)
+        return ids
+      }),
+    deleteBeyond: (queue, status, keep, limit) =>
+      Effect.sync(() => {
+        const map = rows(queue)
+        const ids = [...map.values()]
+          .filter((row) => row.status === status)
+          .sort((a, b) => b.finishedAt - a.finishedAt || (b.jobId < a.jobId ? -1 : 1))
+          .slice(keep, keep + limit)
+          .map((row) => row.jobId)
+        for (const id of ids) map.delete(id)
+        return ids
+      }),
+    counts: (queue) =>
+      Effect.sync(() => {
+        const counts = new Map<string, { jobType: string; status: OutcomeRow["status"]; count: number }>()
+        for (const row of rows(queue).values()) {
+          const key = `${row.status}\u0000${row.jobType}`
+          const entry = counts.get(key)
+          if (entry === undefined) counts.set(key, { jobType: row.jobType, status: row.status, count: 1 })
+          else entry.count++
+        }
+        return [...counts.values()]
+      }),
     transaction: (effect) => effect
   }
 }
@@ -95,7 +160,7 @@ export const makeSql = (
     type Raw = {
       readonly job_id: string
       readonly job_type: string
-      readonly status: "succeeded" | "dead"
+      readonly status: "succeeded" | "dead" | "cancelled"
       readonly payload: string | null
       readonly result: string | null
       readonly error: string | null
@@ -128,19 +193,49 @@ export const makeSql = (
           Effect.map((rows) => rows.length === 0 ? undefined : fromRaw(rows[0])),
           wrap("read outcome")
         ),
-      listDead: (queue, { jobType, limit }) =>
-        (jobType === undefined
-          ? sql<Raw>`SELECT * FROM ${table} WHERE queue_name = ${queue} AND status = 'dead'
-              ORDER BY finished_at, job_id LIMIT ${limit}`
-          : sql<Raw>`SELECT * FROM ${table} WHERE queue_name = ${queue} AND status = 'dead' AND job_type = ${jobType}
-              ORDER BY finished_at, job_id LIMIT ${limit}`).pipe(
-            Effect.map((rows) => rows.map(fromRaw)),
-            wrap("list dead letters")
-          ),
+      listDead: (queue, { after, jobType, limit }) =>
+        sql<Raw>`SELECT * FROM ${table} WHERE ${
+          sql.and([
+            sql`queue_name = ${queue}`,
+            sql`status = 'dead'`,
+            ...(jobType === undefined ? [] : [sql`job_type = ${jobType}`]),
+            ...(after === undefined ? [] : [
+              sql`(finished_at > ${after.finishedAt} OR (finished_at = ${after.finishedAt} AND job_id > ${after.jobId}))`
+            ])
+          ])
+        } ORDER BY finished_at, job_id LIMIT ${limit}`.pipe(
+          Effect.map((rows) => rows.map(fromRaw)),
+          wrap("list dead letters")
+        ),
       remove: (queue, jobId) =>
         sql`DELETE FROM ${table} WHERE queue_name = ${queue} AND job_id = ${jobId}`.pipe(
           Effect.asVoid,
           wrap("remove outcome")
+        ),
+      deleteOlder: (queue, status, beforeMillis, limit) =>
+        sql<{ readonly job_id: string }>`
+          DELETE FROM ${table} WHERE queue_name = ${queue} AND job_id IN (
+            SELECT job_id FROM ${table} WHERE queue_name = ${queue} AND status = ${status}
+            AND finished_at < ${beforeMillis} LIMIT ${sql.literal(String(limit))}
+          ) RETURNING job_id
+        `.pipe(Effect.map((rows) => rows.map((row) => row.job_id)), wrap("retention")),
+      deleteBeyond: (queue, status, keep, limit) =>
+        sql<{ readonly job_id: string }>`
+          DELETE FROM ${table} WHERE queue_name = ${queue} AND job_id IN (
+            SELECT job_id FROM ${table} WHERE queue_name = ${queue} AND status = ${status}
+            ORDER BY finished_at DESC, job_id DESC
+            LIMIT ${sql.literal(String(limit))} OFFSET ${sql.literal(String(keep))}
+          ) RETURNING job_id
+        `.pipe(Effect.map((rows) => rows.map((row) => row.job_id)), wrap("retention")),
+      counts: (queue) =>
+        sql<{ readonly job_type: string; readonly status: OutcomeRow["status"]; readonly count: number | string }>`
+          SELECT job_type, status, COUNT(*) AS count FROM ${table} WHERE queue_name = ${queue}
+          GROUP BY job_type, status
+        `.pipe(
+          Effect.map((rows) =>
+            rows.map((row) => ({ jobType: row.job_type, status: row.status, count: Number(row.count) }))
+          ),
+          wrap("stats")
         ),
       transaction: (effect) =>
         client.withTransaction(effect).pipe(

@@ -3,8 +3,9 @@
  * FIBERPOOL_TEST_PG_URL is set (start one with `eval "$(.ci/postgres.sh start)"`).
  */
 import { PgClient } from "@effect/sql-pg"
-import { DurableQueue, DurableWorker, type JobType } from "@fiberpool/durable"
+import { DurableQueue, DurableWorker, type JobType, SqliteClient } from "@fiberpool/durable"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import type { SqlClient } from "effect/sql"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -19,8 +20,15 @@ if (pgUrl === undefined || pgUrl === "") {
   )
 }
 
-/** Opens "connections" to one shared store: each call is what a separate process would have. */
-export type Connect = (options?: DurableQueue.SqlOptions) => Layer.Layer<DurableQueue.Service, unknown>
+/**
+ * Opens "connections" to one shared store: each call is what a separate process would have. `sql` is a plain
+ * client of the same database (SQL stores), to look at the rows or break them; `queueName` the queue's name.
+ */
+export interface Connect {
+  (options?: DurableQueue.SqlOptions): Layer.Layer<DurableQueue.Service, unknown>
+  readonly queueName: string
+  readonly sql: Layer.Layer<SqlClient.SqlClient, unknown> | undefined
+}
 
 export interface StoreCase {
   readonly name: "memory" | "sqlite" | "postgres"
@@ -43,7 +51,10 @@ export const stores: ReadonlyArray<StoreCase> = [
     open: Effect.gen(function*() {
       const context = yield* Layer.build(DurableQueue.layerMemory({ name: queueName() }))
       const queue = Context.get(context, DurableQueue.Service)
-      return () => Layer.succeed(DurableQueue.Service, queue)
+      return Object.assign(() => Layer.succeed(DurableQueue.Service, queue), {
+        queueName: queue.name,
+        sql: undefined
+      })
     })
   },
   {
@@ -54,8 +65,11 @@ export const stores: ReadonlyArray<StoreCase> = [
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-durable-"))
       const filename = Path.join(dir, "queue.db")
       const name = queueName()
-      return (options?: DurableQueue.SqlOptions) =>
-        DurableQueue.layerSqlite({ filename, name, ...testDefaults, ...options })
+      return Object.assign(
+        (options?: DurableQueue.SqlOptions) =>
+          DurableQueue.layerSqlite({ filename, name, ...testDefaults, ...options }),
+        { queueName: name, sql: SqliteClient.layer({ filename }) }
+      )
     })
   },
   {
@@ -64,10 +78,13 @@ export const stores: ReadonlyArray<StoreCase> = [
     skip: pgUrl === undefined || pgUrl === "",
     open: Effect.sync(() => {
       const name = queueName()
-      return (options?: DurableQueue.SqlOptions) =>
-        DurableQueue.layerSql({ name, ...testDefaults, ...options }).pipe(
-          Layer.provide(PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 4 }))
-        )
+      return Object.assign(
+        (options?: DurableQueue.SqlOptions) =>
+          DurableQueue.layerSql({ name, ...testDefaults, ...options }).pipe(
+            Layer.provide(PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 4 }))
+          ),
+        { queueName: name, sql: PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 2 }) }
+      )
     })
   }
 ]
