@@ -127,7 +127,9 @@ export type Retry<E> =
  * Options for one job.
  *
  * - `id`: unique among the pool's live (queued or running) jobs; generated when absent, as `<pool name>-<n>`
- *   (a custom id of that form is checked against the generated ones too).
+ *   (a custom id of that form is checked against the generated ones too). A submitter waiting for room under
+ *   `"suspend"` holds no id: its id is checked when it is accepted, and `DuplicateJobId` then rejects it if a
+ *   live job has taken the id meanwhile.
  * - `timeout`: the job's budget, counted from its start (not its submission), covering every attempt and
  *   the delays between them. When it runs out the job is interrupted, its finalizers run, and it ends
  *   `timedOut`.

@@ -21,6 +21,7 @@ import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { conflictingBoundaries } from "./internal/observe.ts"
 import {
   type Backpressure as Backpressure_,
   noJobOptions,
@@ -36,6 +37,7 @@ import { InvalidOptions, PoolError } from "./PoolError.ts"
 import type { JobError } from "./PoolError.ts"
 import type * as Shutdown from "./Shutdown.ts"
 import { CurrentController } from "./Shutdown.ts"
+import * as Validation from "./Validation.ts"
 
 /**
  * @category type ids
@@ -119,7 +121,10 @@ export type Backpressure = Backpressure_
  *   its limit wait aside and never hold back other keys.
  * - `rateLimit`: at most `limit` job starts in any window of `interval`; `keyRateLimit`: the same per key.
  * - `deadLetters`: a `Queue` or a callback that receives a `Job.DeadLetter` for every job that ends failed,
- *   timed out or abandoned, exactly once.
+ *   timed out or abandoned, exactly once. A letter a full bounded `Queue` refuses is counted in
+ *   `Stats.deadLettersDropped`.
+ * - `durationBoundaries`: the bucket boundaries (seconds, increasing) of the wait and run histograms. Default
+ *   `PoolMetrics.durationBoundaries`, 1 ms to 100 s.
  *
  * Everything a job logs is annotated with `fiberpool.pool`, `fiberpool.job` and, on retries,
  * `fiberpool.attempt`.
@@ -158,6 +163,7 @@ export interface Options {
     | Queue.Enqueue<Job.DeadLetter>
     | ((letter: Job.DeadLetter) => Effect.Effect<void, unknown>)
     | undefined
+  readonly durationBoundaries?: ReadonlyArray<number> | undefined
 }
 
 /**
@@ -166,6 +172,7 @@ export interface Options {
  * - `queued`: accepted jobs not started; `running`: jobs started and not finished; `waiting`: submitters
  *   suspended on a full queue (not accepted yet).
  * - `closed`: shutdown has begun; `paused`, `intakePaused`: see {@link pause}.
+ * - `deadLettersDropped`: dead letters a full bounded `deadLetters` queue refused.
  *
  * @example
  * ```ts
@@ -196,6 +203,7 @@ export interface Stats extends Shutdown.Totals {
   readonly running: number
   readonly waiting: number
   readonly closed: boolean
+  readonly deadLettersDropped: number
 }
 
 /**
@@ -221,7 +229,23 @@ export interface Stats extends Shutdown.Totals {
 export const isWorkerPool = (u: unknown): u is WorkerPool => hasProperty(u, TypeId)
 
 /** `instanceof` first: the `TypeId` lookup of `isWorkerPool` showed in profiles of the hot path. */
-const isDataFirst = (args: IArguments): boolean => args[0] instanceof PoolImpl || isWorkerPool(args[0])
+const isDataFirst = (args: IArguments): boolean =>
+  args[0] instanceof PoolImpl || isWorkerPool(args[0]) || Effect.isEffect(args[1])
+
+/**
+ * The rejection of a call whose pool or job is not what the types say (a value from untyped code): a typed
+ * `PoolError` naming the argument, rather than a defect from deep inside the runtime.
+ */
+const badArguments = (self: unknown, effect: unknown): Exit.Exit<never, PoolError> | undefined => {
+  if (!(self instanceof PoolImpl)) {
+    return Exit.fail(new PoolError({ reason: Validation.invalid("pool", self, "a WorkerPool") }))
+  }
+  if (!Effect.isEffect(effect)) {
+    self.countRejection("InvalidOptions")
+    return Exit.fail(new PoolError({ reason: Validation.invalid("effect", effect, "an Effect (the job)") }))
+  }
+  return undefined
+}
 
 /**
  * Creates a pool whose lifetime is the current scope. Closing the scope is the graceful shutdown, with the
@@ -252,11 +276,22 @@ export const make = (options: Options): Effect.Effect<WorkerPool, InvalidOptions
   Effect.suspend(() => {
     const resolved = resolvePoolOptions(options)
     if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
+    const options_ = resolved.success
     return Effect.acquireRelease(
-      Effect.map(Effect.context<never>(), (context) => {
-        const pool = new PoolImpl(resolved.success, context)
+      Effect.flatMap(Effect.context<never>(), (context) => {
+        const conflict = conflictingBoundaries(context, options_.name, options_.durationBoundaries)
+        if (conflict !== undefined) {
+          return Exit.fail(
+            Validation.invalid(
+              "durationBoundaries",
+              options_.durationBoundaries,
+              `the boundaries of the live pool named ${Validation.render(options_.name)} (${conflict.join(", ")})`
+            )
+          )
+        }
+        const pool = new PoolImpl(options_, context)
         const controller = Context.get(context, CurrentController)
-        return { pool, unfollow: controller === undefined ? undefined : pool.follow(controller) }
+        return Exit.succeed({ pool, unfollow: controller === undefined ? undefined : pool.follow(controller) })
       }),
       ({ pool, unfollow }) =>
         Effect.ensuring(
@@ -352,6 +387,8 @@ export const submit: {
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R> =>
     Effect.withFiber((fiber) => {
+      const bad = badArguments(self, effect)
+      if (bad !== undefined) return bad
       const pool = self as unknown as PoolImpl
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
@@ -453,6 +490,8 @@ export const run: {
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<A, E | JobError | PoolError, R> =>
     Effect.withFiber((fiber) => {
+      const bad = badArguments(self, effect)
+      if (bad !== undefined) return bad
       const pool = self as unknown as PoolImpl
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
@@ -473,7 +512,8 @@ export const run: {
         const exit = submitted as Exit.Exit<PoolImpl["live"] extends Map<string, infer J> ? J : never, PoolError>
         if (Exit.isFailure(exit)) return resume(exit as Exit.Exit<never, PoolError>)
         const entry = exit.value
-        if (entry.result !== undefined) return resume(entry.result)
+        const result = entry.settled()
+        if (result !== undefined) return resume(result)
         entry.addWaiter(resume)
         // interrupting the caller cancels the job, and waits for it to stop
         return Effect.suspend(() => {
@@ -517,6 +557,7 @@ export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
       closed: pool.closed,
       paused: pool.dispatchPaused,
       intakePaused: pool.intakePaused,
+      deadLettersDropped: pool.counters.deadLettersDropped,
       ...pool.totals()
     }
   })
@@ -798,7 +839,8 @@ export const layer = (options: Options): Layer.Layer<Service, InvalidOptions> =>
  *
  * Keys: `NAME`, `CONCURRENCY`, `CAPACITY`, `BACKPRESSURE`, `TIMEOUT`, `SHUTDOWN_MODE`,
  * `SHUTDOWN_GRACE_PERIOD`, `SHUTDOWN_INTERRUPT_TIMEOUT`; durations are written like `"30 seconds"`. Each is
- * optional and overrides the default. Prefix them with `Config.nested(config, "POOL")`.
+ * optional and overrides the default; every other option of `defaults` (`keyConcurrency`, `rateLimit`,
+ * `deadLetters`, ...) is kept as given. Prefix the keys with `Config.nested(config, "POOL")`.
  *
  * @example
  * ```ts
@@ -832,6 +874,7 @@ export const config = (defaults: Options): Config.Config<Options> =>
       interruptTimeout: Option.getOrUndefined(read.interruptTimeout) ?? defaults.shutdown?.interruptTimeout
     }
     return {
+      ...defaults,
       name: Option.getOrUndefined(read.name) ?? defaults.name,
       concurrency: Option.getOrUndefined(read.concurrency) ?? defaults.concurrency,
       capacity: Option.getOrUndefined(read.capacity) ?? defaults.capacity,
