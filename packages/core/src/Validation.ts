@@ -25,7 +25,7 @@ import { InvalidOptions } from "./PoolError.ts"
  * assert.strictEqual(Validation.render({ limit: 5 }), "{\"limit\":5}")
  * ```
  *
- * @category rendering
+ * @category errors
  * @since 0.1.0
  */
 export const render = (value: unknown): string => {
@@ -83,7 +83,7 @@ const fail = (option: string, value: unknown, expected: string): Result.Result<n
  * assert.ok(Result.isFailure(bad) && bad.failure.value === "NaN")
  * ```
  *
- * @category validation
+ * @category constructors
  * @since 0.1.0
  */
 export const durationMillis = (
@@ -121,7 +121,7 @@ export const durationMillis = (
  * assert.deepStrictEqual(capacity, Result.succeed(1024))
  * ```
  *
- * @category validation
+ * @category constructors
  * @since 0.1.0
  */
 export const integer = (

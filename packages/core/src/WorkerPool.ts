@@ -228,6 +228,9 @@ export interface Stats extends Shutdown.Totals {
  */
 export const isWorkerPool = (u: unknown): u is WorkerPool => hasProperty(u, TypeId)
 
+/** The implementation behind the public interface: every `WorkerPool` is made by {@link make}. */
+const impl = (self: WorkerPool): PoolImpl => self as PoolImpl
+
 /** `instanceof` first: the `TypeId` lookup of `isWorkerPool` showed in profiles of the hot path. */
 const isDataFirst = (args: IArguments): boolean =>
   args[0] instanceof PoolImpl || isWorkerPool(args[0]) || Effect.isEffect(args[1])
@@ -389,7 +392,7 @@ export const submit: {
     Effect.withFiber((fiber) => {
       const bad = badArguments(self, effect)
       if (bad !== undefined) return bad
-      const pool = self as unknown as PoolImpl
+      const pool = impl(self)
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
       return pool.submit(effect, resolved, fiber.context) as Effect.Effect<Job.JobHandle<A, E>, PoolError>
@@ -492,7 +495,7 @@ export const run: {
     Effect.withFiber((fiber) => {
       const bad = badArguments(self, effect)
       if (bad !== undefined) return bad
-      const pool = self as unknown as PoolImpl
+      const pool = impl(self)
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
       // submitting and registering the wait happen in one step, so no interruption can fall between them
@@ -546,7 +549,7 @@ export const run: {
  */
 export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
   Effect.sync(() => {
-    const pool = self as unknown as PoolImpl
+    const pool = impl(self)
     return {
       name: pool.name,
       concurrency: pool.concurrency,
@@ -595,7 +598,7 @@ export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
 export const subscribe = (self: WorkerPool): Effect.Effect<Stream.Stream<JobEvent.JobEvent>, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.map(Queue.unbounded<JobEvent.JobEvent, Cause.Done>(), (queue) => {
-      const unsubscribe = (self as unknown as PoolImpl).subscribe(queue)
+      const unsubscribe = impl(self).subscribe(queue)
       return { queue, unsubscribe }
     }),
     ({ queue, unsubscribe }) => Effect.andThen(Effect.sync(unsubscribe), Queue.shutdown(queue))
@@ -653,7 +656,7 @@ export const events = (self: WorkerPool): Stream.Stream<JobEvent.JobEvent> => St
  * @category combinators
  * @since 0.1.0
  */
-export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => (self as unknown as PoolImpl).awaitIdle
+export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => impl(self).awaitIdle
 
 /**
  * Pauses the pool. By default dispatch pauses: running jobs go on, queued jobs wait, submissions are still
@@ -682,7 +685,7 @@ export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => (self as unk
  * @since 0.1.0
  */
 export const pause = (self: WorkerPool, options?: { readonly intake?: boolean | undefined }): Effect.Effect<void> =>
-  Effect.sync(() => (self as unknown as PoolImpl).pause(options?.intake === true))
+  Effect.sync(() => impl(self).pause(options?.intake === true))
 
 /**
  * Resumes what {@link pause} paused (dispatch by default, or intake with `{ intake: true }`).
@@ -708,7 +711,7 @@ export const pause = (self: WorkerPool, options?: { readonly intake?: boolean | 
  * @since 0.1.0
  */
 export const resume = (self: WorkerPool, options?: { readonly intake?: boolean | undefined }): Effect.Effect<void> =>
-  Effect.sync(() => (self as unknown as PoolImpl).resume(options?.intake === true))
+  Effect.sync(() => impl(self).resume(options?.intake === true))
 
 /**
  * Changes how many jobs run at once. Growing starts queued jobs at once; shrinking lets running jobs finish
@@ -741,7 +744,7 @@ export const resize = (self: WorkerPool, concurrency: number): Effect.Effect<voi
         new InvalidOptions({ option: "concurrency", value: String(concurrency), expected: "a positive integer" })
       )
     }
-    ;(self as unknown as PoolImpl).resize(concurrency)
+    impl(self).resize(concurrency)
     return Effect.void
   })
 
@@ -780,7 +783,7 @@ export const shutdown = (
   options?: Shutdown.Options
 ): Effect.Effect<Shutdown.Report, InvalidOptions> =>
   Effect.suspend(() => {
-    const pool = self as unknown as PoolImpl
+    const pool = impl(self)
     const resolved = resolveShutdown("shutdown", options, pool.options.shutdown)
     if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
     return pool.shutdown(resolved.success)

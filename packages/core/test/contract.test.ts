@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Job, PoolMetrics, WorkerPool } from "@fiberpool/core"
-import { ConfigProvider, Effect, Exit, Fiber, Metric, Queue } from "effect"
+import { Job, JobEvent, PoolMetrics, WorkerPool } from "@fiberpool/core"
+import { ConfigProvider, Effect, Exit, Fiber, Metric, Queue, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 
@@ -174,6 +174,19 @@ describe("contract", () => {
         assert.include(notEffect.message, "effect")
       }))
   })
+
+  it.effect("a dropped job's status and its last event are both terminal", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ concurrency: 1, capacity: 0, backpressure: "dropping" })
+      const events = yield* WorkerPool.subscribe(pool)
+      yield* WorkerPool.submit(pool, Effect.never)
+      const dropped = yield* WorkerPool.submit(pool, Effect.void, { id: "late" })
+      yield* close(pool)
+      const last = (yield* Stream.runCollect(events)).filter((event) => event.jobId === "late").at(-1)!
+      assert.strictEqual(last._tag, "Dropped")
+      assert.isTrue(Job.isTerminal(yield* dropped.status))
+      assert.isTrue(JobEvent.isTerminal(last), "JobEvent.isTerminal(Dropped) disagrees with Job.isTerminal")
+    }))
 
   describe("dead letters and admission", () => {
     it.effect("dead letters a full bounded Queue refuses are counted", () =>

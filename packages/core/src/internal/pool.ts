@@ -28,22 +28,13 @@ import type * as Shutdown from "../Shutdown.ts"
 import { JobQueue, KeyState, NodeList, SlidingLog, Where } from "./jobQueue.ts"
 import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
+import { type DeadLetterStatus, type Fate, fates as fateNames, outcomes } from "./outcome.ts"
 
 /** @internal */
 export const TypeId = "~@fiberpool/core/WorkerPool" as const
 
 /** The interrupt bound of a forced shutdown, so that a forced process exit can follow within a second. */
 const forcedInterruptTimeoutMillis = 500
-
-const terminalEvents: Record<Job.TerminalStatus, JobEvent.Kind> = {
-  succeeded: "Succeeded",
-  failed: "Failed",
-  timedOut: "TimedOut",
-  cancelled: "Cancelled",
-  interrupted: "Interrupted",
-  abandoned: "Abandoned",
-  dropped: "Dropped"
-}
 
 /**
  * Builds an error without capturing a stack trace. Errors that describe a job's outcome or a rejected submission
@@ -223,12 +214,10 @@ interface PendingSubmit {
   readonly resume: (effect: Effect.Effect<JobEntry, PoolError>) => void
 }
 
-type FateName = keyof Shutdown.JobFates
+type FateName = Fate
 
 /** Each fate's jobs: single jobs, and whole queues cancelled at once (kept as they were drained). */
 type Fates = Record<FateName, Array<JobEntry | ReadonlyArray<JobEntry>>>
-
-const fateNames: ReadonlyArray<FateName> = ["succeeded", "failed", "timedOut", "interrupted", "cancelled", "abandoned"]
 
 /**
  * The report's `jobs`: each list of ids is made when first read, so that a shutdown that cancels a million
@@ -252,6 +241,12 @@ const fatesReport = (fates: Fates): Shutdown.JobFates => {
     })
   }
   return report
+}
+
+const emptyFates = (): Fates => {
+  const fates = {} as Fates
+  for (const name of fateNames) fates[name] = []
+  return fates
 }
 
 interface ShutdownState {
@@ -735,8 +730,9 @@ export class PoolImpl {
     entry.result = result
     entry.effect = entry.context = undefined
     if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
-    this.counters[status as Exclude<Job.TerminalStatus, "dropped">]++
-    this.shutdownState?.fates[status as FateName].push(entry)
+    const outcome = outcomes[status]
+    this.counters[outcome.counter]++
+    if (outcome.fate !== undefined) this.shutdownState?.fates[outcome.fate].push(entry)
     if (entry.startedAt !== undefined) {
       this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - entry.startedAt)
     }
@@ -745,12 +741,11 @@ export class PoolImpl {
       if (cause !== undefined && entry.options.retry === undefined && Cause.hasFails(cause)) {
         this.emit("AttemptFailed", entry, cause)
       }
-      this.emit(terminalEvents[status], entry, cause)
+      this.emit(outcome.event, entry, cause)
     }
-    if (
-      this.options.deadLetters !== undefined && Exit.isFailure(result) &&
-      (status === "failed" || status === "timedOut" || status === "abandoned")
-    ) this.deadLetter(entry, status, result.cause)
+    if (this.options.deadLetters !== undefined && outcome.deadLetter && Exit.isFailure(result)) {
+      this.deadLetter(entry, status as DeadLetterStatus, result.cause)
+    }
     if (entry.waiters !== undefined) resumeWaiters(entry, result)
   }
 
@@ -912,7 +907,7 @@ export class PoolImpl {
     this.dispatch()
   }
 
-  deadLetter(entry: JobEntry, status: "failed" | "timedOut" | "abandoned", cause: Cause.Cause<unknown>): void {
+  deadLetter(entry: JobEntry, status: DeadLetterStatus, cause: Cause.Cause<unknown>): void {
     const letter: DeadLetter = {
       pool: this.name,
       jobId: entry.id,
@@ -1001,7 +996,7 @@ export class PoolImpl {
     const state: ShutdownState = {
       startedAt: this.clock.currentTimeMillisUnsafe(),
       mode: options.mode,
-      fates: { succeeded: [], failed: [], timedOut: [], interrupted: [], cancelled: [], abandoned: [] },
+      fates: emptyFates(),
       force: Deferred.makeUnsafe<void>(),
       report: Deferred.makeUnsafe<Shutdown.Report>(),
       interruptTimeoutMillis: options.interruptTimeoutMillis,
