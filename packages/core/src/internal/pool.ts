@@ -15,20 +15,19 @@ import type * as JobEvent from "../JobEvent.ts"
 import {
   DuplicateJobId,
   JobAbandoned,
-  JobCancelled,
   JobDropped,
-  JobError,
-  JobInterrupted,
   JobTimedOut,
   PoolClosed,
   PoolError,
   QueueFull
 } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
+import { type AnyExit, Flag, JobEntry, jobFailure, reasons, resumeWaiters, State, withoutStack } from "./entry.ts"
 import { JobQueue, KeyState, NodeList, SlidingLog, Where } from "./jobQueue.ts"
 import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
-import { type DeadLetterStatus, type Fate, fates as fateNames, outcomes } from "./outcome.ts"
+import { type DeadLetterStatus, outcomes } from "./outcome.ts"
+import { emptyFates, fatesReport, type Lifecycle, open, type ShutdownState } from "./shutdownState.ts"
 
 /** @internal */
 export const TypeId = "~@fiberpool/core/WorkerPool" as const
@@ -36,236 +35,9 @@ export const TypeId = "~@fiberpool/core/WorkerPool" as const
 /** The interrupt bound of a forced shutdown, so that a forced process exit can follow within a second. */
 const forcedInterruptTimeoutMillis = 500
 
-/**
- * Builds an error without capturing a stack trace. Errors that describe a job's outcome or a rejected submission
- * would only show pool internals, and capturing a stack cost ~4 µs each (two per interrupted job).
- */
-const withoutStack = <A>(make: () => A): A => {
-  // `stackTraceLimit` is a V8 extension: typed locally so core needs no runtime's type definitions.
-  const errorClass = Error as ErrorConstructor & { stackTraceLimit: number | undefined }
-  const limit = errorClass.stackTraceLimit
-  errorClass.stackTraceLimit = 0
-  const value = make()
-  errorClass.stackTraceLimit = limit
-  return value
-}
-
-/** Reasons without per-job fields are shared. */
-const reasons: {
-  readonly closed: PoolClosed
-  readonly interrupted: JobInterrupted
-  readonly cancelled: Record<"handle" | "sliding" | "shutdown", JobCancelled>
-} = withoutStack(() => ({
-  closed: new PoolClosed(),
-  interrupted: new JobInterrupted(),
-  cancelled: {
-    handle: new JobCancelled({ by: "handle" }),
-    sliding: new JobCancelled({ by: "sliding" }),
-    shutdown: new JobCancelled({ by: "shutdown" })
-  }
-}))
-
-const jobFailure = (jobId: string, reason: JobError["reason"]): Exit.Exit<never, JobError> =>
-  Exit.fail(withoutStack(() => new JobError({ jobId, reason })))
-
-/** @internal */
-export const JobTypeId = "~@fiberpool/core/Job/JobHandle" as const
-
-type AnyExit = Exit.Exit<any, any>
-type Waiter = (exit: AnyExit) => void
-
-const Flag = {
-  TimedOut: 1,
-  Traced: 2,
-  CancelRequested: 4
-} as const
-
-const State = {
-  Waiting: 0,
-  Queued: 1,
-  Running: 2,
-  Done: 3
-} as const
-type State = typeof State[keyof typeof State]
-
-/**
- * A job inside the pool, and its handle. One object per job: it is a node of the queue (or of the running
- * list), holds the job's program until it starts, and then its result.
- */
-export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
-  declare readonly [JobTypeId]: typeof JobTypeId
-  state: State = State.Waiting as State
-  current: Job.Status = "queued"
-  effect: Effect.Effect<A, E, any> | undefined
-  context: Context.Context<never> | undefined
-  fiber: Fiber.Fiber<any, any> | undefined = undefined
-  result: Exit.Exit<A, E | JobError> | undefined = undefined
-  waiters: Waiter | Array<Waiter> | undefined = undefined
-  prev: JobEntry | undefined = undefined
-  next: JobEntry | undefined = undefined
-  score = 0
-  seq = 0
-  heapIndex = -1
-  where: Where = Where.None as Where
-  attemptCount = 0
-  /** `Flag` bits: fewer fields per queued job. */
-  flags = 0
-  submittedAt = 0
-  startedAt: number | undefined = undefined
-  readonly pool: PoolImpl
-  readonly options: ResolvedJobOptions
-  /** The custom id, or the generated one once something asked for it (queued jobs hold no id string). */
-  idCache: string | undefined
-  constructor(
-    pool: PoolImpl,
-    effect: Effect.Effect<A, E, any>,
-    context: Context.Context<never>,
-    options: ResolvedJobOptions
-  ) {
-    this.pool = pool
-    this.effect = effect
-    this.context = context
-    this.options = options
-    this.idCache = options.id
-  }
-  get id(): string {
-    return this.idCache ??= `${this.pool.name}-${this.seq}`
-  }
-  get key(): string | undefined {
-    return this.options.key
-  }
-  get priority(): number {
-    return this.options.priority
-  }
-  get metadata() {
-    return this.options.metadata
-  }
-  /**
-   * The job's result once it has ended. A job cancelled in bulk at shutdown gets its result when first read:
-   * building a `JobError` per queued job made a shutdown's cost grow with the queue (2.4 µs per job).
-   */
-  settled(): Exit.Exit<A, E | JobError> | undefined {
-    if (this.result === undefined && this.state === State.Done) {
-      this.result = jobFailure(this.id, reasons.cancelled.shutdown)
-    }
-    return this.result
-  }
-  get exit(): Effect.Effect<Exit.Exit<A, E | JobError>> {
-    return Effect.callback<Exit.Exit<A, E | JobError>>((resume) => {
-      const result = this.settled()
-      if (result !== undefined) return resume(Effect.succeed(result))
-      const waiter: Waiter = (exit) => resume(Effect.succeed(exit))
-      this.addWaiter(waiter)
-      return Effect.sync(() => this.removeWaiter(waiter))
-    })
-  }
-  get await(): Effect.Effect<A, E | JobError> {
-    const result = this.settled()
-    if (result !== undefined) return result
-    return Effect.callback<A, E | JobError>((resume) => {
-      const result = this.settled()
-      if (result !== undefined) return resume(result)
-      this.addWaiter(resume)
-      return Effect.sync(() => this.removeWaiter(resume))
-    })
-  }
-  get cancel(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      switch (this.state) {
-        case State.Queued: {
-          this.pool.cancelQueued(this, "handle")
-          return Effect.void
-        }
-        case State.Running: {
-          // the fiber is unset only while the job's first synchronous step runs inside `start`
-          if (this.fiber !== undefined) this.fiber.interruptUnsafe()
-          else this.flags |= Flag.CancelRequested
-          return Effect.asVoid(this.exit)
-        }
-        default:
-          return Effect.void
-      }
-    })
-  }
-  get status(): Effect.Effect<Job.Status> {
-    return Effect.sync(() => this.current)
-  }
-  get attempts(): Effect.Effect<number> {
-    return Effect.sync(() => this.attemptCount)
-  }
-  addWaiter(waiter: Waiter): void {
-    if (this.waiters === undefined) this.waiters = waiter
-    else if (typeof this.waiters === "function") this.waiters = [this.waiters, waiter]
-    else this.waiters.push(waiter)
-  }
-  removeWaiter(waiter: Waiter): void {
-    if (this.waiters === waiter) this.waiters = undefined
-    else if (Array.isArray(this.waiters)) {
-      const index = this.waiters.indexOf(waiter)
-      if (index >= 0) this.waiters.splice(index, 1)
-    }
-  }
-}
-
-Object.defineProperty(JobEntry.prototype, JobTypeId, { value: JobTypeId })
-
 interface PendingSubmit {
   readonly entry: JobEntry
   readonly resume: (effect: Effect.Effect<JobEntry, PoolError>) => void
-}
-
-type FateName = Fate
-
-/** Each fate's jobs: single jobs, and whole queues cancelled at once (kept as they were drained). */
-type Fates = Record<FateName, Array<JobEntry | ReadonlyArray<JobEntry>>>
-
-/**
- * The report's `jobs`: each list of ids is made when first read, so that a shutdown that cancels a million
- * queued jobs does not build a million id strings nobody may look at.
- */
-const fatesReport = (fates: Fates): Shutdown.JobFates => {
-  const report = {} as Record<FateName, ReadonlyArray<string>>
-  for (const name of fateNames) {
-    let ids: Array<string> | undefined
-    Object.defineProperty(report, name, {
-      enumerable: true,
-      get: () => {
-        if (ids !== undefined) return ids
-        ids = []
-        for (const item of fates[name]) {
-          if (item instanceof JobEntry) ids.push(item.id)
-          else for (let i = 0; i < item.length; i++) ids.push(item[i].id)
-        }
-        return ids
-      }
-    })
-  }
-  return report
-}
-
-const emptyFates = (): Fates => {
-  const fates = {} as Fates
-  for (const name of fateNames) fates[name] = []
-  return fates
-}
-
-interface ShutdownState {
-  readonly startedAt: number
-  readonly mode: Shutdown.Mode
-  /** The jobs live when shutdown began, by how they ended (no job is accepted after): the report's `jobs`. */
-  readonly fates: Fates
-  readonly force: Deferred.Deferred<void>
-  readonly report: Deferred.Deferred<Shutdown.Report>
-  interruptTimeoutMillis: number
-  shorten: Deferred.Deferred<void> | undefined
-}
-
-const resumeWaiters = (entry: JobEntry, result: AnyExit): void => {
-  const waiters = entry.waiters
-  if (waiters === undefined) return
-  entry.waiters = undefined
-  if (typeof waiters === "function") waiters(result)
-  else for (let i = 0; i < waiters.length; i++) waiters[i](result)
 }
 
 /** @internal */
@@ -300,10 +72,17 @@ export class PoolImpl {
   readonly instruments: Instruments
   readonly subscribers = new Set<Queue.Queue<JobEvent.JobEvent, Cause.Done>>()
   idleWaiters: Array<() => void> = []
-  closed = false
+  lifecycle: Lifecycle = open
   dispatching = false
   seq = 0
-  shutdownState: ShutdownState | undefined = undefined
+  /** Shutdown has begun: no job is accepted any more. */
+  get closed(): boolean {
+    return this.lifecycle._tag !== "Open"
+  }
+  /** The running or finished shutdown, if any. */
+  get shutdownState(): ShutdownState | undefined {
+    return this.lifecycle._tag === "Open" ? undefined : this.lifecycle.shutdown
+  }
 
   constructor(options: ResolvedPoolOptions, context: Context.Context<never>) {
     this.options = options
@@ -334,7 +113,7 @@ export class PoolImpl {
 
   /** Registers a subscriber now; its stream ends once shutdown has finished and it has read everything. */
   subscribe(queue: Queue.Queue<JobEvent.JobEvent, Cause.Done>): () => void {
-    if (this.shutdownState !== undefined && Deferred.isDoneUnsafe(this.shutdownState.report)) {
+    if (this.lifecycle._tag === "Closed") {
       Queue.endUnsafe(queue)
       return () => {}
     }
@@ -992,7 +771,6 @@ export class PoolImpl {
   }
 
   beginShutdown(options: ResolvedShutdown): ShutdownState {
-    this.closed = true
     const state: ShutdownState = {
       startedAt: this.clock.currentTimeMillisUnsafe(),
       mode: options.mode,
@@ -1002,7 +780,7 @@ export class PoolImpl {
       interruptTimeoutMillis: options.interruptTimeoutMillis,
       shorten: undefined
     }
-    this.shutdownState = state
+    this.lifecycle = { _tag: "Draining", shutdown: state }
     // submitters still waiting for room were never accepted: they get their answer now
     const pending = this.pending.splice(0)
     for (const { resume } of pending) {
@@ -1109,19 +887,18 @@ export class PoolImpl {
       this.subscribers.clear()
       // the pool has closed: its metric series go (or stay with another live pool of its name)
       this.instruments.close()
-      Deferred.doneUnsafe(
-        state.report,
-        Exit.succeed({
-          pool: this.name,
-          mode: state.mode,
-          startedAt: state.startedAt,
-          finishedAt,
-          durationMillis: finishedAt - state.startedAt,
-          graceExpired,
-          jobs,
-          totals: this.totals()
-        })
-      )
+      const report: Shutdown.Report = {
+        pool: this.name,
+        mode: state.mode,
+        startedAt: state.startedAt,
+        finishedAt,
+        durationMillis: finishedAt - state.startedAt,
+        graceExpired,
+        jobs,
+        totals: this.totals()
+      }
+      this.lifecycle = { _tag: "Closed", shutdown: state, report }
+      Deferred.doneUnsafe(state.report, Exit.succeed(report))
     })
   }
 }
