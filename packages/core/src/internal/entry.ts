@@ -2,6 +2,7 @@
  * A job inside the pool and its handle (one object per job), the shared error reasons of job outcomes, and
  * the resumption of a job's waiters.
  */
+import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -181,6 +182,16 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   get attempts(): Effect.Effect<number> {
     return Effect.sync(() => this.attemptCount)
   }
+  /**
+   * The one writer of a job's terminal state. `result` is undefined only for jobs cancelled in bulk at
+   * shutdown (built when first read, see `settled`).
+   */
+  end(status: Job.TerminalStatus, result: Exit.Exit<A, E | JobError> | undefined): void {
+    this.state = State.Done
+    this.current = status
+    this.result = result
+    this.effect = this.context = undefined
+  }
   addWaiter(waiter: Waiter): void {
     if (this.waiters === undefined) this.waiters = waiter
     else if (typeof this.waiters === "function") this.waiters = [this.waiters, waiter]
@@ -196,6 +207,17 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
 }
 
 Object.defineProperty(JobEntry.prototype, JobTypeId, { value: JobTypeId })
+
+/**
+ * How a job that ran ends, decided from its exit alone (pure): a timeout that fired wins, then success, then an
+ * interruption without a failure, else a failure (typed error or defect).
+ * @internal
+ */
+export const outcomeOf = (entry: JobEntry, exit: AnyExit): "succeeded" | "failed" | "timedOut" | "interrupted" => {
+  if (entry.flags & Flag.TimedOut) return "timedOut"
+  if (exit._tag === "Success") return "succeeded"
+  return Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "failed"
+}
 
 /** @internal */
 export const resumeWaiters = (entry: JobEntry, result: AnyExit): void => {

@@ -22,7 +22,17 @@ import {
   QueueFull
 } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
-import { type AnyExit, Flag, JobEntry, jobFailure, reasons, resumeWaiters, State, withoutStack } from "./entry.ts"
+import {
+  type AnyExit,
+  Flag,
+  JobEntry,
+  jobFailure,
+  outcomeOf,
+  reasons,
+  resumeWaiters,
+  State,
+  withoutStack
+} from "./entry.ts"
 import { JobQueue, KeyState, NodeList, SlidingLog, Where } from "./jobQueue.ts"
 import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
@@ -172,11 +182,8 @@ export class PoolImpl {
       }
       case "dropping": {
         this.countRejection("Dropped")
-        entry.state = State.Done
-        entry.current = "dropped"
-        entry.effect = entry.context = undefined
-        entry.result = jobFailure(entry.id, withoutStack(() => new JobDropped({ capacity: this.capacity })))
-        this.emit("Dropped", entry)
+        entry.end("dropped", jobFailure(entry.id, withoutStack(() => new JobDropped({ capacity: this.capacity }))))
+        this.emit(outcomes.dropped.event, entry)
         return Exit.succeed(entry)
       }
       case "sliding": {
@@ -461,28 +468,17 @@ export class PoolImpl {
     if (entry.state !== State.Running) return // abandoned at shutdown: already reported
     this.release(entry)
     entry.fiber = undefined
-    if (entry.flags & Flag.TimedOut) {
-      this.finish(
-        entry,
-        "timedOut",
-        jobFailure(
-          entry.id,
-          withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry, entry.startedAt!) }))
-        ),
-        endedAt
+    const status = outcomeOf(entry, exit)
+    let result: AnyExit = exit
+    if (status === "timedOut") {
+      result = jobFailure(
+        entry.id,
+        withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry, entry.startedAt!) }))
       )
-    } else if (exit._tag === "Success") {
-      this.finish(entry, "succeeded", exit, endedAt)
-    } else if (Cause.hasInterruptsOnly(exit.cause)) {
-      this.finish(
-        entry,
-        "interrupted",
-        jobFailure(entry.id, reasons.interrupted),
-        endedAt
-      )
-    } else {
-      this.finish(entry, "failed", exit, endedAt)
+    } else if (status === "interrupted") {
+      result = jobFailure(entry.id, reasons.interrupted)
     }
+    this.finish(entry, status, result, endedAt)
     this.dispatch()
   }
 
@@ -503,11 +499,9 @@ export class PoolImpl {
     }
   }
 
+  /** A job ends: its terminal state, then the outcome table's counter, report list, events and dead letter. */
   finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit, endedAt?: number): void {
-    entry.state = State.Done
-    entry.current = status
-    entry.result = result
-    entry.effect = entry.context = undefined
+    entry.end(status, result)
     if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
     const outcome = outcomes[status]
     this.counters[outcome.counter]++
@@ -819,9 +813,7 @@ export class PoolImpl {
       this.shutdownState?.fates.cancelled.push(entries)
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]
-        entry.state = State.Done
-        entry.current = "cancelled"
-        entry.effect = entry.context = undefined
+        entry.end("cancelled", undefined)
         if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
       }
       const emit = this.subscribers.size > 0
