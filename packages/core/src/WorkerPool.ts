@@ -21,6 +21,7 @@ import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type { JobEntry } from "./internal/entry.ts"
 import { conflictingBoundaries } from "./internal/observe.ts"
 import {
   type Backpressure as Backpressure_,
@@ -512,7 +513,7 @@ export const run: {
             ) as Effect.Effect<A, E | JobError | PoolError>
           )
         }
-        const exit = submitted as Exit.Exit<PoolImpl["live"] extends Map<string, infer J> ? J : never, PoolError>
+        const exit = submitted as Exit.Exit<JobEntry, PoolError>
         if (Exit.isFailure(exit)) return resume(exit as Exit.Exit<never, PoolError>)
         const entry = exit.value
         const result = entry.settled()

@@ -33,6 +33,7 @@ import {
   State,
   withoutStack
 } from "./entry.ts"
+import { LiveIds } from "./ids.ts"
 import { JobQueue, KeyState, NodeList, SlidingLog, Where } from "./jobQueue.ts"
 import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
@@ -75,16 +76,13 @@ export class PoolImpl {
   wakeFiber: Fiber.Fiber<void> | undefined = undefined
   readonly deadLetterFibers = new Set<Fiber.Fiber<void>>()
   readonly pending: Array<PendingSubmit> = []
-  /** Live jobs with a custom id. */
-  readonly live = new Map<string, JobEntry>()
-  customIdsOfGeneratedForm = 0
+  readonly ids: LiveIds
   readonly counters: Counters = makeCounters()
   readonly instruments: Instruments
   readonly subscribers = new Set<Queue.Queue<JobEvent.JobEvent, Cause.Done>>()
   idleWaiters: Array<() => void> = []
   lifecycle: Lifecycle = open
   dispatching = false
-  seq = 0
   /** Shutdown has begun: no job is accepted any more. */
   get closed(): boolean {
     return this.lifecycle._tag !== "Open"
@@ -104,6 +102,10 @@ export class PoolImpl {
     this.limiter = options.rateLimit === undefined
       ? undefined
       : new SlidingLog(options.rateLimit.limit, options.rateLimit.intervalMillis)
+    this.ids = new LiveIds(
+      options.name,
+      () => [...this.runningList.toArray(), ...this.queue.toArray(this.keys.values())]
+    )
     this.instruments = new Instruments(options.name, context, this.counters, {
       queued: () => this.queue.size,
       running: () => this.runningList.size,
@@ -141,20 +143,16 @@ export class PoolImpl {
     context: Context.Context<never>
   ): Effect.Effect<JobEntry, PoolError> {
     if (this.closed) return this.reject(reasons.closed)
-    // only custom ids are kept in `live`; generated ids (`<pool>-<seq>`, made when first asked for) are unique
     // by construction, and checked against custom ids of the same form in the rare case there are any
     const id = options.id
     if (id !== undefined) {
-      if (this.live.has(id) || this.isLiveGeneratedId(id)) {
+      if (this.ids.isLive(id)) {
         return this.reject(withoutStack(() => new DuplicateJobId({ jobId: id })))
       }
     }
     const entry = new JobEntry(this, effect, context, options)
     entry.submittedAt = this.clock.currentTimeMillisUnsafe()
-    entry.seq = ++this.seq
-    if (id === undefined && this.customIdsOfGeneratedForm > 0) {
-      while (this.live.has(`${this.name}-${entry.seq}`)) entry.seq = ++this.seq
-    }
+    this.ids.number(entry)
     if (!this.queue.ordered && (entry.key !== undefined || entry.priority !== 0)) {
       // jobs queued before the switch get their score now, so they keep their place
       for (let queued = this.queue.list.head; queued !== undefined; queued = queued.next) this.score(queued)
@@ -217,7 +215,7 @@ export class PoolImpl {
         // checked again when it is admitted
         return Effect.callback<JobEntry, PoolError>((resume) => {
           if (this.closed) return resume(this.reject(reasons.closed))
-          if (id !== undefined && (this.live.has(id) || this.isLiveGeneratedId(id))) {
+          if (id !== undefined && (this.ids.isLive(id))) {
             return resume(this.reject(withoutStack(() => new DuplicateJobId({ jobId: id }))))
           }
           const pending: PendingSubmit = { entry, resume }
@@ -235,38 +233,11 @@ export class PoolImpl {
     }
   }
 
-  keepCustomId(id: string, entry: JobEntry): void {
-    if (this.live.has(id)) return
-    this.live.set(id, entry)
-    if (this.generatedSeq(id) > 0) this.customIdsOfGeneratedForm++
-  }
-
-  dropCustomId(id: string): void {
-    if (this.live.delete(id) && this.generatedSeq(id) > 0) this.customIdsOfGeneratedForm--
-  }
-
   /** A job's static ordering key: its priority, plus its age in aging intervals when aging is on. */
   score(entry: JobEntry): void {
     entry.score = this.options.agingMillis === 0
       ? entry.priority
       : entry.priority - entry.submittedAt / this.options.agingMillis
-  }
-
-  /** The sequence number a custom id would have as a generated id (`<pool>-<n>`), or -1. */
-  generatedSeq(id: string): number {
-    if (id.length <= this.name.length + 1 || !id.startsWith(this.name) || id.charCodeAt(this.name.length) !== 45) {
-      return -1
-    }
-    const rest = id.slice(this.name.length + 1)
-    return /^[1-9]\d*$/.test(rest) ? Number(rest) : -1
-  }
-
-  /** Whether a custom id is the generated id of a live job (a scan, for ids of that form only). */
-  isLiveGeneratedId(id: string): boolean {
-    const seq = this.generatedSeq(id)
-    if (seq < 0 || seq > this.seq) return false
-    const generated = (entry: JobEntry) => entry.seq === seq && entry.options.id === undefined
-    return this.runningList.toArray().some(generated) || this.queue.toArray(this.keys.values()).some(generated)
   }
 
   reject(reason: PoolClosed | DuplicateJobId | QueueFull): Effect.Effect<never, PoolError> {
@@ -297,7 +268,7 @@ export class PoolImpl {
 
   accept(entry: JobEntry): void {
     this.counters.submitted++
-    if (entry.options.id !== undefined) this.keepCustomId(entry.options.id, entry)
+    if (entry.options.id !== undefined) this.ids.keep(entry.options.id, entry)
     this.emit("Submitted", entry)
   }
 
@@ -502,7 +473,7 @@ export class PoolImpl {
   /** A job ends: its terminal state, then the outcome table's counter, report list, events and dead letter. */
   finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit, endedAt?: number): void {
     entry.end(status, result)
-    if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
+    if (entry.options.id !== undefined) this.ids.drop(entry.options.id)
     const outcome = outcomes[status]
     this.counters[outcome.counter]++
     if (outcome.fate !== undefined) this.shutdownState?.fates[outcome.fate].push(entry)
@@ -583,13 +554,11 @@ export class PoolImpl {
   admit(pending: PendingSubmit): void {
     const entry = pending.entry
     const id = entry.options.id
-    if (id !== undefined && (this.live.has(id) || this.isLiveGeneratedId(id))) {
+    if (id !== undefined && (this.ids.isLive(id))) {
       pending.resume(this.reject(withoutStack(() => new DuplicateJobId({ jobId: id }))))
       return
     }
-    if (id === undefined && this.customIdsOfGeneratedForm > 0) {
-      while (this.live.has(`${this.name}-${entry.seq}`)) entry.seq = ++this.seq
-    }
+    if (id === undefined) this.ids.skipTaken(entry)
     this.accept(entry)
     this.enqueue(entry)
     pending.resume(Exit.succeed(entry))
@@ -814,7 +783,7 @@ export class PoolImpl {
       for (let i = 0; i < entries.length; i++) {
         const entry = entries[i]
         entry.end("cancelled", undefined)
-        if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
+        if (entry.options.id !== undefined) this.ids.drop(entry.options.id)
       }
       const emit = this.subscribers.size > 0
       for (let i = 0; i < entries.length; i++) {
