@@ -240,15 +240,12 @@ const isDataFirst = (args: IArguments): boolean =>
  * The rejection of a call whose pool or job is not what the types say (a value from untyped code): a typed
  * `PoolError` naming the argument, rather than a defect from deep inside the runtime.
  */
-const badArguments = (self: unknown, effect: unknown): Exit.Exit<never, PoolError> | undefined => {
+const badArguments = (self: unknown, effect: unknown): Exit.Exit<never, PoolError> => {
   if (!(self instanceof PoolImpl)) {
     return Exit.fail(new PoolError({ reason: Validation.invalid("pool", self, "a WorkerPool") }))
   }
-  if (!Effect.isEffect(effect)) {
-    self.countRejection("InvalidOptions")
-    return Exit.fail(new PoolError({ reason: Validation.invalid("effect", effect, "an Effect (the job)") }))
-  }
-  return undefined
+  self.countRejection("InvalidOptions")
+  return Exit.fail(new PoolError({ reason: Validation.invalid("effect", effect, "an Effect (the job)") }))
 }
 
 /**
@@ -391,8 +388,7 @@ export const submit: {
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R> =>
     Effect.withFiber((fiber) => {
-      const bad = badArguments(self, effect)
-      if (bad !== undefined) return bad
+      if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
       const pool = impl(self)
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
@@ -494,8 +490,7 @@ export const run: {
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<A, E | JobError | PoolError, R> =>
     Effect.withFiber((fiber) => {
-      const bad = badArguments(self, effect)
-      if (bad !== undefined) return bad
+      if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
       const pool = impl(self)
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
