@@ -13,6 +13,7 @@ import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import { hasProperty } from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
+import * as Outcome from "./internal/outcome.ts"
 import type { JobError } from "./PoolError.ts"
 
 /**
@@ -47,16 +48,7 @@ export type TypeId = "~@fiberpool/core/Job/JobHandle"
  * @category models
  * @since 0.1.0
  */
-export type Status =
-  | "queued"
-  | "running"
-  | "succeeded"
-  | "failed"
-  | "timedOut"
-  | "cancelled"
-  | "interrupted"
-  | "abandoned"
-  | "dropped"
+export type Status = "queued" | "running" | Outcome.TerminalStatus
 
 /**
  * The statuses a job cannot leave.
@@ -72,7 +64,7 @@ export type Status =
  * @category models
  * @since 0.1.0
  */
-export type TerminalStatus = Exclude<Status, "queued" | "running">
+export type TerminalStatus = Outcome.TerminalStatus
 
 /**
  * Tells whether a status is terminal.
@@ -89,7 +81,7 @@ export type TerminalStatus = Exclude<Status, "queued" | "running">
  * @category guards
  * @since 0.1.0
  */
-export const isTerminal = (status: Status): status is TerminalStatus => status !== "queued" && status !== "running"
+export const isTerminal = (status: Status): status is TerminalStatus => Object.hasOwn(Outcome.outcomes, status)
 
 /**
  * A retry policy for a job's typed failures. Defects, timeouts and interruptions are never retried.
@@ -127,7 +119,9 @@ export type Retry<E> =
  * Options for one job.
  *
  * - `id`: unique among the pool's live (queued or running) jobs; generated when absent, as `<pool name>-<n>`
- *   (a custom id of that form is checked against the generated ones too).
+ *   (a custom id of that form is checked against the generated ones too). A submitter waiting for room under
+ *   `"suspend"` holds no id: its id is checked when it is accepted, and `DuplicateJobId` then rejects it if a
+ *   live job has taken the id meanwhile.
  * - `timeout`: the job's budget, counted from its start (not its submission), covering every attempt and
  *   the delays between them. When it runs out the job is interrupted, its finalizers run, and it ends
  *   `timedOut`.
@@ -198,7 +192,7 @@ export interface Options<E = unknown> {
 export interface DeadLetter {
   readonly pool: string
   readonly jobId: string
-  readonly status: "failed" | "timedOut" | "abandoned"
+  readonly status: Outcome.DeadLetterStatus
   readonly cause: Cause.Cause<unknown>
   readonly attempts: number
   readonly metadata: Readonly<Record<string, unknown>> | undefined

@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
+import * as Outcome from "./internal/outcome.ts"
 
 /**
  * The kinds of event.
@@ -18,7 +19,8 @@ import type * as Cause from "effect/Cause"
  * - `AttemptFailed`: an attempt failed with a typed error (`cause`); a `Started` follows if it is retried.
  * - `Succeeded`, `Failed` (with `cause`), `TimedOut`, `Cancelled`, `Interrupted`, `Abandoned`: the job's
  *   terminal state; exactly one per accepted job.
- * - `Dropped`: the job was not accepted (queue full under `"dropping"`).
+ * - `Dropped`: the job was not accepted (queue full under `"dropping"`); it is the terminal event of that
+ *   job's handle (`isTerminal` is true, as `Job.isTerminal("dropped")` is).
  *
  * @example
  * ```ts
@@ -31,17 +33,7 @@ import type * as Cause from "effect/Cause"
  * @category models
  * @since 0.1.0
  */
-export type Kind =
-  | "Submitted"
-  | "Started"
-  | "AttemptFailed"
-  | "Succeeded"
-  | "Failed"
-  | "TimedOut"
-  | "Cancelled"
-  | "Interrupted"
-  | "Abandoned"
-  | "Dropped"
+export type Kind = "Submitted" | "Started" | "AttemptFailed" | Outcome.TerminalEvent
 
 /**
  * One event of one job.
@@ -84,15 +76,6 @@ export interface JobEvent {
   readonly cause: Cause.Cause<unknown> | undefined
 }
 
-const terminal: ReadonlySet<Kind> = new Set([
-  "Succeeded",
-  "Failed",
-  "TimedOut",
-  "Cancelled",
-  "Interrupted",
-  "Abandoned"
-])
-
 /**
  * Tells whether an event is a job's terminal event.
  *
@@ -103,9 +86,10 @@ const terminal: ReadonlySet<Kind> = new Set([
  *
  * assert.strictEqual(JobEvent.isTerminal({ _tag: "Started" }), false)
  * assert.strictEqual(JobEvent.isTerminal({ _tag: "Abandoned" }), true)
+ * assert.strictEqual(JobEvent.isTerminal({ _tag: "Dropped" }), true)
  * ```
  *
  * @category guards
  * @since 0.1.0
  */
-export const isTerminal = (event: Pick<JobEvent, "_tag">): boolean => terminal.has(event._tag)
+export const isTerminal = (event: Pick<JobEvent, "_tag">): boolean => Outcome.terminalEvents.has(event._tag)

@@ -4,7 +4,13 @@
  * Every pool registers these in the `Metric.MetricRegistry` of the context it was made in, with the
  * attribute `pool` set to its name. Counters and gauges read the pool's own counters when the registry is
  * read (so they always agree with `WorkerPool.stats`, and cost nothing per job); the two histograms are
- * updated as jobs start and end.
+ * updated as jobs start and end, with the pool's `durationBoundaries`.
+ *
+ * Live pools with the same name in one registry share their series: a scrape shows their sum (two pools of
+ * the default name that ran 2 and 1 jobs read `succeeded_total{pool="fiberpool"} 3`). A pool that closes
+ * keeps its counts in the series while another pool of its name lives, so no counter goes back; when the
+ * last pool of a name closes, its series are removed from the registry. Pools sharing a name must share
+ * their histogram boundaries (`make` fails with `InvalidOptions` otherwise).
  *
  * | name | type | meaning |
  * | --- | --- | --- |
@@ -17,8 +23,12 @@
  * | `fiberpool_jobs_interrupted_total` | counter | interrupted while running |
  * | `fiberpool_jobs_abandoned_total` | counter | ignored interruption at shutdown |
  * | `fiberpool_job_retries_total` | counter | attempts after the first |
+ * | `fiberpool_dead_letters_dropped_total` | counter | dead letters a full bounded queue refused |
  * | `fiberpool_jobs_queued` | gauge | waiting to start |
  * | `fiberpool_jobs_running` | gauge | running now |
+ * | `fiberpool_submitters_waiting` | gauge | submitters waiting for room (not accepted yet) |
+ * | `fiberpool_concurrency` | gauge | jobs that may run at once (follows `resize`) |
+ * | `fiberpool_capacity` | gauge | jobs that may wait (`+Inf` unbounded) |
  * | `fiberpool_job_wait_seconds` | histogram | submission to first start |
  * | `fiberpool_job_run_seconds` | histogram | first start to end |
  *
@@ -208,6 +218,70 @@ export const abandoned = Metric.counter("fiberpool_jobs_abandoned_total", {
  * @since 0.1.0
  */
 export const retries = Metric.counter("fiberpool_job_retries_total", { description: "Attempts after the first" })
+
+/**
+ * Dead letters a full bounded `deadLetters` queue refused (they are lost; see `WorkerPool.Stats`).
+ *
+ * @example
+ * ```ts
+ * import { PoolMetrics } from "@fiberpool/core"
+ *
+ * console.log(PoolMetrics.deadLettersDropped.id) // => fiberpool_dead_letters_dropped_total
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const deadLettersDropped = Metric.counter("fiberpool_dead_letters_dropped_total", {
+  description: "Dead letters a full bounded dead-letter queue refused"
+})
+
+/**
+ * Submitters waiting for room in a full queue (under `"suspend"`), not accepted yet.
+ *
+ * @example
+ * ```ts
+ * import { PoolMetrics } from "@fiberpool/core"
+ *
+ * console.log(PoolMetrics.waiting.id) // => fiberpool_submitters_waiting
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const waiting = Metric.gauge("fiberpool_submitters_waiting", {
+  description: "Submitters waiting for room in the queue"
+})
+
+/**
+ * How many jobs may run at once (changes with `WorkerPool.resize`).
+ *
+ * @example
+ * ```ts
+ * import { PoolMetrics } from "@fiberpool/core"
+ *
+ * console.log(PoolMetrics.concurrency.id) // => fiberpool_concurrency
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const concurrency = Metric.gauge("fiberpool_concurrency", { description: "Jobs that may run at once" })
+
+/**
+ * How many accepted jobs may wait to start (`+Inf` for an unbounded queue).
+ *
+ * @example
+ * ```ts
+ * import { PoolMetrics } from "@fiberpool/core"
+ *
+ * console.log(PoolMetrics.capacity.id) // => fiberpool_capacity
+ * ```
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const capacity = Metric.gauge("fiberpool_capacity", { description: "Jobs that may wait in the queue" })
 
 /**
  * Jobs waiting in the queue.

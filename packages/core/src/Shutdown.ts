@@ -15,6 +15,7 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Outcome from "./internal/outcome.ts"
 
 /**
  * What happens to queued jobs when shutdown begins.
@@ -94,17 +95,14 @@ export interface Options {
  * @category models
  * @since 0.1.0
  */
-export interface Totals {
+export interface Totals extends FateCounts {
   readonly submitted: number
   readonly rejected: number
-  readonly succeeded: number
-  readonly failed: number
-  readonly timedOut: number
-  readonly interrupted: number
-  readonly cancelled: number
-  readonly abandoned: number
   readonly retries: number
 }
+
+/** One count per outcome of an accepted job (`succeeded`, `failed`, ...): derived from the outcome table. */
+type FateCounts = { readonly [F in Outcome.Fate]: number }
 
 /**
  * The ids of the jobs that were live (queued or running) when shutdown began, by how they ended.
@@ -122,14 +120,7 @@ export interface Totals {
  * @category models
  * @since 0.1.0
  */
-export interface JobFates {
-  readonly succeeded: ReadonlyArray<string>
-  readonly failed: ReadonlyArray<string>
-  readonly timedOut: ReadonlyArray<string>
-  readonly interrupted: ReadonlyArray<string>
-  readonly cancelled: ReadonlyArray<string>
-  readonly abandoned: ReadonlyArray<string>
-}
+export type JobFates = { readonly [F in Outcome.Fate]: ReadonlyArray<string> }
 
 /**
  * What a shutdown did.

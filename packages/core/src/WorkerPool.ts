@@ -21,6 +21,8 @@ import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type { JobEntry } from "./internal/entry.ts"
+import { conflictingBoundaries } from "./internal/observe.ts"
 import {
   type Backpressure as Backpressure_,
   noJobOptions,
@@ -36,6 +38,7 @@ import { InvalidOptions, PoolError } from "./PoolError.ts"
 import type { JobError } from "./PoolError.ts"
 import type * as Shutdown from "./Shutdown.ts"
 import { CurrentController, logReport } from "./Shutdown.ts"
+import * as Validation from "./Validation.ts"
 
 /**
  * @category type ids
@@ -119,7 +122,10 @@ export type Backpressure = Backpressure_
  *   its limit wait aside and never hold back other keys.
  * - `rateLimit`: at most `limit` job starts in any window of `interval`; `keyRateLimit`: the same per key.
  * - `deadLetters`: a `Queue` or a callback that receives a `Job.DeadLetter` for every job that ends failed,
- *   timed out or abandoned, exactly once.
+ *   timed out or abandoned, exactly once. A letter a full bounded `Queue` refuses is counted in
+ *   `Stats.deadLettersDropped`.
+ * - `durationBoundaries`: the bucket boundaries (seconds, increasing) of the wait and run histograms. Default
+ *   `PoolMetrics.durationBoundaries`, 1 ms to 100 s.
  *
  * Everything a job logs is annotated with `fiberpool.pool`, `fiberpool.job` and, on retries,
  * `fiberpool.attempt`.
@@ -158,6 +164,7 @@ export interface Options {
     | Queue.Enqueue<Job.DeadLetter>
     | ((letter: Job.DeadLetter) => Effect.Effect<void, unknown>)
     | undefined
+  readonly durationBoundaries?: ReadonlyArray<number> | undefined
 }
 
 /**
@@ -166,6 +173,7 @@ export interface Options {
  * - `queued`: accepted jobs not started; `running`: jobs started and not finished; `waiting`: submitters
  *   suspended on a full queue (not accepted yet).
  * - `closed`: shutdown has begun; `paused`, `intakePaused`: see {@link pause}.
+ * - `deadLettersDropped`: dead letters a full bounded `deadLetters` queue refused.
  *
  * @example
  * ```ts
@@ -196,6 +204,7 @@ export interface Stats extends Shutdown.Totals {
   readonly running: number
   readonly waiting: number
   readonly closed: boolean
+  readonly deadLettersDropped: number
 }
 
 /**
@@ -220,8 +229,24 @@ export interface Stats extends Shutdown.Totals {
  */
 export const isWorkerPool = (u: unknown): u is WorkerPool => hasProperty(u, TypeId)
 
+/** The implementation behind the public interface: every `WorkerPool` is made by {@link make}. */
+const impl = (self: WorkerPool): PoolImpl => self as PoolImpl
+
 /** `instanceof` first: the `TypeId` lookup of `isWorkerPool` showed in profiles of the hot path. */
-const isDataFirst = (args: IArguments): boolean => args[0] instanceof PoolImpl || isWorkerPool(args[0])
+const isDataFirst = (args: IArguments): boolean =>
+  args[0] instanceof PoolImpl || isWorkerPool(args[0]) || Effect.isEffect(args[1])
+
+/**
+ * The rejection of a call whose pool or job is not what the types say (a value from untyped code): a typed
+ * `PoolError` naming the argument, rather than a defect from deep inside the runtime.
+ */
+const badArguments = (self: unknown, effect: unknown): Exit.Exit<never, PoolError> => {
+  if (!(self instanceof PoolImpl)) {
+    return Exit.fail(new PoolError({ reason: Validation.invalid("pool", self, "a WorkerPool") }))
+  }
+  self.countRejection("InvalidOptions")
+  return Exit.fail(new PoolError({ reason: Validation.invalid("effect", effect, "an Effect (the job)") }))
+}
 
 /**
  * Creates a pool whose lifetime is the current scope. Closing the scope is the graceful shutdown, with the
@@ -252,11 +277,22 @@ export const make = (options: Options): Effect.Effect<WorkerPool, InvalidOptions
   Effect.suspend(() => {
     const resolved = resolvePoolOptions(options)
     if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
+    const options_ = resolved.success
     return Effect.acquireRelease(
-      Effect.map(Effect.context<never>(), (context) => {
-        const pool = new PoolImpl(resolved.success, context)
+      Effect.flatMap(Effect.context<never>(), (context) => {
+        const conflict = conflictingBoundaries(context, options_.name, options_.durationBoundaries)
+        if (conflict !== undefined) {
+          return Exit.fail(
+            Validation.invalid(
+              "durationBoundaries",
+              options_.durationBoundaries,
+              `the boundaries of the live pool named ${Validation.render(options_.name)} (${conflict.join(", ")})`
+            )
+          )
+        }
+        const pool = new PoolImpl(options_, context)
         const controller = Context.get(context, CurrentController)
-        return { pool, controller, unfollow: controller === undefined ? undefined : pool.follow(controller) }
+        return Exit.succeed({ pool, controller, unfollow: controller === undefined ? undefined : pool.follow(controller) })
       }),
       ({ controller, pool, unfollow }) =>
         Effect.ensuring(
@@ -358,7 +394,8 @@ export const submit: {
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R> =>
     Effect.withFiber((fiber) => {
-      const pool = self as unknown as PoolImpl
+      if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
+      const pool = impl(self)
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
       return pool.submit(effect, resolved, fiber.context) as Effect.Effect<Job.JobHandle<A, E>, PoolError>
@@ -459,7 +496,8 @@ export const run: {
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<A, E | JobError | PoolError, R> =>
     Effect.withFiber((fiber) => {
-      const pool = self as unknown as PoolImpl
+      if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
+      const pool = impl(self)
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
       // submitting and registering the wait happen in one step, so no interruption can fall between them
@@ -476,10 +514,11 @@ export const run: {
             ) as Effect.Effect<A, E | JobError | PoolError>
           )
         }
-        const exit = submitted as Exit.Exit<PoolImpl["live"] extends Map<string, infer J> ? J : never, PoolError>
+        const exit = submitted as Exit.Exit<JobEntry, PoolError>
         if (Exit.isFailure(exit)) return resume(exit as Exit.Exit<never, PoolError>)
         const entry = exit.value
-        if (entry.result !== undefined) return resume(entry.result)
+        const result = entry.settled()
+        if (result !== undefined) return resume(result)
         entry.addWaiter(resume)
         // interrupting the caller cancels the job, and waits for it to stop
         return Effect.suspend(() => {
@@ -512,7 +551,7 @@ export const run: {
  */
 export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
   Effect.sync(() => {
-    const pool = self as unknown as PoolImpl
+    const pool = impl(self)
     return {
       name: pool.name,
       concurrency: pool.concurrency,
@@ -523,6 +562,7 @@ export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
       closed: pool.closed,
       paused: pool.dispatchPaused,
       intakePaused: pool.intakePaused,
+      deadLettersDropped: pool.counters.deadLettersDropped,
       ...pool.totals()
     }
   })
@@ -560,7 +600,7 @@ export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
 export const subscribe = (self: WorkerPool): Effect.Effect<Stream.Stream<JobEvent.JobEvent>, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.map(Queue.unbounded<JobEvent.JobEvent, Cause.Done>(), (queue) => {
-      const unsubscribe = (self as unknown as PoolImpl).subscribe(queue)
+      const unsubscribe = impl(self).subscribe(queue)
       return { queue, unsubscribe }
     }),
     ({ queue, unsubscribe }) => Effect.andThen(Effect.sync(unsubscribe), Queue.shutdown(queue))
@@ -618,7 +658,7 @@ export const events = (self: WorkerPool): Stream.Stream<JobEvent.JobEvent> => St
  * @category combinators
  * @since 0.1.0
  */
-export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => (self as unknown as PoolImpl).awaitIdle
+export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => impl(self).awaitIdle
 
 /**
  * Pauses the pool. By default dispatch pauses: running jobs go on, queued jobs wait, submissions are still
@@ -647,7 +687,7 @@ export const awaitIdle = (self: WorkerPool): Effect.Effect<void> => (self as unk
  * @since 0.1.0
  */
 export const pause = (self: WorkerPool, options?: { readonly intake?: boolean | undefined }): Effect.Effect<void> =>
-  Effect.sync(() => (self as unknown as PoolImpl).pause(options?.intake === true))
+  Effect.sync(() => impl(self).pause(options?.intake === true))
 
 /**
  * Resumes what {@link pause} paused (dispatch by default, or intake with `{ intake: true }`).
@@ -673,7 +713,7 @@ export const pause = (self: WorkerPool, options?: { readonly intake?: boolean | 
  * @since 0.1.0
  */
 export const resume = (self: WorkerPool, options?: { readonly intake?: boolean | undefined }): Effect.Effect<void> =>
-  Effect.sync(() => (self as unknown as PoolImpl).resume(options?.intake === true))
+  Effect.sync(() => impl(self).resume(options?.intake === true))
 
 /**
  * Changes how many jobs run at once. Growing starts queued jobs at once; shrinking lets running jobs finish
@@ -706,7 +746,7 @@ export const resize = (self: WorkerPool, concurrency: number): Effect.Effect<voi
         new InvalidOptions({ option: "concurrency", value: String(concurrency), expected: "a positive integer" })
       )
     }
-    ;(self as unknown as PoolImpl).resize(concurrency)
+    impl(self).resize(concurrency)
     return Effect.void
   })
 
@@ -745,7 +785,7 @@ export const shutdown = (
   options?: Shutdown.Options
 ): Effect.Effect<Shutdown.Report, InvalidOptions> =>
   Effect.suspend(() => {
-    const pool = self as unknown as PoolImpl
+    const pool = impl(self)
     const resolved = resolveShutdown("shutdown", options, pool.options.shutdown)
     if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
     return pool.shutdown(resolved.success)
@@ -804,7 +844,8 @@ export const layer = (options: Options): Layer.Layer<Service, InvalidOptions> =>
  *
  * Keys: `NAME`, `CONCURRENCY`, `CAPACITY`, `BACKPRESSURE`, `TIMEOUT`, `SHUTDOWN_MODE`,
  * `SHUTDOWN_GRACE_PERIOD`, `SHUTDOWN_INTERRUPT_TIMEOUT`; durations are written like `"30 seconds"`. Each is
- * optional and overrides the default. Prefix them with `Config.nested(config, "POOL")`.
+ * optional and overrides the default; every other option of `defaults` (`keyConcurrency`, `rateLimit`,
+ * `deadLetters`, ...) is kept as given. Prefix the keys with `Config.nested(config, "POOL")`.
  *
  * @example
  * ```ts
@@ -838,6 +879,7 @@ export const config = (defaults: Options): Config.Config<Options> =>
       interruptTimeout: Option.getOrUndefined(read.interruptTimeout) ?? defaults.shutdown?.interruptTimeout
     }
     return {
+      ...defaults,
       name: Option.getOrUndefined(read.name) ?? defaults.name,
       concurrency: Option.getOrUndefined(read.concurrency) ?? defaults.concurrency,
       capacity: Option.getOrUndefined(read.capacity) ?? defaults.capacity,

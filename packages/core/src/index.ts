@@ -43,3 +43,10 @@ export * as Shutdown from "./Shutdown.ts"
  * @since 0.1.0
  */
 export * as WorkerPool from "./WorkerPool.ts"
+
+/**
+ * Option validation shared by the packages built on core: one rendering of bad values in `InvalidOptions`.
+ *
+ * @since 0.1.0
+ */
+export * as Validation from "./Validation.ts"

@@ -197,6 +197,28 @@ export class JobQueue<N extends Node> {
     return victim
   }
 
+  /** Takes every queued job out at once (in start order, then the parked ones): the queue is empty after. */
+  drain(parkedIterable: Iterable<KeyState<N>>): Array<N> {
+    const parkedLists = [...parkedIterable]
+    const all = this.toArray(parkedLists)
+    for (let i = 0; i < all.length; i++) {
+      const node = all[i]
+      node.where = Where.None
+      node.prev = node.next = undefined
+      node.heapIndex = -1
+    }
+    this.list.head = this.list.tail = undefined
+    this.list.size = 0
+    this.heap.length = 0
+    for (const keyState of parkedLists) {
+      keyState.parked.head = keyState.parked.tail = undefined
+      keyState.parked.size = 0
+    }
+    this.size = 0
+    this.parked = 0
+    return all
+  }
+
   toArray(parkedLists: Iterable<KeyState<N>>): Array<N> {
     const ready = this.ordered ? [...this.heap].sort((a, b) => (before(a, b) ? -1 : 1)) : this.list.toArray()
     for (const keyState of parkedLists) ready.push(...keyState.parked.toArray())

@@ -1,14 +1,15 @@
 import * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Job from "../Job.ts"
 import type { DeadLetter } from "../Job.ts"
-import { InvalidOptions } from "../PoolError.ts"
+import type { InvalidOptions } from "../PoolError.ts"
+import * as PoolMetrics from "../PoolMetrics.ts"
 import type * as Shutdown from "../Shutdown.ts"
+import * as Validation from "../Validation.ts"
 import type { Options as WorkerPoolOptions } from "../WorkerPool.ts"
 
 /** @internal */
@@ -54,6 +55,7 @@ export interface ResolvedPoolOptions {
   readonly rateLimit: ResolvedRateLimit | undefined
   readonly keyRateLimit: ResolvedRateLimit | undefined
   readonly deadLetters: DeadLetterSink | undefined
+  readonly durationBoundaries: ReadonlyArray<number>
 }
 
 /** @internal */
@@ -87,41 +89,30 @@ export const defaults = {
 const backpressures: ReadonlyArray<Backpressure> = ["suspend", "fail", "dropping", "sliding"]
 const modes: ReadonlyArray<Shutdown.Mode> = ["drain", "cancel"]
 
-/** @internal */
-export const render = (value: unknown): string => {
-  if (typeof value === "string") return JSON.stringify(value)
-  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return String(value)
-  if (value === undefined) return "undefined"
-  if (value === null) return "null"
-  if (DateTime.isDateTime(value)) return DateTime.formatIso(value)
-  if (Duration.isDuration(value)) return Duration.format(value)
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
-
 const invalid = (option: string, value: unknown, expected: string) =>
-  Result.fail(new InvalidOptions({ option, value: render(value), expected }))
+  Result.fail(Validation.invalid(option, value, expected))
 
-/**
- * Reads a duration option as milliseconds. `undefined` gives `fallback`. Only finite, non-NaN values pass,
- * and `min` is the least allowed value (exclusive when `positive`).
- */
+/** Reads a duration option as milliseconds; `undefined` gives `fallback`. */
 const durationMillis = (
   option: string,
   input: Duration.Input | undefined,
   fallback: number,
   positive: boolean
-): Result.Result<number, InvalidOptions> => {
-  if (input === undefined) return Result.succeed(fallback)
-  const expected = positive ? "a positive, finite duration" : "a finite duration of zero or more"
-  const decoded = Duration.fromInput(input)
-  if (Option.isNone(decoded)) return invalid(option, input, expected)
-  const millis = Duration.toMillis(decoded.value)
-  if (!Number.isFinite(millis) || (positive ? millis <= 0 : millis < 0)) return invalid(option, input, expected)
-  return Result.succeed(millis)
+): Result.Result<number, InvalidOptions> => Validation.durationMillis(option, input, { fallback, positive })
+
+/** The default boundaries of the duration histograms, checked once. */
+const boundariesExpected = "a non-empty array of increasing, positive, finite numbers (seconds)"
+
+const resolveBoundaries = (input: unknown): Result.Result<ReadonlyArray<number>, InvalidOptions> => {
+  if (input === undefined) return Result.succeed(PoolMetrics.durationBoundaries)
+  if (!Array.isArray(input) || input.length === 0) return invalid("durationBoundaries", input, boundariesExpected)
+  for (let i = 0; i < input.length; i++) {
+    const bound = input[i]
+    if (typeof bound !== "number" || !Number.isFinite(bound) || bound <= 0 || (i > 0 && bound <= input[i - 1])) {
+      return invalid("durationBoundaries", input, boundariesExpected)
+    }
+  }
+  return Result.succeed([...input])
 }
 
 /** @internal */
@@ -155,7 +146,7 @@ const resolveRateLimit = (
   if (!Number.isSafeInteger(input.limit) || input.limit < 1) {
     return invalid(`${option}.limit`, input.limit, "a positive integer")
   }
-  const interval = durationMillis(`${option}.interval`, input.interval ?? Number.NaN, 0, true)
+  const interval = Validation.durationMillis(`${option}.interval`, input.interval, { positive: true })
   if (Result.isFailure(interval)) return Result.fail(interval.failure)
   return Result.succeed({ limit: input.limit, intervalMillis: interval.success })
 }
@@ -167,17 +158,16 @@ export const resolvePoolOptions = (
   if (typeof options !== "object" || options === null) return invalid("options", options, "an object")
   const name = options.name ?? defaults.name
   if (typeof name !== "string" || name.length === 0) return invalid("name", options.name, "a non-empty string")
-  const concurrency = options.concurrency
-  if (typeof concurrency !== "number" || !Number.isSafeInteger(concurrency) || concurrency < 1) {
-    return invalid("concurrency", concurrency, "a positive integer")
-  }
-  const capacity = options.capacity ?? defaults.capacity
-  if (
-    typeof capacity !== "number" ||
-    !(capacity === Number.POSITIVE_INFINITY || (Number.isSafeInteger(capacity) && capacity >= 0))
-  ) {
-    return invalid("capacity", options.capacity, "an integer of zero or more, or Infinity")
-  }
+  const concurrencyResult = Validation.integer("concurrency", options.concurrency)
+  if (Result.isFailure(concurrencyResult)) return Result.fail(concurrencyResult.failure)
+  const concurrency = concurrencyResult.success
+  const capacityResult = Validation.integer("capacity", options.capacity, {
+    min: 0,
+    infinity: true,
+    fallback: defaults.capacity
+  })
+  if (Result.isFailure(capacityResult)) return Result.fail(capacityResult.failure)
+  const capacity = capacityResult.success
   const backpressure = options.backpressure ?? defaults.backpressure
   if (!backpressures.includes(backpressure)) {
     return invalid("backpressure", options.backpressure, `one of ${backpressures.join(", ")}`)
@@ -204,10 +194,12 @@ export const resolvePoolOptions = (
     if (Result.isFailure(aging)) return Result.fail(aging.failure)
     agingMillis = aging.success
   }
-  const keyConcurrency = options.keyConcurrency ?? Number.POSITIVE_INFINITY
-  if (!(keyConcurrency === Number.POSITIVE_INFINITY || (Number.isSafeInteger(keyConcurrency) && keyConcurrency >= 1))) {
-    return invalid("keyConcurrency", options.keyConcurrency, "a positive integer, or Infinity")
-  }
+  const keyConcurrencyResult = Validation.integer("keyConcurrency", options.keyConcurrency, {
+    infinity: true,
+    fallback: Number.POSITIVE_INFINITY
+  })
+  if (Result.isFailure(keyConcurrencyResult)) return Result.fail(keyConcurrencyResult.failure)
+  const keyConcurrency = keyConcurrencyResult.success
   const rateLimit = resolveRateLimit("rateLimit", options.rateLimit)
   if (Result.isFailure(rateLimit)) return Result.fail(rateLimit.failure)
   const keyRateLimit = resolveRateLimit("keyRateLimit", options.keyRateLimit)
@@ -216,7 +208,10 @@ export const resolvePoolOptions = (
   if (deadLetters !== undefined && typeof deadLetters !== "function" && !Queue.isEnqueue(deadLetters)) {
     return invalid("deadLetters", deadLetters, "a Queue or a function returning an Effect")
   }
+  const durationBoundaries = resolveBoundaries(options.durationBoundaries)
+  if (Result.isFailure(durationBoundaries)) return Result.fail(durationBoundaries.failure)
   return Result.succeed({
+    durationBoundaries: durationBoundaries.success,
     agingMillis,
     keyConcurrency,
     rateLimit: rateLimit.success,

@@ -15,19 +15,30 @@ import type * as JobEvent from "../JobEvent.ts"
 import {
   DuplicateJobId,
   JobAbandoned,
-  JobCancelled,
   JobDropped,
-  JobError,
-  JobInterrupted,
   JobTimedOut,
   PoolClosed,
   PoolError,
   QueueFull
 } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
+import {
+  type AnyExit,
+  Flag,
+  JobEntry,
+  jobFailure,
+  outcomeOf,
+  reasons,
+  resumeWaiters,
+  State,
+  withoutStack
+} from "./entry.ts"
+import { LiveIds } from "./ids.ts"
 import { JobQueue, KeyState, NodeList, SlidingLog, Where } from "./jobQueue.ts"
 import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedJobOptions, ResolvedPoolOptions, ResolvedShutdown } from "./options.ts"
+import { type DeadLetterStatus, outcomes } from "./outcome.ts"
+import { emptyFates, fatesReport, type Lifecycle, open, type ShutdownState } from "./shutdownState.ts"
 
 /** @internal */
 export const TypeId = "~@fiberpool/core/WorkerPool" as const
@@ -35,189 +46,9 @@ export const TypeId = "~@fiberpool/core/WorkerPool" as const
 /** The interrupt bound of a forced shutdown, so that a forced process exit can follow within a second. */
 const forcedInterruptTimeoutMillis = 500
 
-const terminalEvents: Record<Job.TerminalStatus, JobEvent.Kind> = {
-  succeeded: "Succeeded",
-  failed: "Failed",
-  timedOut: "TimedOut",
-  cancelled: "Cancelled",
-  interrupted: "Interrupted",
-  abandoned: "Abandoned",
-  dropped: "Dropped"
-}
-
-/**
- * Builds an error without capturing a stack trace. Errors that describe a job's outcome or a rejected submission
- * would only show pool internals, and capturing a stack cost ~4 µs each (two per interrupted job).
- */
-const withoutStack = <A>(make: () => A): A => {
-  // `stackTraceLimit` is a V8 extension: typed locally so core needs no runtime's type definitions.
-  const errorClass = Error as ErrorConstructor & { stackTraceLimit: number | undefined }
-  const limit = errorClass.stackTraceLimit
-  errorClass.stackTraceLimit = 0
-  const value = make()
-  errorClass.stackTraceLimit = limit
-  return value
-}
-
-/** Reasons without per-job fields are shared. */
-const reasons: {
-  readonly closed: PoolClosed
-  readonly interrupted: JobInterrupted
-  readonly cancelled: Record<"handle" | "sliding" | "shutdown", JobCancelled>
-} = withoutStack(() => ({
-  closed: new PoolClosed(),
-  interrupted: new JobInterrupted(),
-  cancelled: {
-    handle: new JobCancelled({ by: "handle" }),
-    sliding: new JobCancelled({ by: "sliding" }),
-    shutdown: new JobCancelled({ by: "shutdown" })
-  }
-}))
-
-const jobFailure = (jobId: string, reason: JobError["reason"]): Exit.Exit<never, JobError> =>
-  Exit.fail(withoutStack(() => new JobError({ jobId, reason })))
-
-/** @internal */
-export const JobTypeId = "~@fiberpool/core/Job/JobHandle" as const
-
-type AnyExit = Exit.Exit<any, any>
-type Waiter = (exit: AnyExit) => void
-
-const Flag = {
-  TimedOut: 1,
-  Traced: 2,
-  CancelRequested: 4
-} as const
-
-const State = {
-  Waiting: 0,
-  Queued: 1,
-  Running: 2,
-  Done: 3
-} as const
-type State = typeof State[keyof typeof State]
-
-/**
- * A job inside the pool, and its handle. One object per job: it is a node of the queue (or of the running
- * list), holds the job's program until it starts, and then its result.
- */
-export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
-  declare readonly [JobTypeId]: typeof JobTypeId
-  state: State = State.Waiting as State
-  current: Job.Status = "queued"
-  effect: Effect.Effect<A, E, any> | undefined
-  context: Context.Context<never> | undefined
-  fiber: Fiber.Fiber<any, any> | undefined = undefined
-  result: Exit.Exit<A, E | JobError> | undefined = undefined
-  waiters: Waiter | Array<Waiter> | undefined = undefined
-  prev: JobEntry | undefined = undefined
-  next: JobEntry | undefined = undefined
-  score = 0
-  seq = 0
-  heapIndex = -1
-  where: Where = Where.None as Where
-  attemptCount = 0
-  /** `Flag` bits: fewer fields per queued job. */
-  flags = 0
-  submittedAt = 0
-  startedAt: number | undefined = undefined
-  readonly pool: PoolImpl
-  readonly options: ResolvedJobOptions
-  /** The custom id, or the generated one once something asked for it (queued jobs hold no id string). */
-  idCache: string | undefined
-  constructor(
-    pool: PoolImpl,
-    effect: Effect.Effect<A, E, any>,
-    context: Context.Context<never>,
-    options: ResolvedJobOptions
-  ) {
-    this.pool = pool
-    this.effect = effect
-    this.context = context
-    this.options = options
-    this.idCache = options.id
-  }
-  get id(): string {
-    return this.idCache ??= `${this.pool.name}-${this.seq}`
-  }
-  get key(): string | undefined {
-    return this.options.key
-  }
-  get priority(): number {
-    return this.options.priority
-  }
-  get metadata() {
-    return this.options.metadata
-  }
-  get exit(): Effect.Effect<Exit.Exit<A, E | JobError>> {
-    return Effect.callback<Exit.Exit<A, E | JobError>>((resume) => {
-      if (this.result !== undefined) return resume(Effect.succeed(this.result))
-      const waiter: Waiter = (exit) => resume(Effect.succeed(exit))
-      this.addWaiter(waiter)
-      return Effect.sync(() => this.removeWaiter(waiter))
-    })
-  }
-  get await(): Effect.Effect<A, E | JobError> {
-    if (this.result !== undefined) return this.result
-    return Effect.callback<A, E | JobError>((resume) => {
-      if (this.result !== undefined) return resume(this.result)
-      this.addWaiter(resume)
-      return Effect.sync(() => this.removeWaiter(resume))
-    })
-  }
-  get cancel(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      switch (this.state) {
-        case State.Queued: {
-          this.pool.cancelQueued(this, "handle")
-          return Effect.void
-        }
-        case State.Running: {
-          // the fiber is unset only while the job's first synchronous step runs inside `start`
-          if (this.fiber !== undefined) this.fiber.interruptUnsafe()
-          else this.flags |= Flag.CancelRequested
-          return Effect.asVoid(this.exit)
-        }
-        default:
-          return Effect.void
-      }
-    })
-  }
-  get status(): Effect.Effect<Job.Status> {
-    return Effect.sync(() => this.current)
-  }
-  get attempts(): Effect.Effect<number> {
-    return Effect.sync(() => this.attemptCount)
-  }
-  addWaiter(waiter: Waiter): void {
-    if (this.waiters === undefined) this.waiters = waiter
-    else if (typeof this.waiters === "function") this.waiters = [this.waiters, waiter]
-    else this.waiters.push(waiter)
-  }
-  removeWaiter(waiter: Waiter): void {
-    if (this.waiters === waiter) this.waiters = undefined
-    else if (Array.isArray(this.waiters)) {
-      const index = this.waiters.indexOf(waiter)
-      if (index >= 0) this.waiters.splice(index, 1)
-    }
-  }
-}
-
-Object.defineProperty(JobEntry.prototype, JobTypeId, { value: JobTypeId })
-
 interface PendingSubmit {
   readonly entry: JobEntry
   readonly resume: (effect: Effect.Effect<JobEntry, PoolError>) => void
-}
-
-interface ShutdownState {
-  readonly startedAt: number
-  readonly mode: Shutdown.Mode
-  readonly snapshot: ReadonlyArray<JobEntry>
-  readonly force: Deferred.Deferred<void>
-  readonly report: Deferred.Deferred<Shutdown.Report>
-  interruptTimeoutMillis: number
-  shorten: Deferred.Deferred<void> | undefined
 }
 
 /** @internal */
@@ -245,17 +76,21 @@ export class PoolImpl {
   wakeFiber: Fiber.Fiber<void> | undefined = undefined
   readonly deadLetterFibers = new Set<Fiber.Fiber<void>>()
   readonly pending: Array<PendingSubmit> = []
-  /** Live jobs with a custom id. */
-  readonly live = new Map<string, JobEntry>()
-  customIdsOfGeneratedForm = 0
+  readonly ids: LiveIds
   readonly counters: Counters = makeCounters()
   readonly instruments: Instruments
   readonly subscribers = new Set<Queue.Queue<JobEvent.JobEvent, Cause.Done>>()
   idleWaiters: Array<() => void> = []
-  closed = false
+  lifecycle: Lifecycle = open
   dispatching = false
-  seq = 0
-  shutdownState: ShutdownState | undefined = undefined
+  /** Shutdown has begun: no job is accepted any more. */
+  get closed(): boolean {
+    return this.lifecycle._tag !== "Open"
+  }
+  /** The running or finished shutdown, if any. */
+  get shutdownState(): ShutdownState | undefined {
+    return this.lifecycle._tag === "Open" ? undefined : this.lifecycle.shutdown
+  }
 
   constructor(options: ResolvedPoolOptions, context: Context.Context<never>) {
     this.options = options
@@ -267,10 +102,17 @@ export class PoolImpl {
     this.limiter = options.rateLimit === undefined
       ? undefined
       : new SlidingLog(options.rateLimit.limit, options.rateLimit.intervalMillis)
+    this.ids = new LiveIds(
+      options.name,
+      () => [...this.runningList.toArray(), ...this.queue.toArray(this.keys.values())]
+    )
     this.instruments = new Instruments(options.name, context, this.counters, {
       queued: () => this.queue.size,
-      running: () => this.runningList.size
-    })
+      running: () => this.runningList.size,
+      waiting: () => this.pending.length,
+      concurrency: () => this.concurrency,
+      capacity: () => this.capacity
+    }, options.durationBoundaries)
   }
 
   // ---- events ----
@@ -283,7 +125,7 @@ export class PoolImpl {
 
   /** Registers a subscriber now; its stream ends once shutdown has finished and it has read everything. */
   subscribe(queue: Queue.Queue<JobEvent.JobEvent, Cause.Done>): () => void {
-    if (this.shutdownState !== undefined && Deferred.isDoneUnsafe(this.shutdownState.report)) {
+    if (this.lifecycle._tag === "Closed") {
       Queue.endUnsafe(queue)
       return () => {}
     }
@@ -301,20 +143,16 @@ export class PoolImpl {
     context: Context.Context<never>
   ): Effect.Effect<JobEntry, PoolError> {
     if (this.closed) return this.reject(reasons.closed)
-    // only custom ids are kept in `live`; generated ids (`<pool>-<seq>`, made when first asked for) are unique
     // by construction, and checked against custom ids of the same form in the rare case there are any
     const id = options.id
     if (id !== undefined) {
-      if (this.live.has(id) || this.isLiveGeneratedId(id)) {
+      if (this.ids.isLive(id)) {
         return this.reject(withoutStack(() => new DuplicateJobId({ jobId: id })))
       }
     }
     const entry = new JobEntry(this, effect, context, options)
     entry.submittedAt = this.clock.currentTimeMillisUnsafe()
-    entry.seq = ++this.seq
-    if (id === undefined && this.customIdsOfGeneratedForm > 0) {
-      while (this.live.has(`${this.name}-${entry.seq}`)) entry.seq = ++this.seq
-    }
+    this.ids.number(entry)
     if (!this.queue.ordered && (entry.key !== undefined || entry.priority !== 0)) {
       // jobs queued before the switch get their score now, so they keep their place
       for (let queued = this.queue.list.head; queued !== undefined; queued = queued.next) this.score(queued)
@@ -322,7 +160,8 @@ export class PoolImpl {
     }
     if (this.queue.ordered) this.score(entry)
     if (
-      this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
+      this.runningList.size < this.concurrency && this.queue.size === 0 &&
+      (this.pending.length === 0) &&
       !this.intakePaused && this.canStartNow(entry, entry.submittedAt)
     ) {
       this.accept(entry)
@@ -341,11 +180,8 @@ export class PoolImpl {
       }
       case "dropping": {
         this.countRejection("Dropped")
-        entry.state = State.Done
-        entry.current = "dropped"
-        entry.effect = entry.context = undefined
-        entry.result = jobFailure(entry.id, withoutStack(() => new JobDropped({ capacity: this.capacity })))
-        this.emit("Dropped", entry)
+        entry.end("dropped", jobFailure(entry.id, withoutStack(() => new JobDropped({ capacity: this.capacity }))))
+        this.emit(outcomes.dropped.event, entry)
         return Exit.succeed(entry)
       }
       case "sliding": {
@@ -375,13 +211,12 @@ export class PoolImpl {
       default: {
         // nothing changes until the submitter actually waits, so a waiter interrupted before it registers leaves
         // no trace; the checks are made again at that point
+        // a waiting submitter holds no id: ids are unique among live (queued or running) jobs, so its id is
+        // checked again when it is admitted
         return Effect.callback<JobEntry, PoolError>((resume) => {
           if (this.closed) return resume(this.reject(reasons.closed))
-          if (id !== undefined) {
-            if (this.live.has(id) || this.isLiveGeneratedId(id)) {
-              return resume(this.reject(withoutStack(() => new DuplicateJobId({ jobId: id }))))
-            }
-            this.keepCustomId(id, entry)
+          if (id !== undefined && (this.ids.isLive(id))) {
+            return resume(this.reject(withoutStack(() => new DuplicateJobId({ jobId: id }))))
           }
           const pending: PendingSubmit = { entry, resume }
           this.pending.push(pending)
@@ -390,25 +225,12 @@ export class PoolImpl {
           this.dispatch()
           return Effect.sync(() => {
             const index = this.pending.indexOf(pending)
-            if (index >= 0) {
-              this.pending.splice(index, 1)
-              // withdrawn by its submitter: never accepted, and not a rejection by the pool
-              if (id !== undefined) this.dropCustomId(id)
-            }
+            // withdrawn by its submitter: never accepted, and not a rejection by the pool
+            if (index >= 0) this.pending.splice(index, 1)
           })
         })
       }
     }
-  }
-
-  keepCustomId(id: string, entry: JobEntry): void {
-    if (this.live.has(id)) return
-    this.live.set(id, entry)
-    if (this.generatedSeq(id) > 0) this.customIdsOfGeneratedForm++
-  }
-
-  dropCustomId(id: string): void {
-    if (this.live.delete(id) && this.generatedSeq(id) > 0) this.customIdsOfGeneratedForm--
   }
 
   /** A job's static ordering key: its priority, plus its age in aging intervals when aging is on. */
@@ -416,24 +238,6 @@ export class PoolImpl {
     entry.score = this.options.agingMillis === 0
       ? entry.priority
       : entry.priority - entry.submittedAt / this.options.agingMillis
-  }
-
-  /** The sequence number a custom id would have as a generated id (`<pool>-<n>`), or -1. */
-  generatedSeq(id: string): number {
-    if (id.length <= this.name.length + 1 || !id.startsWith(this.name) || id.charCodeAt(this.name.length) !== 45) {
-      return -1
-    }
-    const rest = id.slice(this.name.length + 1)
-    return /^[1-9]\d*$/.test(rest) ? Number(rest) : -1
-  }
-
-  /** Whether a custom id is the generated id of a live job (a scan, for ids of that form only). */
-  isLiveGeneratedId(id: string): boolean {
-    const seq = this.generatedSeq(id)
-    if (seq < 0 || seq > this.seq) return false
-    const generated = (entry: JobEntry) => entry.seq === seq && entry.options.id === undefined
-    return this.runningList.toArray().some(generated) || this.queue.toArray(this.keys.values()).some(generated) ||
-      this.pending.some((pending) => generated(pending.entry))
   }
 
   reject(reason: PoolClosed | DuplicateJobId | QueueFull): Effect.Effect<never, PoolError> {
@@ -464,7 +268,7 @@ export class PoolImpl {
 
   accept(entry: JobEntry): void {
     this.counters.submitted++
-    if (entry.options.id !== undefined) this.keepCustomId(entry.options.id, entry)
+    if (entry.options.id !== undefined) this.ids.keep(entry.options.id, entry)
     this.emit("Submitted", entry)
   }
 
@@ -635,28 +439,17 @@ export class PoolImpl {
     if (entry.state !== State.Running) return // abandoned at shutdown: already reported
     this.release(entry)
     entry.fiber = undefined
-    if (entry.flags & Flag.TimedOut) {
-      this.finish(
-        entry,
-        "timedOut",
-        jobFailure(
-          entry.id,
-          withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry, entry.startedAt!) }))
-        ),
-        endedAt
+    const status = outcomeOf(entry, exit)
+    let result: AnyExit = exit
+    if (status === "timedOut") {
+      result = jobFailure(
+        entry.id,
+        withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry, entry.startedAt!) }))
       )
-    } else if (exit._tag === "Success") {
-      this.finish(entry, "succeeded", exit, endedAt)
-    } else if (Cause.hasInterruptsOnly(exit.cause)) {
-      this.finish(
-        entry,
-        "interrupted",
-        jobFailure(entry.id, reasons.interrupted),
-        endedAt
-      )
-    } else {
-      this.finish(entry, "failed", exit, endedAt)
+    } else if (status === "interrupted") {
+      result = jobFailure(entry.id, reasons.interrupted)
     }
+    this.finish(entry, status, result, endedAt)
     this.dispatch()
   }
 
@@ -677,13 +470,13 @@ export class PoolImpl {
     }
   }
 
+  /** A job ends: its terminal state, then the outcome table's counter, report list, events and dead letter. */
   finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit, endedAt?: number): void {
-    entry.state = State.Done
-    entry.current = status
-    entry.result = result
-    entry.effect = entry.context = undefined
-    if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
-    this.counters[status as Exclude<Job.TerminalStatus, "dropped">]++
+    entry.end(status, result)
+    if (entry.options.id !== undefined) this.ids.drop(entry.options.id)
+    const outcome = outcomes[status]
+    this.counters[outcome.counter]++
+    if (outcome.fate !== undefined) this.shutdownState?.fates[outcome.fate].push(entry)
     if (entry.startedAt !== undefined) {
       this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - entry.startedAt)
     }
@@ -692,18 +485,12 @@ export class PoolImpl {
       if (cause !== undefined && entry.options.retry === undefined && Cause.hasFails(cause)) {
         this.emit("AttemptFailed", entry, cause)
       }
-      this.emit(terminalEvents[status], entry, cause)
+      this.emit(outcome.event, entry, cause)
     }
-    if (
-      this.options.deadLetters !== undefined && Exit.isFailure(result) &&
-      (status === "failed" || status === "timedOut" || status === "abandoned")
-    ) this.deadLetter(entry, status, result.cause)
-    const waiters = entry.waiters
-    if (waiters !== undefined) {
-      entry.waiters = undefined
-      if (typeof waiters === "function") waiters(result)
-      else for (let i = 0; i < waiters.length; i++) waiters[i](result)
+    if (this.options.deadLetters !== undefined && outcome.deadLetter && Exit.isFailure(result)) {
+      this.deadLetter(entry, status as DeadLetterStatus, result.cause)
     }
+    if (entry.waiters !== undefined) resumeWaiters(entry, result)
   }
 
   cancelQueued(entry: JobEntry, by: "handle" | "sliding" | "shutdown"): void {
@@ -742,11 +529,11 @@ export class PoolImpl {
             continue
           }
         } else if (this.pending.length > 0 && !this.intakePaused) {
-          if (this.canStartNow(this.pending[0].entry)) {
-            this.admit(this.pending.shift()!)
+          const index = this.startablePending()
+          if (index >= 0) {
+            this.admit(this.pending.splice(index, 1)[0])
             continue
           }
-          this.wakeForRate(this.pending[0].entry)
         }
       }
       if (this.pending.length > 0 && this.queue.size < this.capacity && !this.intakePaused) {
@@ -763,11 +550,31 @@ export class PoolImpl {
     }
   }
 
+  /** A waiting submitter gets its queue slot, unless its id has become live meanwhile. */
   admit(pending: PendingSubmit): void {
-    this.counters.submitted++
-    this.emit("Submitted", pending.entry)
-    this.enqueue(pending.entry)
-    pending.resume(Exit.succeed(pending.entry))
+    const entry = pending.entry
+    const id = entry.options.id
+    if (id !== undefined && (this.ids.isLive(id))) {
+      pending.resume(this.reject(withoutStack(() => new DuplicateJobId({ jobId: id }))))
+      return
+    }
+    if (id === undefined) this.ids.skipTaken(entry)
+    this.accept(entry)
+    this.enqueue(entry)
+    pending.resume(Exit.succeed(entry))
+  }
+
+  /**
+   * The first waiting submitter whose job could start now (its key may be busy while a later one's is free),
+   * or -1; those held by a rate window get a wake-up for it.
+   */
+  startablePending(): number {
+    for (let i = 0; i < this.pending.length; i++) {
+      const entry = this.pending[i].entry
+      if (this.canStartNow(entry)) return i
+      this.wakeForRate(entry)
+    }
+    return -1
   }
 
   /**
@@ -842,7 +649,7 @@ export class PoolImpl {
     this.dispatch()
   }
 
-  deadLetter(entry: JobEntry, status: "failed" | "timedOut" | "abandoned", cause: Cause.Cause<unknown>): void {
+  deadLetter(entry: JobEntry, status: DeadLetterStatus, cause: Cause.Cause<unknown>): void {
     const letter: DeadLetter = {
       pool: this.name,
       jobId: entry.id,
@@ -861,8 +668,8 @@ export class PoolImpl {
         this.deadLetterFibers.add(fiber)
         fiber.addObserver(() => this.deadLetterFibers.delete(fiber))
       }
-    } else {
-      Queue.offerUnsafe(sink, letter)
+    } else if (!Queue.offerUnsafe(sink, letter)) {
+      this.counters.deadLettersDropped++
     }
   }
 
@@ -927,21 +734,19 @@ export class PoolImpl {
   }
 
   beginShutdown(options: ResolvedShutdown): ShutdownState {
-    this.closed = true
     const state: ShutdownState = {
       startedAt: this.clock.currentTimeMillisUnsafe(),
       mode: options.mode,
-      snapshot: [...this.runningList.toArray(), ...this.queue.toArray(this.keys.values())],
+      fates: emptyFates(),
       force: Deferred.makeUnsafe<void>(),
       report: Deferred.makeUnsafe<Shutdown.Report>(),
       interruptTimeoutMillis: options.interruptTimeoutMillis,
       shorten: undefined
     }
-    this.shutdownState = state
+    this.lifecycle = { _tag: "Draining", shutdown: state }
     // submitters still waiting for room were never accepted: they get their answer now
     const pending = this.pending.splice(0)
-    for (const { entry, resume } of pending) {
-      if (entry.options.id !== undefined) this.dropCustomId(entry.options.id)
+    for (const { resume } of pending) {
       this.countRejection("PoolClosed")
       resume(Exit.fail(withoutStack(() => new PoolError({ reason: reasons.closed }))))
     }
@@ -965,10 +770,27 @@ export class PoolImpl {
     }
   }
 
+  /**
+   * Cancels the whole queue at shutdown in one pass: every job is marked ended first (its result is built when
+   * first read), then events go out and waiters resume, so a waiter never sees a half-cancelled queue.
+   */
   cancelAllQueued(): void {
-    for (const entry of this.queue.toArray(this.keys.values())) {
-      // skip a job already ended by a waiter of an earlier one
-      if (entry.state === State.Queued) this.cancelQueued(entry, "shutdown")
+    if (this.queue.size > 0) {
+      const entries = this.queue.drain(this.keys.values())
+      for (const state of [...this.keys.values()]) this.dropKeyIfUnused(state)
+      this.counters.cancelled += entries.length
+      this.shutdownState?.fates.cancelled.push(entries)
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]
+        entry.end("cancelled", undefined)
+        if (entry.options.id !== undefined) this.ids.drop(entry.options.id)
+      }
+      const emit = this.subscribers.size > 0
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]
+        if (emit) this.emit("Cancelled", entry)
+        if (entry.waiters !== undefined) resumeWaiters(entry, entry.settled()!)
+      }
     }
     this.dispatch()
   }
@@ -1019,35 +841,25 @@ export class PoolImpl {
         )
       }
       const finishedAt = this.clock.currentTimeMillisUnsafe()
-      const jobs = {
-        succeeded: [] as Array<string>,
-        failed: [] as Array<string>,
-        timedOut: [] as Array<string>,
-        interrupted: [] as Array<string>,
-        cancelled: [] as Array<string>,
-        abandoned: [] as Array<string>
-      }
-      for (const entry of state.snapshot) {
-        const bucket = jobs[entry.current as keyof typeof jobs]
-        if (bucket === undefined) return yield* Effect.die(`job ${entry.id} is ${entry.current} after shutdown`)
-        bucket.push(entry.id)
-      }
+      if (!this.isIdle) return yield* Effect.die(`pool ${this.name}: jobs are live after shutdown`)
+      const jobs = fatesReport(state.fates)
       // subscribers read what is buffered, then their streams end
       for (const queue of this.subscribers) Queue.endUnsafe(queue)
       this.subscribers.clear()
-      Deferred.doneUnsafe(
-        state.report,
-        Exit.succeed({
-          pool: this.name,
-          mode: state.mode,
-          startedAt: state.startedAt,
-          finishedAt,
-          durationMillis: finishedAt - state.startedAt,
-          graceExpired,
-          jobs,
-          totals: this.totals()
-        })
-      )
+      // the pool has closed: its metric series go (or stay with another live pool of its name)
+      this.instruments.close()
+      const report: Shutdown.Report = {
+        pool: this.name,
+        mode: state.mode,
+        startedAt: state.startedAt,
+        finishedAt,
+        durationMillis: finishedAt - state.startedAt,
+        graceExpired,
+        jobs,
+        totals: this.totals()
+      }
+      this.lifecycle = { _tag: "Closed", shutdown: state, report }
+      Deferred.doneUnsafe(state.report, Exit.succeed(report))
     })
   }
 }
