@@ -292,7 +292,11 @@ export const make = (options: Options): Effect.Effect<WorkerPool, InvalidOptions
         }
         const pool = new PoolImpl(options_, context)
         const controller = Context.get(context, CurrentController)
-        return Exit.succeed({ pool, controller, unfollow: controller === undefined ? undefined : pool.follow(controller) })
+        return Exit.succeed({
+          pool,
+          controller,
+          unfollow: controller === undefined ? undefined : pool.follow(controller)
+        })
       }),
       ({ controller, pool, unfollow }) =>
         Effect.ensuring(

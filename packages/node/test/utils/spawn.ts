@@ -17,7 +17,10 @@ export const run = (
   cwd?: string,
   env?: Readonly<Record<string, string>>
 ): Running =>
-  runCommand(process.execPath, [file, ...args], { cwd, env: env === undefined ? process.env : { ...process.env, ...env } })
+  runCommand(process.execPath, [file, ...args], {
+    cwd,
+    env: env === undefined ? process.env : { ...process.env, ...env }
+  })
 
 /** Like {@link run}, for any command; `detached` gives the child its own process group (as a terminal job). */
 export const runCommand = (
