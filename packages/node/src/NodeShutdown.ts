@@ -32,14 +32,13 @@
  *
  * @since 0.1.0
  */
-import { PoolError, Shutdown } from "@fiberpool/core"
+import { PoolError, Shutdown, Validation } from "@fiberpool/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
-import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Runtime from "effect/Runtime"
 import { ListenError } from "./NodeError.ts"
@@ -116,22 +115,14 @@ export interface Options {
  */
 export const validateOptions = (
   options: Options | undefined
-): Result.Result<{ readonly forceExitAfterMillis: number }, PoolError.InvalidOptions> => {
-  const input = options?.forceExitAfter
-  if (input === undefined) return Result.succeed({ forceExitAfterMillis: defaultForceExitAfterMillis })
-  const decoded = Duration.fromInput(input)
-  const millis = Option.isSome(decoded) ? Duration.toMillis(decoded.value) : Number.NaN
-  if (!(millis > 0) || !Number.isFinite(millis)) {
-    return Result.fail(
-      new PoolError.InvalidOptions({
-        option: "forceExitAfter",
-        value: typeof input === "string" ? JSON.stringify(input) : String(input),
-        expected: "a positive, finite duration"
-      })
-    )
-  }
-  return Result.succeed({ forceExitAfterMillis: millis })
-}
+): Result.Result<{ readonly forceExitAfterMillis: number }, PoolError.InvalidOptions> =>
+  Result.map(
+    Validation.durationMillis("forceExitAfter", options?.forceExitAfter, {
+      fallback: defaultForceExitAfterMillis,
+      positive: true
+    }),
+    (forceExitAfterMillis) => ({ forceExitAfterMillis })
+  )
 
 /**
  * The exit code for the main fiber's exit, given the controller's phase when it ended (see {@link ExitCode}).
