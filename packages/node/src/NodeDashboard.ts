@@ -18,24 +18,22 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { PoolError, Shutdown, type WorkerPool } from "@fiberpool/core"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import type * as HttpServer from "effect/http/HttpServer"
 import { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { createServer } from "node:http"
 import * as Http from "./internal/dashboardHttp.ts"
 import type * as State from "./internal/dashboardState.ts"
 import { track } from "./internal/dashboardState.ts"
+import { listen } from "./internal/listen.ts"
 import { ListenError } from "./NodeMetrics.ts"
 
 /**
@@ -349,27 +347,10 @@ export const make = (
       return yield* invalid("host", JSON.stringify(host) ?? String(host), "a non-empty host name or IP address")
     }
     const core = yield* makeCore(options)
-    const server: HttpServer.HttpServer["Service"] = yield* NodeHttpServer.make(() => createServer(), {
-      port,
-      host,
-      gracefulShutdownTimeout: "1 second"
-    }).pipe(
-      Effect.catchTag("ServeError", (error) =>
-        Effect.fail(
-          new ListenError({
-            host,
-            port,
-            code: String((error.cause as { readonly code?: unknown } | undefined)?.code ?? "UNKNOWN")
-          })
-        ))
-    )
-    const address = server.address
-    const boundPort = address._tag === "UnixPathAddress" ? port : address.port
+    const { server, url } = yield* listen(host, port)
     yield* server.serve(
       Effect.flatMap(HttpServerRequest, (request) => Http.handle(core.context, request.url.split("?", 1)[0], request))
     )
-    const hostInUrl = host.includes(":") ? `[${host}]` : host
-    const url = `http://${hostInUrl}:${boundPort}`
     yield* Effect.logInfo(`dashboard listening on ${url}/`)
     return { ...core.dashboard, url }
   })

@@ -13,17 +13,15 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { PoolError, Shutdown } from "@fiberpool/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as HttpServer from "effect/http/HttpServer"
 import { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import { PrometheusMetrics } from "effect/observability"
 import type * as Scope from "effect/Scope"
-import { createServer } from "node:http"
+import { listen } from "./internal/listen.ts"
 import * as NodeError from "./NodeError.ts"
 
 /**
@@ -161,26 +159,10 @@ export const make = (
     let closing = false
     // Readiness turns 503 before the server stops listening, also without a controller.
     yield* Effect.addFinalizer(() => Effect.sync(() => (closing = true)))
-    const server: HttpServer.HttpServer["Service"] = yield* NodeHttpServer.make(() => createServer(), {
-      port,
-      host,
-      gracefulShutdownTimeout: "1 second"
-    }).pipe(
-      Effect.catchTag("ServeError", (error) =>
-        Effect.fail(
-          new ListenError({
-            host,
-            port,
-            code: String((error.cause as { readonly code?: unknown } | undefined)?.code ?? "UNKNOWN")
-          })
-        ))
-    )
-    const address = server.address
-    const boundPort = address._tag === "UnixPathAddress" ? port : address.port
+    const { port: boundPort, server, url } = yield* listen(host, port)
     const isReady = () => !closing && (controller === undefined || controller.phase === "running")
     yield* server.serve(handler(isReady, options?.prefix))
-    const hostInUrl = host.includes(":") ? `[${host}]` : host
-    const endpoint = Endpoint.of({ host, port: boundPort, url: `http://${hostInUrl}:${boundPort}` })
+    const endpoint = Endpoint.of({ host, port: boundPort, url })
     yield* Effect.logInfo(`metrics endpoint listening on ${endpoint.url}`)
     return endpoint
   })
