@@ -13,37 +13,15 @@ import { NodeShutdown } from "@fiberpool/node"
 import { Data, Effect, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp } from "effect/observability"
-import * as Http from "node:http"
+import { startStandIn } from "./shared/otlp-stand-in.ts"
 
 class Declined extends Data.TaggedError("Declined")<{ readonly job: number }> {}
 class Flaky extends Data.TaggedError("Flaky")<{ readonly job: number }> {}
 
 const log = (line: string) => Effect.sync(() => console.log(line))
 
-/** A stand-in collector: keeps the JSON bodies POSTed to /v1/traces, /v1/metrics and /v1/logs. */
-const standIn = Effect.acquireRelease(
-  Effect.callback<{ readonly url: string; readonly received: Map<string, Array<any>>; readonly server: Http.Server }>(
-    (resume) => {
-      const received = new Map<string, Array<any>>()
-      const server = Http.createServer((request, response) => {
-        let body = ""
-        request.setEncoding("utf8")
-        request.on("data", (chunk) => (body += chunk))
-        request.on("end", () => {
-          const list = received.get(request.url ?? "") ?? []
-          list.push(JSON.parse(body || "{}"))
-          received.set(request.url ?? "", list)
-          response.writeHead(200, { "content-type": "application/json" }).end("{}")
-        })
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address() as { port: number }
-        resume(Effect.succeed({ url: `http://127.0.0.1:${address.port}`, received, server }))
-      })
-    }
-  ),
-  ({ server }) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
-)
+/** A stand-in collector (see shared/otlp-stand-in.ts), closed with the program's scope. */
+const standIn = Effect.acquireRelease(Effect.promise(startStandIn), (collector) => Effect.promise(collector.close))
 
 const jobs = Effect.gen(function*() {
   const pool = yield* WorkerPool.make({ name: "billing", concurrency: 2, spans: "always" })

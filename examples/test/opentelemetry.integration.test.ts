@@ -1,27 +1,11 @@
 // 09-opentelemetry exports to a stand-in OTLP/HTTP collector that this test starts on 127.0.0.1.
 import { assert, describe, it } from "@effect/vitest"
-import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
 import { exitWithin, run } from "../../packages/node/test/utils/spawn.ts"
+import { startStandIn as startCollector } from "../shared/otlp-stand-in.ts"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const example = fileURLToPath(new URL("../09-opentelemetry.ts", import.meta.url))
-
-const startCollector = async () => {
-  const received = new Map<string, Array<any>>()
-  const server = Http.createServer((request, response) => {
-    let body = ""
-    request.setEncoding("utf8")
-    request.on("data", (chunk) => (body += chunk))
-    request.on("end", () => {
-      received.set(request.url ?? "", [...(received.get(request.url ?? "") ?? []), JSON.parse(body || "{}")])
-      response.writeHead(200, { "content-type": "application/json" }).end("{}")
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const { port } = server.address() as { port: number }
-  return { url: `http://127.0.0.1:${port}`, received, close: () => new Promise((resolve) => server.close(resolve)) }
-}
 
 describe("examples", () => {
   it("09-opentelemetry.ts exits 0 by itself with its own stand-in collector and prints what arrived", async () => {
