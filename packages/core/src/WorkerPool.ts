@@ -21,7 +21,6 @@ import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { JobEntry } from "./internal/entry.ts"
 import { conflictingBoundaries } from "./internal/observe.ts"
 import {
   type Backpressure as Backpressure_,
@@ -504,32 +503,7 @@ export const run: {
       const pool = impl(self)
       const resolved = jobOptions(pool, fiber, options)
       if (Exit.isExit(resolved)) return resolved
-      // submitting and registering the wait happen in one step, so no interruption can fall between them
-      return Effect.callback<A, E | JobError | PoolError>((resume) => {
-        const submitted = pool.submit(effect, resolved, fiber.context)
-        if (!Exit.isExit(submitted)) {
-          // waiting for room in the queue: the handle arrives later
-          return resume(
-            Effect.uninterruptibleMask((restore) =>
-              Effect.flatMap(
-                restore(submitted),
-                (handle) => Effect.onInterrupt(restore(handle.await), () => handle.cancel)
-              )
-            ) as Effect.Effect<A, E | JobError | PoolError>
-          )
-        }
-        const exit = submitted as Exit.Exit<JobEntry, PoolError>
-        if (Exit.isFailure(exit)) return resume(exit as Exit.Exit<never, PoolError>)
-        const entry = exit.value
-        const result = entry.settled()
-        if (result !== undefined) return resume(result)
-        entry.addWaiter(resume)
-        // interrupting the caller cancels the job, and waits for it to stop
-        return Effect.suspend(() => {
-          entry.removeWaiter(resume)
-          return entry.cancel
-        })
-      })
+      return pool.submitAndAwait(effect, resolved, fiber.context) as Effect.Effect<A, E | JobError | PoolError>
     })
 )
 
@@ -553,23 +527,7 @@ export const run: {
  * @category getters
  * @since 0.1.0
  */
-export const stats = (self: WorkerPool): Effect.Effect<Stats> =>
-  Effect.sync(() => {
-    const pool = impl(self)
-    return {
-      name: pool.name,
-      concurrency: pool.concurrency,
-      capacity: pool.capacity,
-      queued: pool.queue.size,
-      running: pool.runningList.size,
-      waiting: pool.pending.length,
-      closed: pool.closed,
-      paused: pool.dispatchPaused,
-      intakePaused: pool.intakePaused,
-      deadLettersDropped: pool.counters.deadLettersDropped,
-      ...pool.totals()
-    }
-  })
+export const stats = (self: WorkerPool): Effect.Effect<Stats> => Effect.sync(() => impl(self).snapshot())
 
 /**
  * Subscribes to the pool's job events now, and returns them as a stream.

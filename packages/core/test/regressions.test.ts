@@ -69,7 +69,7 @@ describe("regressions", () => {
       yield* TestClock.adjust("1 minute")
       yield* WorkerPool.run(pool, Effect.void) // any later activity
       yield* TestClock.adjust("1 minute")
-      const keys = (pool as any).keys as Map<string, unknown>
+      const keys = (pool as any).limits.keys as Map<string, unknown>
       assert.isAtMost(keys.size, 1, `${keys.size} key states kept for keys idle for 2 minutes`)
     }))
 

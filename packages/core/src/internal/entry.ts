@@ -19,6 +19,15 @@ export interface EntryOwner {
 }
 
 /**
+ * Something the pool owes the outside world once an operation has finished changing its state: a job's waiters
+ * to resume, a waiting submitter's answer, an idle waiter. See `PoolCore.settle`.
+ * @internal
+ */
+export interface Notice {
+  notify(): void
+}
+
+/**
  * Builds an error without capturing a stack trace. Errors that describe a job's outcome or a rejected submission
  * would only show pool internals, and capturing a stack cost ~4 µs each (two per interrupted job).
  * @internal
@@ -67,24 +76,21 @@ export const Flag = {
   CancelRequested: 4
 } as const
 
-/** @internal */
-export const State = {
-  Waiting: 0,
-  Queued: 1,
-  Running: 2,
-  Done: 3
-} as const
-/** @internal */
-export type State = typeof State[keyof typeof State]
+/**
+ * A job's state: `"waiting"` while its submitter waits for room (not accepted yet, no handle given out), then
+ * the public `Job.Status`.
+ * @internal
+ */
+export type EntryStatus = "waiting" | Job.Status
 
 /**
  * A job inside the pool, and its handle. One object per job: it is a node of the queue (or of the running
  * list), holds the job's program until it starts, and then its result.
  */
-export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
+export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   declare readonly [JobTypeId]: typeof JobTypeId
-  state: State = State.Waiting as State
-  current: Job.Status = "queued"
+  /** The one field of a job's lifecycle; terminal values are written by `end` only. */
+  state: EntryStatus = "waiting"
   effect: Effect.Effect<A, E, any> | undefined
   context: Context.Context<never> | undefined
   fiber: Fiber.Fiber<any, any> | undefined = undefined
@@ -134,7 +140,7 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
    * building a `JobError` per queued job made a shutdown's cost grow with the queue (2.4 µs per job).
    */
   settled(): Exit.Exit<A, E | JobError> | undefined {
-    if (this.result === undefined && this.state === State.Done) {
+    if (this.result === undefined && this.state === "cancelled") {
       this.result = jobFailure(this.id, reasons.cancelled.shutdown)
     }
     return this.result
@@ -161,11 +167,11 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
   get cancel(): Effect.Effect<void> {
     return Effect.suspend(() => {
       switch (this.state) {
-        case State.Queued: {
+        case "queued": {
           this.pool.cancelQueued(this, "handle")
           return Effect.void
         }
-        case State.Running: {
+        case "running": {
           // the fiber is unset only while the job's first synchronous step runs inside `start`
           if (this.fiber !== undefined) this.fiber.interruptUnsafe()
           else this.flags |= Flag.CancelRequested
@@ -177,7 +183,7 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
     })
   }
   get status(): Effect.Effect<Job.Status> {
-    return Effect.sync(() => this.current)
+    return Effect.sync(() => (this.state === "waiting" ? "queued" : this.state))
   }
   get attempts(): Effect.Effect<number> {
     return Effect.sync(() => this.attemptCount)
@@ -187,10 +193,18 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E> {
    * shutdown (built when first read, see `settled`).
    */
   end(status: Job.TerminalStatus, result: Exit.Exit<A, E | JobError> | undefined): void {
-    this.state = State.Done
-    this.current = status
+    this.state = status
     this.result = result
     this.effect = this.context = undefined
+  }
+  /** Resumes the job's waiters with its result (queued in the pool's outbox when the job ended). */
+  notify(): void {
+    const waiters = this.waiters
+    if (waiters === undefined) return
+    this.waiters = undefined
+    const result = this.settled()!
+    if (typeof waiters === "function") waiters(result)
+    else for (let i = 0; i < waiters.length; i++) waiters[i](result)
   }
   addWaiter(waiter: Waiter): void {
     if (this.waiters === undefined) this.waiters = waiter
@@ -217,13 +231,4 @@ export const outcomeOf = (entry: JobEntry, exit: AnyExit): "succeeded" | "failed
   if (entry.flags & Flag.TimedOut) return "timedOut"
   if (exit._tag === "Success") return "succeeded"
   return Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "failed"
-}
-
-/** @internal */
-export const resumeWaiters = (entry: JobEntry, result: AnyExit): void => {
-  const waiters = entry.waiters
-  if (waiters === undefined) return
-  entry.waiters = undefined
-  if (typeof waiters === "function") waiters(result)
-  else for (let i = 0; i < waiters.length; i++) waiters[i](result)
 }

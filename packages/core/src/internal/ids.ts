@@ -44,8 +44,11 @@ export class LiveIds {
     if (this.generatedSeq(id) > 0) this.customOfGeneratedForm++
   }
 
-  drop(id: string): void {
-    if (this.custom.delete(id) && this.generatedSeq(id) > 0) this.customOfGeneratedForm--
+  /** The job that held `id` has ended (a job never accepted holds none, so it takes nothing away). */
+  drop(id: string, entry: JobEntry): void {
+    if (this.custom.get(id) !== entry) return
+    this.custom.delete(id)
+    if (this.generatedSeq(id) > 0) this.customOfGeneratedForm--
   }
 
   /** The sequence number a custom id would have as a generated id (`<pool>-<n>`), or -1. */

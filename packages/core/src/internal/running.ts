@@ -1,0 +1,201 @@
+/**
+ * Running jobs: dispatch (queued jobs onto free workers), a job's start (its context, attempts, span, timeout),
+ * its exit, and the operator's controls over dispatch.
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
+import { JobTimedOut } from "../PoolError.ts"
+import { PoolCore } from "./core.ts"
+import { type AnyExit, Flag, type JobEntry, jobFailure, outcomeOf, reasons, withoutStack } from "./entry.ts"
+
+/** @internal */
+export abstract class PoolRunning extends PoolCore {
+  /** Admits the first waiting submitter whose job could start now (queue empty, a worker free). */
+  abstract admitStartable(): boolean
+  /** Admits the first waiting submitter into a free queue slot. */
+  abstract admitIntoRoom(): boolean
+
+  /**
+   * Starts queued jobs while workers are free and limits allow, then moves waiting submitters into free queue
+   * slots. Runs once per operation, from `settle`: a job that completes synchronously inside `start` only
+   * records its outcome (its exit is a nested operation), and this loop sees the freed worker, so a long run
+   * of synchronous jobs never grows the stack.
+   */
+  dispatch(): void {
+    while (true) {
+      if (this.runningList.size < this.concurrency && !this.dispatchPaused) {
+        const next = this.queue.peek()
+        if (next !== undefined) {
+          const now = this.clock.currentTimeMillisUnsafe()
+          if (!this.limits.poolRateFull(now)) {
+            if (next.key !== undefined && !this.limits.keyAllows(next, now)) continue
+            this.queue.remove(next)
+            this.start(next, now)
+            continue
+          }
+        } else if (this.admitStartable()) continue
+      }
+      if (this.admitIntoRoom()) continue
+      return
+    }
+  }
+
+  /** Starts a job (inside an operation). */
+  start(entry: JobEntry, now: number): void {
+    const options = entry.options
+    const budget = this.budget(entry, now)
+    if (budget <= 0) {
+      // the deadline passed while the job waited: it never starts, and uses no worker, key slot or rate
+      this.finish(
+        entry,
+        "timedOut",
+        jobFailure(
+          entry.id,
+          withoutStack(() => new JobTimedOut({ timeoutMillis: options.deadline - entry.submittedAt }))
+        )
+      )
+      return
+    }
+    entry.state = "running"
+    this.runningList.push(entry)
+    this.limits.recordStart(entry, now)
+    entry.startedAt = now
+    this.instruments.observeWait(now - entry.submittedAt)
+    const once = entry.effect! as Effect.Effect<unknown, unknown>
+    const context = this.jobContext(entry, entry.context!)
+    entry.effect = entry.context = undefined
+    // without retries the single attempt is set up here; with them, at the start of each attempt
+    let program: Effect.Effect<unknown, unknown>
+    if (options.retry !== undefined) {
+      program = Effect.retry(Effect.suspend(() => this.attempt(entry, once)), options.retry as any) as Effect.Effect<
+        unknown,
+        unknown
+      >
+    } else {
+      program = this.attempt(entry, once)
+    }
+    if (budget !== Number.POSITIVE_INFINITY) {
+      program = Effect.timeoutOrElse(program, {
+        duration: budget,
+        orElse: () =>
+          Effect.sync(() => {
+            entry.flags |= Flag.TimedOut
+          })
+      })
+    }
+    const fiber = Effect.runForkWith(context)(program)
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) {
+      // it ran to the end in this step: no time passed on the Clock, so no second clock read
+      this.onJobExit(entry, exit, now)
+      return
+    }
+    entry.fiber = fiber
+    fiber.addObserver((exit) => this.onJobExit(entry, exit))
+    if (entry.flags & Flag.CancelRequested) fiber.interruptUnsafe()
+  }
+
+  /**
+   * The context a job runs in: the submitter's, with the job's log annotations (set once here rather than with
+   * `Effect.annotateLogs`, which costs an extra context per job).
+   */
+  jobContext(entry: JobEntry, context: Context.Context<never>): Context.Context<never> {
+    const annotations = Context.get(context, References.CurrentLogAnnotations)
+    if (
+      this.options.spans === "always" ||
+      (this.options.spans === "auto" && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer &&
+        Context.get(context, References.TracerEnabled))
+    ) entry.flags |= Flag.Traced
+    return Context.add(context, References.CurrentLogAnnotations, {
+      ...annotations,
+      "fiberpool.pool": this.name,
+      "fiberpool.job": entry.id
+    })
+  }
+
+  /**
+   * One attempt of a job, with its events, and its span (a child of the submitter's span) when the job is
+   * traced. Retries add the attempt number to the log annotations.
+   */
+  attempt(entry: JobEntry, job: Effect.Effect<unknown, unknown, never>): Effect.Effect<unknown, unknown> {
+    const attempt = ++entry.attemptCount
+    if (attempt > 1) this.counters.retries++
+    this.emit("Started", entry)
+    let program = job
+    // a single attempt's failure is reported by `finish`; only retried attempts need watching here
+    if (this.subscribers.size > 0 && entry.options.retry !== undefined) {
+      program = Effect.tapCause(program, (cause) =>
+        Effect.sync(() => {
+          if (Cause.hasFails(cause)) this.emit("AttemptFailed", entry, cause)
+        }))
+    }
+    if (attempt > 1) program = Effect.annotateLogs(program, "fiberpool.attempt", attempt)
+    if (entry.flags & Flag.Traced) {
+      program = Effect.withSpan(program, "fiberpool.job", {
+        attributes: { "fiberpool.pool": this.name, "fiberpool.job": entry.id, "fiberpool.attempt": attempt },
+        captureStackTrace: false
+      })
+    }
+    return program
+  }
+
+  /** A job's fiber has ended: an operation (nested when the job ended inside `start`). */
+  onJobExit(entry: JobEntry, exit: AnyExit, endedAt?: number): void {
+    if (entry.state !== "running") return // abandoned at shutdown: already reported
+    this.depth++
+    try {
+      this.release(entry)
+      entry.fiber = undefined
+      const status = outcomeOf(entry, exit)
+      let result: AnyExit = exit
+      if (status === "timedOut") {
+        result = jobFailure(
+          entry.id,
+          withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry, entry.startedAt!) }))
+        )
+      } else if (status === "interrupted") {
+        result = jobFailure(entry.id, reasons.interrupted)
+      }
+      this.finish(entry, status, result, endedAt)
+    } finally {
+      this.leave()
+    }
+  }
+
+  /** The time a job starting at `startedAt` has: its timeout (the pool's, or its own if shorter), or less if its deadline is closer. */
+  budget(entry: JobEntry, startedAt: number): number {
+    const options = entry.options
+    return Math.min(options.timeoutMillis, this.options.timeoutMillis, options.deadline - startedAt)
+  }
+
+  /** A running job stops holding its worker and its key's slot. */
+  release(entry: JobEntry): void {
+    this.runningList.remove(entry)
+    this.limits.release(entry)
+  }
+
+  // ---- operator controls ----
+
+  pause(intake: boolean): void {
+    this.transact(() => {
+      if (intake) this.intakePaused = true
+      else this.dispatchPaused = true
+    })
+  }
+
+  resume(intake: boolean): void {
+    this.transact(() => {
+      if (intake) this.intakePaused = false
+      else this.dispatchPaused = false
+    })
+  }
+
+  resize(concurrency: number): void {
+    this.transact(() => {
+      this.concurrency = concurrency
+    })
+  }
+}

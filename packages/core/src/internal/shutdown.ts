@@ -1,0 +1,188 @@
+/**
+ * Shutdown: stop accepting, drain or cancel the queue, wait out the grace period, interrupt, abandon what
+ * outlives the interrupt bound, then the report. Each step that changes the pool is one operation.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import { JobAbandoned, PoolError } from "../PoolError.ts"
+import type * as Shutdown from "../Shutdown.ts"
+import { PoolAdmission } from "./admission.ts"
+import { jobFailure, reasons, withoutStack } from "./entry.ts"
+import type { ResolvedShutdown } from "./options.ts"
+import { outcomes } from "./outcome.ts"
+import { emptyFates, fatesReport, type ShutdownState } from "./shutdownState.ts"
+
+/** The interrupt bound of a forced shutdown, so that a forced process exit can follow within a second. */
+const forcedInterruptTimeoutMillis = 500
+
+/** @internal */
+export abstract class PoolShutdown extends PoolAdmission {
+  /** Follows an application-wide shutdown controller; returns the unsubscription. */
+  follow(controller: Shutdown.Controller): () => void {
+    const onPhase = (phase: Shutdown.Phase) => {
+      if (phase === "running") return
+      const defaults = this.options.shutdown
+      const options: ResolvedShutdown = phase === "graceful" ? defaults : {
+        mode: "cancel",
+        gracePeriodMillis: 0,
+        interruptTimeoutMillis: Math.min(defaults.interruptTimeoutMillis, forcedInterruptTimeoutMillis)
+      }
+      const state = this.shutdownState
+      if (state === undefined) this.beginShutdown(options)
+      else this.escalate(state, options)
+    }
+    onPhase(controller.phase)
+    return controller.subscribeUnsafe(onPhase)
+  }
+
+  shutdown(options: ResolvedShutdown): Effect.Effect<Shutdown.Report> {
+    return Effect.suspend(() => {
+      const state = this.shutdownState
+      if (state === undefined) return Deferred.await(this.beginShutdown(options).report)
+      this.escalate(state, options)
+      return Deferred.await(state.report)
+    })
+  }
+
+  /** Intake closes (an operation): waiting submitters are rejected, a paused dispatch resumes. */
+  beginShutdown(options: ResolvedShutdown): ShutdownState {
+    const state: ShutdownState = {
+      startedAt: this.clock.currentTimeMillisUnsafe(),
+      mode: options.mode,
+      fates: emptyFates(),
+      force: Deferred.makeUnsafe<void>(),
+      report: Deferred.makeUnsafe<Shutdown.Report>(),
+      interruptTimeoutMillis: options.interruptTimeoutMillis,
+      shorten: undefined
+    }
+    this.transact(() => {
+      this.lifecycle = { _tag: "Draining", shutdown: state }
+      // submitters still waiting for room were never accepted: they get their answer now
+      for (const pending of this.pending.splice(0)) {
+        this.countRejection("PoolClosed")
+        this.answer(pending, Exit.fail(withoutStack(() => new PoolError({ reason: reasons.closed }))))
+      }
+      if (options.mode === "cancel") this.cancelAllQueued()
+      // draining means running the queue: a paused dispatch resumes
+      this.dispatchPaused = false
+    })
+    Effect.runForkWith(this.context)(this.runShutdown(state, options.gracePeriodMillis))
+    return state
+  }
+
+  /** A later call can make a running shutdown more forceful (cancel the queue, end the grace period now). */
+  escalate(state: ShutdownState, options: ResolvedShutdown): void {
+    this.transact(() => {
+      if (options.mode === "cancel") this.cancelAllQueued()
+    })
+    if (options.interruptTimeoutMillis < state.interruptTimeoutMillis) {
+      state.interruptTimeoutMillis = options.interruptTimeoutMillis
+      if (state.shorten !== undefined) Deferred.doneUnsafe(state.shorten, Exit.void)
+    }
+    if (state.startedAt + options.gracePeriodMillis <= this.clock.currentTimeMillisUnsafe()) {
+      Deferred.doneUnsafe(state.force, Exit.void)
+    }
+  }
+
+  /**
+   * Cancels the whole queue in one pass (inside an operation). No result is built per job (it is made when
+   * first read, see `JobEntry.settled`), nor any id string (see `fatesReport`): the cost per queued job is a
+   * few field writes.
+   */
+  cancelAllQueued(): void {
+    if (this.queue.size === 0) return
+    const entries = this.queue.drain(this.limits.keys.values())
+    this.limits.dropAllUnused()
+    const outcome = outcomes.cancelled
+    this.counters[outcome.counter] += entries.length
+    this.shutdownState?.fates[outcome.fate].push(entries)
+    const emit = this.subscribers.size > 0
+    const ids = this.ids
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]
+      entry.end("cancelled", undefined)
+      if (entry.options.id !== undefined) ids.drop(entry.options.id, entry)
+      if (emit) this.emit(outcome.event, entry)
+      if (entry.waiters !== undefined) this.outbox.push(entry)
+    }
+  }
+
+  waitIdleFor(millis: number, force: Deferred.Deferred<void> | undefined): Effect.Effect<void> {
+    if (this.isIdle || millis <= 0) return Effect.void
+    const sleep = Effect.sleep(millis)
+    return Effect.raceFirst(
+      this.awaitIdle,
+      force === undefined ? sleep : Effect.raceFirst(sleep, Deferred.await(force))
+    )
+  }
+
+  /** The grace period expired: the queue is cancelled and every running job interrupted (an operation). */
+  interruptAll(): void {
+    this.transact(() => {
+      this.cancelAllQueued()
+      for (const entry of this.runningList.toArray()) entry.fiber?.interruptUnsafe()
+    })
+  }
+
+  /** Jobs still running after the interrupt bound are abandoned: reported, and their workers released. */
+  abandonAll(interruptTimeoutMillis: number): void {
+    this.transact(() => {
+      for (const entry of this.runningList.toArray()) {
+        this.release(entry)
+        this.finish(
+          entry,
+          "abandoned",
+          jobFailure(entry.id, withoutStack(() => new JobAbandoned({ interruptTimeoutMillis })))
+        )
+      }
+    })
+  }
+
+  runShutdown(state: ShutdownState, gracePeriodMillis: number): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function*() {
+      yield* this.waitIdleFor(gracePeriodMillis, state.force)
+      const graceExpired = !this.isIdle
+      if (graceExpired) {
+        this.interruptAll()
+        const interruptedAt = this.clock.currentTimeMillisUnsafe()
+        while (!this.isIdle) {
+          const left = interruptedAt + state.interruptTimeoutMillis - this.clock.currentTimeMillisUnsafe()
+          if (left <= 0) break
+          state.shorten = Deferred.makeUnsafe<void>()
+          yield* this.waitIdleFor(left, state.shorten)
+        }
+        this.abandonAll(state.interruptTimeoutMillis)
+      }
+      this.limits.stop()
+      if (this.deadLetterFibers.size > 0) {
+        // dead letters being delivered get the interrupt bound too
+        yield* Effect.timeoutOption(
+          Effect.forEach([...this.deadLetterFibers], (fiber) => Fiber.await(fiber)),
+          Math.max(1, state.interruptTimeoutMillis)
+        )
+      }
+      const finishedAt = this.clock.currentTimeMillisUnsafe()
+      if (!this.isIdle) return yield* Effect.die(`pool ${this.name}: jobs are live after shutdown`)
+      // subscribers read what is buffered, then their streams end
+      for (const queue of this.subscribers) Queue.endUnsafe(queue)
+      this.subscribers.clear()
+      // the pool has closed: its metric series go (or stay with another live pool of its name)
+      this.instruments.close()
+      const report: Shutdown.Report = {
+        pool: this.name,
+        mode: state.mode,
+        startedAt: state.startedAt,
+        finishedAt,
+        durationMillis: finishedAt - state.startedAt,
+        graceExpired,
+        jobs: fatesReport(state.fates),
+        totals: this.totals()
+      }
+      this.lifecycle = { _tag: "Closed", shutdown: state, report }
+      Deferred.doneUnsafe(state.report, Exit.succeed(report))
+    })
+  }
+}
