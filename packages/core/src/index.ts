@@ -24,6 +24,13 @@ export * as JobEvent from "./JobEvent.ts"
 export * as PoolError from "./PoolError.ts"
 
 /**
+ * The options of a pool, and reading them from configuration.
+ *
+ * @since 0.1.0
+ */
+export * as PoolOptions from "./PoolOptions.ts"
+
+/**
  * The pool's metrics.
  *
  * @since 0.1.0

@@ -197,6 +197,20 @@ export class JobQueue<N extends Node> {
     return victim
   }
 
+  /**
+   * In FIFO mode, takes the whole queue out at once as its chain of nodes (O(1): the nodes keep their
+   * `next` links, and each is marked out of the queue by the caller as it walks them). Undefined in ordered
+   * mode, where `drain` is the way.
+   */
+  takeChain(): { readonly head: N | undefined; readonly size: number } | undefined {
+    if (this.ordered) return undefined
+    const chain = { head: this.list.head, size: this.list.size }
+    this.list.head = this.list.tail = undefined
+    this.list.size = 0
+    this.size = 0
+    return chain
+  }
+
   /** Takes every queued job out at once (in start order, then the parked ones): the queue is empty after. */
   drain(parkedIterable: Iterable<KeyState<N>>): Array<N> {
     const parkedLists = [...parkedIterable]

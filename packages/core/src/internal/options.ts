@@ -8,12 +8,12 @@ import type * as Job from "../Job.ts"
 import type { DeadLetter } from "../Job.ts"
 import type { InvalidOptions } from "../PoolError.ts"
 import * as PoolMetrics from "../PoolMetrics.ts"
+import type { Backpressure, Options as WorkerPoolOptions } from "../PoolOptions.ts"
 import type * as Shutdown from "../Shutdown.ts"
 import * as Validation from "../Validation.ts"
-import type { Options as WorkerPoolOptions } from "../WorkerPool.ts"
 
 /** @internal */
-export type Backpressure = "suspend" | "fail" | "dropping" | "sliding"
+export type { Backpressure }
 
 /** @internal */
 export interface ResolvedShutdown {

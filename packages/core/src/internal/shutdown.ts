@@ -10,7 +10,8 @@ import * as Queue from "effect/Queue"
 import { JobAbandoned, PoolError } from "../PoolError.ts"
 import type * as Shutdown from "../Shutdown.ts"
 import { PoolAdmission } from "./admission.ts"
-import { jobFailure, reasons, withoutStack } from "./entry.ts"
+import { type JobEntry, jobFailure, reasons, withoutStack } from "./entry.ts"
+import { Where } from "./jobQueue.ts"
 import type { ResolvedShutdown } from "./options.ts"
 import { outcomes } from "./outcome.ts"
 import { emptyFates, fatesReport, type ShutdownState } from "./shutdownState.ts"
@@ -94,20 +95,32 @@ export abstract class PoolShutdown extends PoolAdmission {
    */
   cancelAllQueued(): void {
     if (this.queue.size === 0) return
+    const outcome = outcomes.cancelled
+    const fates = this.shutdownState?.fates[outcome.fate]
+    const chain = this.queue.takeChain()
+    if (chain !== undefined) {
+      // FIFO: the queue's own chain is walked once, and kept as it is for the report
+      this.counters[outcome.counter] += chain.size
+      fates?.push(chain)
+      for (let entry = chain.head; entry !== undefined; entry = entry.next as JobEntry | undefined) {
+        entry.where = Where.None
+        this.cancelled(entry)
+      }
+      return
+    }
     const entries = this.queue.drain(this.limits.keys.values())
     this.limits.dropAllUnused()
-    const outcome = outcomes.cancelled
     this.counters[outcome.counter] += entries.length
-    this.shutdownState?.fates[outcome.fate].push(entries)
-    const emit = this.subscribers.size > 0
-    const ids = this.ids
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]
-      entry.end("cancelled", undefined)
-      if (entry.options.id !== undefined) ids.drop(entry.options.id, entry)
-      if (emit) this.emit(outcome.event, entry)
-      if (entry.waiters !== undefined) this.outbox.push(entry)
-    }
+    fates?.push(entries)
+    for (let i = 0; i < entries.length; i++) this.cancelled(entries[i])
+  }
+
+  /** One job of a whole queue cancelled at once: its state, id, event and waiters. */
+  cancelled(entry: JobEntry): void {
+    entry.end("cancelled", undefined)
+    if (entry.options.id !== undefined) this.ids.drop(entry.options.id, entry)
+    if (this.subscribers.size > 0) this.emit("Cancelled", entry)
+    if (entry.waiters !== undefined) this.outbox.push(entry)
   }
 
   waitIdleFor(millis: number, force: Deferred.Deferred<void> | undefined): Effect.Effect<void> {

@@ -9,8 +9,17 @@ import { type Fate, fates as fateNames } from "./outcome.ts"
 /** @internal */
 export type FateName = Fate
 
-/** Each fate's jobs: single jobs, and whole queues cancelled at once (kept as they were drained). */
-export type Fates = Record<FateName, Array<JobEntry | ReadonlyArray<JobEntry>>>
+/**
+ * Each fate's jobs: single jobs, and whole queues cancelled at once, kept as they were taken out (an array,
+ * or the FIFO queue's chain of entries linked by `next`).
+ */
+export type Fates = Record<FateName, Array<JobEntry | ReadonlyArray<JobEntry> | Chain>>
+
+/** A FIFO queue taken out whole: its first entry, the rest linked by `next`. */
+export interface Chain {
+  readonly head: JobEntry | undefined
+  readonly size: number
+}
 
 /**
  * The report's `jobs`: each list of ids is made when first read, so that a shutdown that cancels a million
@@ -27,7 +36,9 @@ export const fatesReport = (fates: Fates): Shutdown.JobFates => {
         ids = []
         for (const item of fates[name]) {
           if (item instanceof JobEntry) ids.push(item.id)
-          else for (let i = 0; i < item.length; i++) ids.push(item[i].id)
+          else if ("head" in item) {
+            for (let entry = item.head; entry !== undefined; entry = entry.next) ids.push(entry.id)
+          } else for (let i = 0; i < item.length; i++) ids.push(item[i].id)
         }
         return ids
       }
