@@ -7,7 +7,8 @@
  * with min–max and the ratios fiberpool ÷ peer, and writes `results/latest.{json,md}` and `results/chart.svg`.
  *
  * Flags: `--quick` (small N, 2 rounds), `--full` (adds N = 1M), `--rounds N`, `--only <scenario>`,
- * `--out <dir>` (where the results go; default `bench/results`).
+ * `--out <dir>` (where the results go; default `bench/results`), `--baseline <git rev>` (every fiberpool
+ * entry also runs against `@fiberpool/core` as it was at that revision, in the same rounds: before/after).
  */
 import { spawnSync } from "node:child_process"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -29,6 +30,8 @@ interface Entry {
   readonly label: string
   readonly peer: string
   readonly params: Record<string, unknown>
+  /** A folder with an earlier `@fiberpool/core` (`src/`) that this entry runs against (`--baseline`). */
+  readonly baseline?: string | undefined
 }
 
 /** One row group of the results: a scenario with fixed parameters, run by every entry. */
@@ -199,6 +202,8 @@ interface Args {
   readonly rounds: number
   readonly only: string | undefined
   readonly out: string
+  readonly baseline: string | undefined
+  readonly peers: ReadonlyArray<string> | undefined
 }
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
@@ -207,6 +212,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let rounds: number | undefined
   let only: string | undefined
   let out = join(here, "results")
+  let baseline: string | undefined
+  let peers: ReadonlyArray<string> | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === "--quick") quick = true
@@ -214,7 +221,13 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     else if (arg === "--rounds") rounds = Number(argv[++i])
     else if (arg === "--only") only = argv[++i]
     else if (arg === "--out") out = argv[++i] ?? out
-    else throw new Error(`unknown argument ${arg} (flags: --quick, --full, --rounds N, --only <scenario>, --out <dir>)`)
+    else if (arg === "--baseline") baseline = argv[++i]
+    else if (arg === "--peers") peers = (argv[++i] ?? "").split(",")
+    else {
+      throw new Error(
+        `unknown argument ${arg} (flags: --quick, --full, --rounds N, --only <scenario>, --out <dir>, --baseline <rev>, --peers a,b)`
+      )
+    }
   }
   if (rounds !== undefined && (!Number.isSafeInteger(rounds) || rounds < 1)) {
     throw new Error("--rounds takes a positive integer")
@@ -223,7 +236,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     throw new Error(`--only takes one of ${scenarioNames.join(", ")}`)
   }
   if (quick && full) throw new Error("--quick and --full exclude each other")
-  return { quick, full, rounds: rounds ?? (quick ? 2 : 10), only, out }
+  if (baseline !== undefined && !/^[\w./~^-]+$/.test(baseline)) throw new Error("--baseline takes a git revision")
+  return { quick, full, rounds: rounds ?? (quick ? 2 : 10), only, out, baseline, peers }
 }
 
 // ---- Running ----
@@ -240,6 +254,7 @@ const runCell = (entry: Entry, scenario: string): { result?: CellResult; error?:
   const child = spawnSync(
     process.execPath,
     [
+      ...(entry.baseline === undefined ? [] : ["--import", join(here, "baseline-hook.ts")]),
       "--expose-gc",
       "--max-old-space-size=4096",
       join(here, "cell.ts"),
@@ -247,7 +262,12 @@ const runCell = (entry: Entry, scenario: string): { result?: CellResult; error?:
       entry.peer,
       JSON.stringify(entry.params)
     ],
-    { encoding: "utf8", timeout: 180_000, maxBuffer: 16 * 2 ** 20 }
+    {
+      encoding: "utf8",
+      timeout: 180_000,
+      maxBuffer: 16 * 2 ** 20,
+      env: entry.baseline === undefined ? process.env : { ...process.env, FIBERPOOL_BASELINE_CORE: entry.baseline }
+    }
   )
   const line = child.stdout.trim().split("\n").pop() ?? ""
   if (child.status !== 0 || line === "") {
@@ -522,12 +542,44 @@ const environment = () => ({
   )
 })
 
+// ---- Before/after ----
+
+/** Extracts `packages/core` as it was at `rev` (git archive) under `bench/.baseline/<rev>/`; returns its folder. */
+const extractBaseline = (rev: string): string => {
+  const dir = join(here, ".baseline", rev.replace(/[^\w.-]/g, "_"))
+  mkdirSync(dir, { recursive: true })
+  const archive = spawnSync("git", ["-C", root, "archive", "--format=tar", rev, "packages/core/src"], {
+    maxBuffer: 64 * 2 ** 20
+  })
+  if (archive.status !== 0) throw new Error(`git archive ${rev}: ${archive.stderr.toString().trim()}`)
+  const untar = spawnSync("tar", ["-x", "-C", dir], { input: archive.stdout })
+  if (untar.status !== 0) throw new Error(`tar: ${untar.stderr.toString().trim()}`)
+  return join(dir, "packages", "core")
+}
+
+/** Beside every fiberpool entry, the same entry on the baseline's core, labelled `<label> @<rev>`. */
+const withBaseline = (cases: ReadonlyArray<Case>, rev: string, dir: string): Array<Case> =>
+  cases.map((c) => ({
+    ...c,
+    entries: c.entries.flatMap((entry) =>
+      entry.peer.startsWith("fiberpool")
+        ? [entry, { ...entry, label: `${entry.label} @${rev}`, baseline: dir }]
+        : [entry]
+    )
+  }))
+
 // ---- Main ----
 
 const main = (): number => {
   const args = parseArgs(process.argv.slice(2))
   const sizes = args.quick ? quickSizes : args.full ? fullSizes : defaultSizes
-  const cases = buildCases(sizes).filter((c) => args.only === undefined || c.scenario === args.only)
+  const built = buildCases(sizes)
+    .filter((c) => args.only === undefined || c.scenario === args.only)
+    .map((c) => args.peers === undefined ? c : { ...c, entries: c.entries.filter((e) => args.peers!.includes(e.peer)) })
+    .filter((c) => c.entries.length > 0)
+  const cases = args.baseline === undefined
+    ? built
+    : withBaseline(built, args.baseline, extractBaseline(args.baseline))
   const env = environment()
   const envLines = [
     `- node ${env.node}, ${env.platform}, ${env.cpu}, ${env.cores} cores, ${env.memoryGB} GB`,

@@ -157,8 +157,14 @@ export interface Stats extends Shutdown.Totals {
  */
 export const isWorkerPool = (u: unknown): u is WorkerPool => hasProperty(u, TypeId)
 
-/** The implementation behind the public interface: every `WorkerPool` is made by {@link make}. */
-const impl = (self: WorkerPool): PoolImpl => self as PoolImpl
+/**
+ * The implementation behind the public interface: every `WorkerPool` is made by {@link make}, so the check
+ * only fails for a value from untyped code (a defect, like any call on a value of the wrong type).
+ */
+const impl = (self: WorkerPool): PoolImpl => {
+  if (self instanceof PoolImpl) return self
+  throw new TypeError(`expected a WorkerPool, got ${Validation.render(self)}`)
+}
 
 /** `instanceof` first: the `TypeId` lookup of `isWorkerPool` showed in profiles of the hot path. */
 const isDataFirst = (args: IArguments): boolean =>
@@ -671,16 +677,18 @@ export const resize = (self: WorkerPool, concurrency: number): Effect.Effect<voi
  * @category resource management
  * @since 0.1.0
  */
-export const shutdown = (
+export const shutdown: (
   self: WorkerPool,
   options?: Shutdown.Options
-): Effect.Effect<Shutdown.Report, InvalidOptions> =>
-  Effect.suspend(() => {
-    const pool = impl(self)
-    const resolved = resolveShutdown("shutdown", options, pool.options.shutdown)
-    if (Result.isFailure(resolved)) return Exit.fail(resolved.failure)
-    return pool.shutdown(resolved.success)
-  })
+) => Effect.Effect<Shutdown.Report, InvalidOptions> = Effect.fn("WorkerPool.shutdown")(function*(
+  self: WorkerPool,
+  options?: Shutdown.Options
+) {
+  const pool = impl(self)
+  const resolved = resolveShutdown("shutdown", options, pool.options.shutdown)
+  if (Result.isFailure(resolved)) return yield* Exit.fail(resolved.failure)
+  return yield* pool.shutdown(resolved.success)
+})
 
 /**
  * The service key of an application's pool, provided by {@link layer}. An app with several pools defines

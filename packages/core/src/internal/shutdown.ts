@@ -70,7 +70,7 @@ export abstract class PoolShutdown extends PoolAdmission {
       // draining means running the queue: a paused dispatch resumes
       this.dispatchPaused = false
     })
-    Effect.runForkWith(this.context)(this.runShutdown(state, options.gracePeriodMillis))
+    Effect.runForkWith(this.context)(runShutdown(this, state, options.gracePeriodMillis))
     return state
   }
 
@@ -153,49 +153,48 @@ export abstract class PoolShutdown extends PoolAdmission {
       }
     })
   }
-
-  runShutdown(state: ShutdownState, gracePeriodMillis: number): Effect.Effect<void> {
-    return Effect.gen({ self: this }, function*() {
-      yield* this.waitIdleFor(gracePeriodMillis, state.force)
-      const graceExpired = !this.isIdle
-      if (graceExpired) {
-        this.interruptAll()
-        const interruptedAt = this.clock.currentTimeMillisUnsafe()
-        while (!this.isIdle) {
-          const left = interruptedAt + state.interruptTimeoutMillis - this.clock.currentTimeMillisUnsafe()
-          if (left <= 0) break
-          state.shorten = Deferred.makeUnsafe<void>()
-          yield* this.waitIdleFor(left, state.shorten)
-        }
-        this.abandonAll(state.interruptTimeoutMillis)
-      }
-      this.limits.stop()
-      if (this.deadLetterFibers.size > 0) {
-        // dead letters being delivered get the interrupt bound too
-        yield* Effect.timeoutOption(
-          Effect.forEach([...this.deadLetterFibers], (fiber) => Fiber.await(fiber)),
-          Math.max(1, state.interruptTimeoutMillis)
-        )
-      }
-      const finishedAt = this.clock.currentTimeMillisUnsafe()
-      if (!this.isIdle) return yield* Effect.die(`pool ${this.name}: jobs are live after shutdown`)
-      // subscribers read what is buffered, then their streams end
-      for (const queue of this.subscribers) Queue.endUnsafe(queue)
-      this.subscribers.clear()
-      // the pool has closed: its metric series go (or stay with another live pool of its name)
-      this.instruments.close()
-      const report: Shutdown.Report = {
-        pool: this.name,
-        mode: state.mode,
-        startedAt: state.startedAt,
-        finishedAt,
-        durationMillis: finishedAt - state.startedAt,
-        graceExpired,
-        jobs: fatesReport(state.fates),
-        totals: this.totals()
-      }
-      this.lifecycle = { _tag: "Closed", shutdown: state, report }
-      Deferred.doneUnsafe(state.report, Exit.succeed(report))
-    })
-  }
 }
+
+/** The shutdown's own fiber: the grace period, the interrupt phase, the report. */
+const runShutdown = Effect.fnUntraced(function*(pool: PoolShutdown, state: ShutdownState, gracePeriodMillis: number) {
+  yield* pool.waitIdleFor(gracePeriodMillis, state.force)
+  const graceExpired = !pool.isIdle
+  if (graceExpired) {
+    pool.interruptAll()
+    const interruptedAt = pool.clock.currentTimeMillisUnsafe()
+    while (!pool.isIdle) {
+      const left = interruptedAt + state.interruptTimeoutMillis - pool.clock.currentTimeMillisUnsafe()
+      if (left <= 0) break
+      state.shorten = Deferred.makeUnsafe<void>()
+      yield* pool.waitIdleFor(left, state.shorten)
+    }
+    pool.abandonAll(state.interruptTimeoutMillis)
+  }
+  pool.limits.stop()
+  if (pool.deadLetterFibers.size > 0) {
+    // dead letters being delivered get the interrupt bound too
+    yield* Effect.timeoutOption(
+      Effect.forEach([...pool.deadLetterFibers], (fiber) => Fiber.await(fiber)),
+      Math.max(1, state.interruptTimeoutMillis)
+    )
+  }
+  const finishedAt = pool.clock.currentTimeMillisUnsafe()
+  if (!pool.isIdle) return yield* Effect.die(`pool ${pool.name}: jobs are live after shutdown`)
+  // subscribers read what is buffered, then their streams end
+  for (const queue of pool.subscribers) Queue.endUnsafe(queue)
+  pool.subscribers.clear()
+  // the pool has closed: its metric series go (or stay with another live pool of its name)
+  pool.instruments.close()
+  const report: Shutdown.Report = {
+    pool: pool.name,
+    mode: state.mode,
+    startedAt: state.startedAt,
+    finishedAt,
+    durationMillis: finishedAt - state.startedAt,
+    graceExpired,
+    jobs: fatesReport(state.fates),
+    totals: pool.totals()
+  }
+  pool.lifecycle = { _tag: "Closed", shutdown: state, report }
+  Deferred.doneUnsafe(state.report, Exit.succeed(report))
+})
