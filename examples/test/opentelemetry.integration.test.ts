@@ -14,7 +14,7 @@ describe("examples", () => {
     const output = program.lines.join("\n")
     assert.strictEqual(code, 0, output)
     assert.match(program.lines[0] ?? "", /^09-opentelemetry: /, output)
-    assert.include(program.lines, "received 8 spans: fiberpool.job ×7, billing run ×1", output)
+    assert.include(program.lines, "received 8 spans: process billing ×7, billing run ×1", output)
     assert.ok(
       program.lines.some((line) =>
         /^received \d+ metrics, \d+ fiberpool_\*: .*fiberpool_jobs_succeeded_total/.test(line)
@@ -45,6 +45,16 @@ describe("examples", () => {
       for (const span of attempts) assert.strictEqual(span.traceId, parent.traceId)
       const text = JSON.stringify(attempts)
       for (let n = 1; n <= 6; n++) assert.include(text, `charge-${n}`)
+      // OpenTelemetry's messaging conventions: consumer spans (OTLP kind 5) with messaging.* attributes, and
+      // `error.type` on the attempt that failed
+      const attribute = (span: any, key: string) => span.attributes.find((a: any) => a.key === key)?.value
+      for (const span of attempts) {
+        assert.strictEqual(span.name, "process billing")
+        assert.strictEqual(span.kind, 5)
+        assert.strictEqual(attribute(span, "messaging.destination.name")?.stringValue, "billing")
+        assert.match(attribute(span, "messaging.message.id")?.stringValue ?? "", /^charge-\d$/)
+      }
+      assert.ok(attempts.some((span: any) => attribute(span, "error.type") !== undefined), text)
 
       const metrics = (collector.received.get("/v1/metrics") ?? []).flatMap((body) =>
         body.resourceMetrics.flatMap((r: any) => r.scopeMetrics.flatMap((s: any) => s.metrics))
@@ -55,6 +65,8 @@ describe("examples", () => {
       ) {
         assert.ok(names.has(name), `${name} not in ${[...names].join(", ")}`)
       }
+      // OTLP units: the duration histograms are in seconds
+      assert.strictEqual(metrics.find((m: any) => m.name === "fiberpool_job_run_seconds")?.unit, "s")
     } finally {
       await collector.close()
     }

@@ -328,7 +328,9 @@ export const running = Metric.gauge("fiberpool_jobs_running", { description: "Jo
  */
 export const waitSeconds = Metric.histogram("fiberpool_job_wait_seconds", {
   description: "Seconds from submission to first start",
-  boundaries: durationBoundaries
+  boundaries: durationBoundaries,
+  // the unit an OTLP exporter reports (`s`): Effect's exporter reads it from this attribute
+  attributes: { unit: "seconds" }
 })
 
 /**
@@ -346,5 +348,6 @@ export const waitSeconds = Metric.histogram("fiberpool_job_wait_seconds", {
  */
 export const runSeconds = Metric.histogram("fiberpool_job_run_seconds", {
   description: "Seconds from first start to end",
-  boundaries: durationBoundaries
+  boundaries: durationBoundaries,
+  attributes: { unit: "seconds" }
 })

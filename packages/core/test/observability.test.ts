@@ -170,18 +170,28 @@ describe("observability", () => {
         const { spans, tracer } = recordingTracer()
         const pool = yield* WorkerPool.make({ concurrency: 1 })
         let calls = 0
-        yield* WorkerPool.run(pool, Effect.suspend(() => ++calls < 2 ? Effect.fail("once") : Effect.void), {
-          id: "traced",
-          retry: Schedule.recurs(1)
-        }).pipe(Effect.withSpan("handler"), Effect.provideService(Tracer.Tracer, tracer))
+        yield* WorkerPool.run(
+          pool,
+          Effect.suspend(() => ++calls < 2 ? Effect.fail({ _tag: "Declined" as const }) : Effect.void),
+          { id: "traced", retry: Schedule.recurs(1) }
+        ).pipe(Effect.withSpan("handler"), Effect.provideService(Tracer.Tracer, tracer))
         const handler = spans.find((s) => s.name === "handler")!
-        const attempts = spans.filter((s) => s.name === "fiberpool.job")
-        assert.strictEqual(attempts.length, 2)
+        // OpenTelemetry's messaging conventions: `process <destination>`, a consumer span
+        const attempts = spans.filter((s) => s.name === "process fiberpool")
+        assert.strictEqual(attempts.length, 2, spans.map((s) => s.name).join(", "))
         for (const [i, span] of attempts.entries()) {
           assert.strictEqual(span.parent._tag === "Some" && span.parent.value.spanId, handler.spanId)
+          assert.strictEqual(span.kind, "consumer")
+          assert.strictEqual(span.attributes.get("messaging.system"), "fiberpool")
+          assert.strictEqual(span.attributes.get("messaging.operation.type"), "process")
+          assert.strictEqual(span.attributes.get("messaging.destination.name"), "fiberpool")
+          assert.strictEqual(span.attributes.get("messaging.message.id"), "traced")
           assert.strictEqual(span.attributes.get("fiberpool.job"), "traced")
           assert.strictEqual(span.attributes.get("fiberpool.attempt"), i + 1)
+          assert.strictEqual(span.attributes.get("fiberpool.wait_ms"), 0)
         }
+        assert.strictEqual(attempts[0].attributes.get("error.type"), "Declined")
+        assert.isFalse(attempts[1].attributes.has("error.type"))
       }))
 
     it.effect("no spans with the built-in tracer unless asked for", () =>
@@ -191,7 +201,7 @@ describe("observability", () => {
         const current = Effect.map(Effect.option(Effect.currentSpan), (span) =>
           span._tag === "Some" ? span.value.name : "none")
         assert.strictEqual(yield* WorkerPool.run(pool, current), "none")
-        assert.strictEqual(yield* WorkerPool.run(always, current), "fiberpool.job")
+        assert.strictEqual(yield* WorkerPool.run(always, current), "process fiberpool")
       }))
 
     it.effect("everything a job logs is annotated with the pool, the job id and (on retries) the attempt", () =>

@@ -133,13 +133,35 @@ export abstract class PoolRunning extends PoolCore {
         }))
     }
     if (attempt > 1) program = Effect.annotateLogs(program, "fiberpool.attempt", attempt)
-    if (entry.flags & Flag.Traced) {
-      program = Effect.withSpan(program, "fiberpool.job", {
-        attributes: { "fiberpool.pool": this.name, "fiberpool.job": entry.id, "fiberpool.attempt": attempt },
-        captureStackTrace: false
-      })
-    }
+    if (entry.flags & Flag.Traced) program = this.traced(entry, program, attempt)
     return program
+  }
+
+  /**
+   * The span of an attempt, per OpenTelemetry's messaging conventions: a consumer span named
+   * `process <pool>`, with `messaging.*` attributes, the time the job waited in the queue, and `error.type`
+   * when the attempt fails.
+   */
+  traced(entry: JobEntry, job: Effect.Effect<unknown, unknown>, attempt: number): Effect.Effect<unknown, unknown> {
+    const program = Effect.tapCause(job, (cause) => {
+      const type = errorType(cause)
+      return type === undefined ? Effect.void : Effect.annotateCurrentSpan("error.type", type)
+    })
+    return Effect.withSpan(program, `process ${this.name}`, {
+      kind: "consumer",
+      attributes: {
+        "messaging.system": "fiberpool",
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.destination.name": this.name,
+        "messaging.message.id": entry.id,
+        "fiberpool.pool": this.name,
+        "fiberpool.job": entry.id,
+        "fiberpool.attempt": attempt,
+        "fiberpool.wait_ms": entry.startedAt! - entry.submittedAt
+      },
+      captureStackTrace: false
+    })
   }
 
   /** A job's fiber has ended: an operation (nested when the job ended inside `start`). */
@@ -198,4 +220,21 @@ export abstract class PoolRunning extends PoolCore {
       this.concurrency = concurrency
     })
   }
+}
+
+/**
+ * The `error.type` of a failed attempt: the failure's `_tag` or class name, `"defect"` for a defect, nothing for
+ * an interruption (the span's own status tells it).
+ */
+const errorType = (cause: Cause.Cause<unknown>): string | undefined => {
+  const failure = Cause.findErrorOption(cause)
+  if (failure._tag === "Some") {
+    const error = failure.value
+    if (typeof error === "object" && error !== null) {
+      if ("_tag" in error && typeof error._tag === "string") return error._tag
+      if (error instanceof Error) return error.constructor.name
+    }
+    return "_OTHER"
+  }
+  return Cause.hasDies(cause) ? "defect" : undefined
 }
