@@ -7,12 +7,15 @@
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import type * as Option from "effect/Option"
 import { hasProperty } from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
+import type * as Stream from "effect/Stream"
 import * as Outcome from "./internal/outcome.ts"
 import type { JobError } from "./PoolError.ts"
 
@@ -211,6 +214,9 @@ export interface DeadLetter {
  *   it has stopped (finalizers included), ending `interrupted`. No effect on a finished job.
  * - `status`: where the job is now.
  * - `attempts`: how many times the job has started (more than 1 after retries).
+ * - `progress`: the last value the job reported with `Job.Current`'s `progress` (none yet: `Option.none()`).
+ * - `progressUpdates`: the job's progress as a stream (rate-limited like the `Progress` events, the last
+ *   value always delivered), starting with the last value reported so far; it ends when the job ends.
  *
  * @example
  * ```ts
@@ -240,6 +246,8 @@ export interface JobHandle<A, E = never> {
   readonly cancel: Effect.Effect<void>
   readonly status: Effect.Effect<Status>
   readonly attempts: Effect.Effect<number>
+  readonly progress: Effect.Effect<Option.Option<unknown>>
+  readonly progressUpdates: Stream.Stream<unknown>
 }
 
 /**
@@ -264,3 +272,74 @@ export interface JobHandle<A, E = never> {
  * @since 0.1.0
  */
 export const isJobHandle = (u: unknown): u is JobHandle<unknown, unknown> => hasProperty(u, TypeId)
+
+/**
+ * What a running job knows of itself, from {@link Current}.
+ *
+ * - `id`, `pool`, `metadata`: as submitted.
+ * - `attempt`: 1 for the first run, 2 for the first retry, …
+ * - `deadline`: when this attempt is stopped (epoch milliseconds, from the job's `timeout`, the pool's
+ *   `timeout` and the job's `deadline`, whichever comes first), or `undefined` without any.
+ * - `progress(value)`: reports progress. The value is kept on the handle (`handle.progress`) and sent as a
+ *   `Progress` event and on `handle.progressUpdates`, at most once per `progressInterval` of the pool
+ *   (default 100 ms); a value held back by the interval is sent when the job ends, before its outcome.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { Job, WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ name: "reports", concurrency: 1 })
+ *   const job = Effect.gen(function*() {
+ *     const info: Job.Info = yield* Job.Current
+ *     yield* info.progress(0.5)
+ *     return `${info.pool}/${info.id} attempt ${info.attempt}`
+ *   })
+ *   assert.strictEqual(yield* WorkerPool.run(pool, job, { id: "r1" }), "reports/r1 attempt 1")
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Info {
+  readonly id: string
+  readonly pool: string
+  readonly attempt: number
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly deadline: number | undefined
+  readonly progress: (value: unknown) => Effect.Effect<void>
+}
+
+/**
+ * The running job, inside every job a pool runs: `yield* Job.Current` gives its {@link Info}. The pool
+ * provides it, so a job that reads it needs nothing more from its submitter (`submit` and `run` remove it
+ * from the job's requirements).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { Job, WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   const handle = yield* WorkerPool.submit(
+ *     pool,
+ *     Effect.flatMap(Effect.service(Job.Current), (job) => Effect.as(job.progress("halfway"), job.id)),
+ *     { id: "import-7" }
+ *   )
+ *   assert.strictEqual(yield* handle.await, "import-7")
+ *   const last = yield* handle.progress
+ *   assert.strictEqual(last._tag === "Some" && last.value, "halfway")
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Current extends Context.Service<Current, Info>()("@fiberpool/core/Job/Current") {}

@@ -17,6 +17,7 @@ import * as Outcome from "./internal/outcome.ts"
  * - `Submitted`: the job was accepted (queued or started at once).
  * - `Started`: an attempt started (`attempt` 1, or more after retries).
  * - `AttemptFailed`: an attempt failed with a typed error (`cause`); a `Started` follows if it is retried.
+ * - `Progress`: the running job reported progress (`progress`; see `Job.Info`), rate-limited per job.
  * - `Succeeded`, `Failed` (with `cause`), `TimedOut`, `Cancelled`, `Interrupted`, `Abandoned`: the job's
  *   terminal state; exactly one per accepted job.
  * - `Dropped`: the job was not accepted (queue full under `"dropping"`); it is the terminal event of that
@@ -33,7 +34,7 @@ import * as Outcome from "./internal/outcome.ts"
  * @category models
  * @since 0.1.0
  */
-export type Kind = "Submitted" | "Started" | "AttemptFailed" | Outcome.TerminalEvent
+export type Kind = "Submitted" | "Started" | "AttemptFailed" | "Progress" | Outcome.TerminalEvent
 
 /**
  * One event of one job.
@@ -74,6 +75,8 @@ export interface JobEvent {
   readonly startedAt: number | undefined
   readonly metadata: Readonly<Record<string, unknown>> | undefined
   readonly cause: Cause.Cause<unknown> | undefined
+  /** The value a `Progress` event reports (undefined for the other kinds). */
+  readonly progress?: unknown
 }
 
 /**

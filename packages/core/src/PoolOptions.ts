@@ -60,6 +60,8 @@ export type Backpressure = "suspend" | "fail" | "dropping" | "sliding"
  * - `deadLetters`: a `Queue` or a callback that receives a `Job.DeadLetter` for every job that ends failed,
  *   timed out or abandoned, exactly once. A letter a full bounded `Queue` refuses is counted in
  *   `Stats.deadLettersDropped`.
+ * - `progressInterval`: the least time between two progress updates a job sends (`Job.Info.progress`); a
+ *   value reported sooner is kept and sent later. Default 100 ms.
  * - `durationBoundaries`: the bucket boundaries (seconds, increasing) of the wait and run histograms. Default
  *   `PoolMetrics.durationBoundaries`, 1 ms to 100 s.
  *
@@ -101,6 +103,7 @@ export interface Options {
     | ((letter: Job.DeadLetter) => Effect.Effect<void, unknown>)
     | undefined
   readonly durationBoundaries?: ReadonlyArray<number> | undefined
+  readonly progressInterval?: Duration.Input | undefined
 }
 
 /**

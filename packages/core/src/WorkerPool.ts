@@ -299,7 +299,7 @@ export const submit: {
   <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): (self: WorkerPool) => Effect.Effect<Job.JobHandle<A, E>, PoolError, R>
+  ): (self: WorkerPool) => Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>>
   /**
    * Data-first form of {@link submit}.
    *
@@ -323,14 +323,14 @@ export const submit: {
     self: WorkerPool,
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R>
+  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>>
 } = dual(
   isDataFirst,
   <A, E, R>(
     self: WorkerPool,
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, R> =>
+  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>> =>
     Effect.withFiber((fiber) => {
       if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
       const pool = impl(self)
@@ -402,7 +402,7 @@ export const run: {
   <A, E, R>(
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): (self: WorkerPool) => Effect.Effect<A, E | JobError | PoolError, R>
+  ): (self: WorkerPool) => Effect.Effect<A, E | JobError | PoolError, Exclude<R, Job.Current>>
   /**
    * Data-first form of {@link run}.
    *
@@ -425,14 +425,14 @@ export const run: {
     self: WorkerPool,
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): Effect.Effect<A, E | JobError | PoolError, R>
+  ): Effect.Effect<A, E | JobError | PoolError, Exclude<R, Job.Current>>
 } = dual(
   isDataFirst,
   <A, E, R>(
     self: WorkerPool,
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): Effect.Effect<A, E | JobError | PoolError, R> =>
+  ): Effect.Effect<A, E | JobError | PoolError, Exclude<R, Job.Current>> =>
     Effect.withFiber((fiber) => {
       if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
       const pool = impl(self)

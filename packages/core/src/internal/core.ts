@@ -30,6 +30,7 @@ import { Limits } from "./limits.ts"
 import { type Counters, Instruments, makeCounters, makeEvent } from "./observe.ts"
 import type { ResolvedPoolOptions } from "./options.ts"
 import { type DeadLetterStatus, outcomes } from "./outcome.ts"
+import { Progress } from "./progress.ts"
 import { type Lifecycle, open, type ShutdownState } from "./shutdownState.ts"
 
 /** A submitter waiting for room in a full queue (`"suspend"`): not accepted yet, so it holds no id. */
@@ -173,6 +174,45 @@ export abstract class PoolCore {
     for (const queue of this.subscribers) Queue.offerUnsafe(queue, event)
   }
 
+  // ---- progress ----
+
+  /** `Job.Info.progress`: kept on the job, sent at most once per interval (see `Progress`). */
+  reportProgress(entry: JobEntry, value: unknown): void {
+    if (entry.state !== "running") return
+    const progress = entry.progressState ??= new Progress()
+    progress.last = value
+    progress.reported = true
+    const now = this.clock.currentTimeMillisUnsafe()
+    const wait = progress.sentAt + this.options.progressIntervalMillis - now
+    if (wait > 0) {
+      // held back: sent when the interval has passed, unless a later report or the job's end sends it first
+      if (!progress.held) {
+        progress.held = true
+        Effect.runForkWith(this.context)(Effect.andThen(
+          Effect.sleep(wait),
+          Effect.sync(() => {
+            if (!progress.held || progress.ended) return
+            progress.sentAt = this.clock.currentTimeMillisUnsafe()
+            this.sendProgress(entry, progress)
+          })
+        ))
+      }
+      return
+    }
+    progress.sentAt = now
+    this.sendProgress(entry, progress)
+  }
+
+  sendProgress(entry: JobEntry, progress: Progress): void {
+    progress.send()
+    if (this.subscribers.size === 0) return
+    const event = {
+      ...makeEvent("Progress", this.name, entry, this.clock.currentTimeMillisUnsafe()),
+      progress: progress.last
+    }
+    for (const queue of this.subscribers) Queue.offerUnsafe(queue, event)
+  }
+
   // ---- outcomes ----
 
   /**
@@ -188,6 +228,12 @@ export abstract class PoolCore {
     if (outcome.fate !== undefined) this.shutdownState?.fates[outcome.fate].push(entry)
     if (entry.startedAt !== undefined) {
       this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - entry.startedAt)
+    }
+    const progress = entry.progressState
+    if (progress !== undefined) {
+      // the value held back by the interval goes out before the outcome
+      if (progress.held) this.sendProgress(entry, progress)
+      progress.end()
     }
     if (this.subscribers.size > 0) {
       const cause = status === "failed" && Exit.isFailure(result) ? result.cause : undefined

@@ -7,10 +7,13 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
 import type * as Job from "../Job.ts"
 import { JobCancelled, JobError, JobInterrupted, PoolClosed } from "../PoolError.ts"
 import { Where } from "./jobQueue.ts"
 import type { ResolvedJobOptions } from "./options.ts"
+import { Progress, updates } from "./progress.ts"
 
 /** What a job entry needs of its pool: its name (for generated ids) and the cancellation of a queued job. */
 export interface EntryOwner {
@@ -107,6 +110,8 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   flags = 0
   submittedAt = 0
   startedAt: number | undefined = undefined
+  /** Made by the first progress report, or the first reader of `progressUpdates`. */
+  progressState: Progress | undefined = undefined
   readonly pool: EntryOwner
   readonly options: ResolvedJobOptions
   /** The custom id, or the generated one once something asked for it (queued jobs hold no id string). */
@@ -187,6 +192,20 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   }
   get attempts(): Effect.Effect<number> {
     return Effect.sync(() => this.attemptCount)
+  }
+  get progress(): Effect.Effect<Option.Option<unknown>> {
+    return Effect.sync(() => this.progressState?.value ?? Option.none())
+  }
+  get progressUpdates(): Stream.Stream<unknown> {
+    return updates(() => {
+      if (this.progressState === undefined) {
+        this.progressState = new Progress()
+        // a job that ended without reporting: nothing will come
+        const state = this.state
+        if (state !== "waiting" && state !== "queued" && state !== "running") this.progressState.ended = true
+      }
+      return this.progressState
+    })
   }
   /**
    * The one writer of a job's terminal state. `result` is undefined only for jobs cancelled in bulk at

@@ -56,6 +56,7 @@ export interface ResolvedPoolOptions {
   readonly keyRateLimit: ResolvedRateLimit | undefined
   readonly deadLetters: DeadLetterSink | undefined
   readonly durationBoundaries: ReadonlyArray<number>
+  readonly progressIntervalMillis: number
 }
 
 /** @internal */
@@ -83,7 +84,8 @@ export const defaults = {
   backpressure: "suspend" as Backpressure,
   gracePeriodMillis: 30_000,
   agingMillis: 1_000,
-  interruptTimeoutMillis: 5_000
+  interruptTimeoutMillis: 5_000,
+  progressIntervalMillis: 100
 }
 
 const backpressures: ReadonlyArray<Backpressure> = ["suspend", "fail", "dropping", "sliding"]
@@ -210,8 +212,16 @@ export const resolvePoolOptions = (
   }
   const durationBoundaries = resolveBoundaries(options.durationBoundaries)
   if (Result.isFailure(durationBoundaries)) return Result.fail(durationBoundaries.failure)
+  const progressInterval = durationMillis(
+    "progressInterval",
+    options.progressInterval,
+    defaults.progressIntervalMillis,
+    false
+  )
+  if (Result.isFailure(progressInterval)) return Result.fail(progressInterval.failure)
   return Result.succeed({
     durationBoundaries: durationBoundaries.success,
+    progressIntervalMillis: progressInterval.success,
     agingMillis,
     keyConcurrency,
     rateLimit: rateLimit.success,

@@ -7,9 +7,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
+import * as Job from "../Job.ts"
 import { JobTimedOut } from "../PoolError.ts"
 import { PoolCore } from "./core.ts"
 import { type AnyExit, Flag, type JobEntry, jobFailure, outcomeOf, reasons, withoutStack } from "./entry.ts"
+import { JobInfo } from "./progress.ts"
 
 /** @internal */
 export abstract class PoolRunning extends PoolCore {
@@ -109,11 +111,22 @@ export abstract class PoolRunning extends PoolCore {
       (this.options.spans === "auto" && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer &&
         Context.get(context, References.TracerEnabled))
     ) entry.flags |= Flag.Traced
-    return Context.add(context, References.CurrentLogAnnotations, {
-      ...annotations,
-      "fiberpool.pool": this.name,
-      "fiberpool.job": entry.id
-    })
+    const budget = this.budget(entry, entry.startedAt!)
+    const info = new JobInfo(
+      entry,
+      this.name,
+      budget === Number.POSITIVE_INFINITY ? undefined : entry.startedAt! + budget,
+      this
+    )
+    return Context.add(
+      Context.add(context, References.CurrentLogAnnotations, {
+        ...annotations,
+        "fiberpool.pool": this.name,
+        "fiberpool.job": entry.id
+      }),
+      Job.Current,
+      info
+    )
   }
 
   /**
