@@ -15,6 +15,12 @@ import { JobInfo } from "./progress.ts"
 
 /** @internal */
 export abstract class PoolRunning extends PoolCore {
+  /** The last submitter context a job started in, and what was read from it. */
+  lastContext: Context.Context<never> | undefined = undefined
+  /** Its log annotations, undefined when it has none. */
+  lastAnnotations: Readonly<Record<string, unknown>> | undefined = undefined
+  lastTraced = false
+
   /** Admits the first waiting submitter whose job could start now (queue empty, a worker free). */
   abstract admitStartable(): boolean
   /** Admits the first waiting submitter into a free queue slot. */
@@ -27,11 +33,13 @@ export abstract class PoolRunning extends PoolCore {
    * of synchronous jobs never grows the stack.
    */
   dispatch(): void {
+    // one clock read for the jobs started in one pass: they start in the same step
+    let now = -1
     while (true) {
       if (this.runningList.size < this.concurrency && !this.dispatchPaused) {
         const next = this.queue.peek()
         if (next !== undefined) {
-          const now = this.clock.currentTimeMillisUnsafe()
+          if (now < 0) now = this.clock.currentTimeMillisUnsafe()
           if (!this.limits.poolRateFull(now)) {
             if (next.key !== undefined && !this.limits.keyAllows(next, now)) continue
             this.queue.remove(next)
@@ -105,12 +113,20 @@ export abstract class PoolRunning extends PoolCore {
    * `Effect.annotateLogs`, which costs an extra context per job).
    */
   jobContext(entry: JobEntry, context: Context.Context<never>): Context.Context<never> {
-    const annotations = Context.get(context, References.CurrentLogAnnotations)
-    if (
-      this.options.spans === "always" ||
-      (this.options.spans === "auto" && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer &&
-        Context.get(context, References.TracerEnabled))
-    ) entry.flags |= Flag.Traced
+    // consecutive jobs mostly come from one submitter's context: what is read from it is read once
+    if (context !== this.lastContext) {
+      this.lastContext = context
+      const annotations = Context.get(context, References.CurrentLogAnnotations)
+      this.lastAnnotations = Object.keys(annotations).length === 0 ? undefined : annotations
+      this.lastTraced = this.options.spans === "always" ||
+        (this.options.spans === "auto" && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer &&
+          Context.get(context, References.TracerEnabled))
+    }
+    if (this.lastTraced) entry.flags |= Flag.Traced
+    const inherited = this.lastAnnotations
+    const annotations = inherited === undefined
+      ? { "fiberpool.pool": this.name, "fiberpool.job": entry.id }
+      : { ...inherited, "fiberpool.pool": this.name, "fiberpool.job": entry.id }
     const budget = this.budget(entry, entry.startedAt!)
     const info = new JobInfo(
       entry,
@@ -118,15 +134,7 @@ export abstract class PoolRunning extends PoolCore {
       budget === Number.POSITIVE_INFINITY ? undefined : entry.startedAt! + budget,
       this
     )
-    return Context.add(
-      Context.add(context, References.CurrentLogAnnotations, {
-        ...annotations,
-        "fiberpool.pool": this.name,
-        "fiberpool.job": entry.id
-      }),
-      Job.Current,
-      info
-    )
+    return Context.add(Context.add(context, References.CurrentLogAnnotations, annotations), Job.Current, info)
   }
 
   /**
