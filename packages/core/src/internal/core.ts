@@ -220,7 +220,7 @@ export abstract class PoolCore {
    * of its status: the counter, the shutdown report's list, the event, the dead letter; its waiters are
    * queued in the outbox.
    */
-  finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit, endedAt?: number): void {
+  finish(entry: JobEntry, status: Job.TerminalStatus, result: AnyExit | undefined, endedAt?: number): void {
     entry.end(status, result)
     if (entry.options.id !== undefined) this.ids.drop(entry.options.id, entry)
     const outcome = outcomes[status]
@@ -236,13 +236,15 @@ export abstract class PoolCore {
       progress.end()
     }
     if (this.subscribers.size > 0) {
-      const cause = status === "failed" && Exit.isFailure(result) ? result.cause : undefined
+      const cause = status === "failed" && result !== undefined && Exit.isFailure(result) ? result.cause : undefined
       if (cause !== undefined && entry.options.retry === undefined && Cause.hasFails(cause)) {
         this.emit("AttemptFailed", entry, cause)
       }
       this.emit(outcome.event, entry, cause)
     }
-    if (this.options.deadLetters !== undefined && outcome.deadLetter && Exit.isFailure(result)) {
+    if (
+      this.options.deadLetters !== undefined && outcome.deadLetter && result !== undefined && Exit.isFailure(result)
+    ) {
       this.deadLetter(entry, status as DeadLetterStatus, result.cause)
     }
     if (entry.waiters !== undefined) this.outbox.push(entry)

@@ -141,12 +141,15 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
     return this.options.metadata
   }
   /**
-   * The job's result once it has ended. A job cancelled in bulk at shutdown gets its result when first read:
-   * building a `JobError` per queued job made a shutdown's cost grow with the queue (2.4 µs per job).
+   * The job's result once it has ended. A job cancelled in bulk at shutdown, or interrupted, gets its result
+   * when first read: building a `JobError` per job made a shutdown's cost grow with the queue (2.4 µs per job).
    */
   settled(): Exit.Exit<A, E | JobError> | undefined {
-    if (this.result === undefined && this.state === "cancelled") {
-      this.result = jobFailure(this.id, reasons.cancelled.shutdown)
+    if (this.result === undefined) {
+      // built when first read: a shutdown that interrupts or cancels many jobs builds no error nobody reads
+      // (a `JobError` costs a few microseconds, more before the JIT has warmed up)
+      if (this.state === "cancelled") this.result = jobFailure(this.id, reasons.cancelled.shutdown)
+      else if (this.state === "interrupted") this.result = jobFailure(this.id, reasons.interrupted)
     }
     return this.result
   }
@@ -208,8 +211,8 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
     })
   }
   /**
-   * The one writer of a job's terminal state. `result` is undefined only for jobs cancelled in bulk at
-   * shutdown (built when first read, see `settled`).
+   * The one writer of a job's terminal state. `result` is undefined for jobs cancelled in bulk at shutdown
+   * and interrupted jobs (built when first read, see `settled`).
    */
   end(status: Job.TerminalStatus, result: Exit.Exit<A, E | JobError> | undefined): void {
     this.state = status

@@ -10,7 +10,7 @@ import * as Tracer from "effect/Tracer"
 import * as Job from "../Job.ts"
 import { JobTimedOut } from "../PoolError.ts"
 import { PoolCore } from "./core.ts"
-import { type AnyExit, Flag, type JobEntry, jobFailure, outcomeOf, reasons, withoutStack } from "./entry.ts"
+import { type AnyExit, Flag, type JobEntry, jobFailure, outcomeOf, withoutStack } from "./entry.ts"
 import { JobInfo } from "./progress.ts"
 
 /** @internal */
@@ -193,14 +193,14 @@ export abstract class PoolRunning extends PoolCore {
       this.release(entry)
       entry.fiber = undefined
       const status = outcomeOf(entry, exit)
-      let result: AnyExit = exit
+      let result: AnyExit | undefined = exit
       if (status === "timedOut") {
         result = jobFailure(
           entry.id,
           withoutStack(() => new JobTimedOut({ timeoutMillis: this.budget(entry, entry.startedAt!) }))
         )
       } else if (status === "interrupted") {
-        result = jobFailure(entry.id, reasons.interrupted)
+        result = undefined // built when first read (`JobEntry.settled`)
       }
       this.finish(entry, status, result, endedAt)
     } finally {

@@ -57,7 +57,8 @@ export abstract class PoolShutdown extends PoolAdmission {
       force: Deferred.makeUnsafe<void>(),
       report: Deferred.makeUnsafe<Shutdown.Report>(),
       interruptTimeoutMillis: options.interruptTimeoutMillis,
-      shorten: undefined
+      shorten: undefined,
+      interrupted: false
     }
     this.transact(() => {
       this.lifecycle = { _tag: "Draining", shutdown: state }
@@ -69,6 +70,11 @@ export abstract class PoolShutdown extends PoolAdmission {
       if (options.mode === "cancel") this.cancelAllQueued()
       // draining means running the queue: a paused dispatch resumes
       this.dispatchPaused = false
+      // no grace period: the interrupts go out now, in the caller's step, not after the shutdown fiber starts
+      if (options.gracePeriodMillis <= 0 && !this.isIdle) {
+        state.interrupted = true
+        this.interruptAll()
+      }
     })
     Effect.runForkWith(this.context)(runShutdown(this, state, options.gracePeriodMillis))
     return state
@@ -160,7 +166,7 @@ const runShutdown = Effect.fnUntraced(function*(pool: PoolShutdown, state: Shutd
   yield* pool.waitIdleFor(gracePeriodMillis, state.force)
   const graceExpired = !pool.isIdle
   if (graceExpired) {
-    pool.interruptAll()
+    if (!state.interrupted) pool.interruptAll()
     const interruptedAt = pool.clock.currentTimeMillisUnsafe()
     while (!pool.isIdle) {
       const left = interruptedAt + state.interruptTimeoutMillis - pool.clock.currentTimeMillisUnsafe()

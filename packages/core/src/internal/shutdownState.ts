@@ -62,6 +62,8 @@ export interface ShutdownState {
   readonly report: Deferred.Deferred<Shutdown.Report>
   interruptTimeoutMillis: number
   shorten: Deferred.Deferred<void> | undefined
+  /** The running jobs have been interrupted (at once, when there was no grace period). */
+  interrupted: boolean
 }
 
 /**
