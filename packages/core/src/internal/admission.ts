@@ -9,7 +9,7 @@ import * as Exit from "effect/Exit"
 import { DuplicateJobId, JobDropped, PoolError, QueueFull } from "../PoolError.ts"
 import type { PoolClosed } from "../PoolError.ts"
 import { PendingSubmit } from "./core.ts"
-import { JobEntry, jobFailure, reasons, type Waiter, withoutStack } from "./entry.ts"
+import { JobEntry, jobFailure, reasons, relative, type Waiter, withoutStack } from "./entry.ts"
 import { Where } from "./jobQueue.ts"
 import type { ResolvedJobOptions } from "./options.ts"
 import { PoolRunning } from "./running.ts"
@@ -78,7 +78,8 @@ export abstract class PoolAdmission extends PoolRunning {
       return this.reject(withoutStack(() => new DuplicateJobId({ jobId: id })))
     }
     const entry = new JobEntry(this, effect, context, options)
-    const now = entry.submittedAt = this.clock.currentTimeMillisUnsafe()
+    const now = this.clock.currentTimeMillisUnsafe()
+    entry.submittedRel = relative(now, this.epoch)
     this.ids.number(entry)
     if (!this.queue.ordered && (entry.key !== undefined || entry.priority !== 0)) {
       // jobs queued before the switch get their score now, so they keep their place
@@ -171,7 +172,7 @@ export abstract class PoolAdmission extends PoolRunning {
   score(entry: JobEntry): void {
     entry.score = this.options.agingMillis === 0
       ? entry.priority
-      : entry.priority - entry.submittedAt / this.options.agingMillis
+      : entry.priority - entry.submittedRel / this.options.agingMillis
   }
 
   /** Whether a job may start now as far as dispatch, rate and key limits go (a free worker aside). */

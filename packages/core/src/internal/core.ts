@@ -55,6 +55,8 @@ export abstract class PoolCore {
   readonly options: ResolvedPoolOptions
   readonly context: Context.Context<never>
   readonly clock: Clock.Clock
+  /** The pool's creation time: job times are kept relative to it. */
+  readonly epoch: number
 
   readonly queue = new JobQueue<JobEntry>()
   readonly runningList = new NodeList<JobEntry>()
@@ -83,6 +85,7 @@ export abstract class PoolCore {
     this.capacity = options.capacity
     this.context = context
     this.clock = Context.get(context, Clock.Clock)
+    this.epoch = this.clock.currentTimeMillisUnsafe()
     this.limits = new Limits(options, this.queue, this.clock, context, () => this.onWake())
     this.ids = new LiveIds(
       options.name,
@@ -226,8 +229,8 @@ export abstract class PoolCore {
     const outcome = outcomes[status]
     this.counters[outcome.counter]++
     if (outcome.fate !== undefined) this.shutdownState?.fates[outcome.fate].push(entry)
-    if (entry.startedAt !== undefined) {
-      this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - entry.startedAt)
+    if (entry.startedRel >= 0) {
+      this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - this.epoch - entry.startedRel)
     }
     const progress = entry.progressState
     if (progress !== undefined) {

@@ -18,6 +18,8 @@ import { Progress, updates } from "./progress.ts"
 /** What a job entry needs of its pool: its name (for generated ids) and the cancellation of a queued job. */
 export interface EntryOwner {
   readonly name: string
+  /** The pool's creation time on its Clock: job times are kept relative to it (see `JobEntry.submittedRel`). */
+  readonly epoch: number
   cancelQueued(entry: JobEntry, by: "handle"): void
 }
 
@@ -108,8 +110,13 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   attemptCount = 0
   /** `Flag` bits: fewer fields per queued job. */
   flags = 0
-  submittedAt = 0
-  startedAt: number | undefined = undefined
+  /**
+   * When the job was submitted and started, in milliseconds since the pool's `epoch`: small integers that V8
+   * keeps inside the object (an absolute epoch time would be a separate heap number per job, 16 bytes).
+   * `startedRel` is -1 until the job starts.
+   */
+  submittedRel = 0
+  startedRel = -1
   /** Made by the first progress report, or the first reader of `progressUpdates`. */
   progressState: Progress | undefined = undefined
   readonly pool: EntryOwner
@@ -127,6 +134,12 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
     this.context = context
     this.options = options
     this.idCache = options.id
+  }
+  get submittedAt(): number {
+    return this.pool.epoch + this.submittedRel
+  }
+  get startedAt(): number | undefined {
+    return this.startedRel < 0 ? undefined : this.pool.epoch + this.startedRel
   }
   get id(): string {
     return this.idCache ??= `${this.pool.name}-${this.seq}`
@@ -243,6 +256,17 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
 }
 
 Object.defineProperty(JobEntry.prototype, JobTypeId, { value: JobTypeId })
+
+/**
+ * A time relative to the pool's epoch, as V8 stores it inside the object: the difference of two clock readings
+ * is a heap number even when it is a whole number, and `| 0` makes it a small integer (when it is one: within
+ * about 12 days of the pool's start, and whole; otherwise it stays as it is, and is only less compact).
+ * @internal
+ */
+export const relative = (at: number, epoch: number): number => {
+  const rel = at - epoch
+  return rel === (rel | 0) && rel < 0x40000000 ? rel | 0 : rel
+}
 
 /**
  * How a job that ran ends, decided from its exit alone (pure): a timeout that fired wins, then success, then an

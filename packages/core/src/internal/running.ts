@@ -10,7 +10,7 @@ import * as Tracer from "effect/Tracer"
 import * as Job from "../Job.ts"
 import { JobTimedOut } from "../PoolError.ts"
 import { PoolCore } from "./core.ts"
-import { type AnyExit, Flag, type JobEntry, jobFailure, outcomeOf, withoutStack } from "./entry.ts"
+import { type AnyExit, Flag, type JobEntry, jobFailure, outcomeOf, relative, withoutStack } from "./entry.ts"
 import { JobInfo } from "./progress.ts"
 
 /** @internal */
@@ -72,8 +72,8 @@ export abstract class PoolRunning extends PoolCore {
     entry.state = "running"
     this.runningList.push(entry)
     this.limits.recordStart(entry, now)
-    entry.startedAt = now
-    this.instruments.observeWait(now - entry.submittedAt)
+    entry.startedRel = relative(now, this.epoch)
+    this.instruments.observeWait(entry.startedRel - entry.submittedRel)
     const once = entry.effect! as Effect.Effect<unknown, unknown>
     const context = this.jobContext(entry, entry.context!)
     entry.effect = entry.context = undefined
@@ -179,7 +179,7 @@ export abstract class PoolRunning extends PoolCore {
         "fiberpool.pool": this.name,
         "fiberpool.job": entry.id,
         "fiberpool.attempt": attempt,
-        "fiberpool.wait_ms": entry.startedAt! - entry.submittedAt
+        "fiberpool.wait_ms": entry.startedRel - entry.submittedRel
       },
       captureStackTrace: false
     })
