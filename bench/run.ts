@@ -6,7 +6,7 @@
  * (`node --expose-gc bench/cell.ts <scenario> <peer> <params>`). It prints a markdown table of medians
  * with min–max and the ratios fiberpool ÷ peer, and writes `results/latest.{json,md}` and `results/chart.svg`.
  *
- * Flags: `--quick` (small N, 2 rounds), `--full` (adds N = 1M), `--rounds N`, `--only <scenario>`,
+ * Flags: `--quick` (small N, 2 rounds), `--full` (adds N = 1M), `--rounds N`, `--only <scenario,...>`,
  * `--out <dir>` (where the results go; default `bench/results`), `--baseline <git rev>` (every fiberpool
  * entry also runs against `@fiberpool/core` as it was at that revision, in the same rounds: before/after).
  */
@@ -232,8 +232,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   if (rounds !== undefined && (!Number.isSafeInteger(rounds) || rounds < 1)) {
     throw new Error("--rounds takes a positive integer")
   }
-  if (only !== undefined && !(scenarioNames as ReadonlyArray<string>).includes(only)) {
-    throw new Error(`--only takes one of ${scenarioNames.join(", ")}`)
+  if (only !== undefined && !only.split(",").every((o) => (scenarioNames as ReadonlyArray<string>).includes(o))) {
+    throw new Error(`--only takes one or more (comma-separated) of ${scenarioNames.join(", ")}`)
   }
   if (quick && full) throw new Error("--quick and --full exclude each other")
   if (baseline !== undefined && !/^[\w./~^-]+$/.test(baseline)) throw new Error("--baseline takes a git revision")
@@ -574,7 +574,7 @@ const main = (): number => {
   const args = parseArgs(process.argv.slice(2))
   const sizes = args.quick ? quickSizes : args.full ? fullSizes : defaultSizes
   const built = buildCases(sizes)
-    .filter((c) => args.only === undefined || c.scenario === args.only)
+    .filter((c) => args.only === undefined || args.only.split(",").includes(c.scenario))
     .map((c) => args.peers === undefined ? c : { ...c, entries: c.entries.filter((e) => args.peers!.includes(e.peer)) })
     .filter((c) => c.entries.length > 0)
   const cases = args.baseline === undefined
