@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Job, JobEvent, PoolMetrics, WorkerPool } from "@fiberpool/core"
-import { ConfigProvider, Effect, Exit, Fiber, Metric, Queue, Stream } from "effect"
+import { Clock, ConfigProvider, Effect, Exit, Fiber, Metric, Queue, Stream } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 
@@ -218,5 +218,39 @@ describe("contract", () => {
         yield* WorkerPool.awaitIdle(pool)
         assert.strictEqual((yield* WorkerPool.stats(pool)).succeeded, 3)
       }))
+  })
+})
+
+describe("contract: synchronous work", () => {
+  /** A clock the test moves by hand, whose timers never fire: the event loop is blocked, as by synchronous CPU. */
+  const blockedClock = () => {
+    let now = 0
+    const clock: Clock.Clock = {
+      currentTimeMillisUnsafe: () => now,
+      currentTimeMillis: Effect.sync(() => now),
+      currentTimeNanosUnsafe: () => BigInt(now) * 1_000_000n,
+      currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+      monotonicTimeNanosUnsafe: () => BigInt(now) * 1_000_000n,
+      monotonicTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+      sleep: () => Effect.never
+    }
+    return { clock, burn: (millis: number) => Effect.sync(() => (now += millis)) }
+  }
+
+  it.effect("a job that overruns its timeout with synchronous work is reported timedOut, not succeeded", () => {
+    const { burn, clock } = blockedClock()
+    return Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ concurrency: 1 })
+      // 3 s of synchronous work against a 1 s timeout: the timer cannot fire while the job holds the thread
+      const late = yield* WorkerPool.submit(pool, Effect.as(burn(3_000), "late"), { timeout: "1 second" })
+      const inTime = yield* WorkerPool.submit(pool, Effect.as(burn(500), "in time"), { timeout: "1 second" })
+      const unbounded = yield* WorkerPool.submit(pool, Effect.as(burn(3_000), "no limit"))
+      assert.strictEqual(yield* late.status, "timedOut")
+      const error = yield* Effect.flip(late.await)
+      assert.strictEqual(error._tag === "JobError" && error.reason._tag, "JobTimedOut")
+      assert.strictEqual(yield* inTime.await, "in time")
+      assert.strictEqual(yield* unbounded.await, "no limit")
+      yield* WorkerPool.shutdown(pool, { mode: "cancel", gracePeriod: 0, interruptTimeout: 0 })
+    }).pipe(Effect.provideService(Clock.Clock, clock))
   })
 })

@@ -99,8 +99,9 @@ export abstract class PoolRunning extends PoolCore {
     const fiber = Effect.runForkWith(context)(program)
     const exit = fiber.pollUnsafe()
     if (exit !== undefined) {
-      // it ran to the end in this step: no time passed on the Clock, so no second clock read
-      this.onJobExit(entry, exit, now)
+      // it ran to the end in this step: no time passed on the Clock, so no second clock read, unless it has a
+      // time limit that synchronous work may have overrun
+      this.onJobExit(entry, exit, budget === Number.POSITIVE_INFINITY ? now : undefined)
       return
     }
     entry.fiber = fiber
@@ -192,7 +193,16 @@ export abstract class PoolRunning extends PoolCore {
     try {
       this.release(entry)
       entry.fiber = undefined
-      const status = outcomeOf(entry, exit)
+      let status = outcomeOf(entry, exit)
+      if (status === "succeeded" || status === "failed") {
+        // a job that blocked the event loop past its time (synchronous work) kept its timer from firing: it
+        // ran out of time all the same, and is reported so when it returns
+        const budget = this.budget(entry, entry.startedAt!)
+        if (budget !== Number.POSITIVE_INFINITY) {
+          endedAt ??= this.clock.currentTimeMillisUnsafe()
+          if (endedAt - entry.startedAt! > budget) status = "timedOut"
+        }
+      }
       let result: AnyExit | undefined = exit
       if (status === "timedOut") {
         result = jobFailure(
