@@ -88,7 +88,9 @@ export class JobInfo<S extends InfoSource> implements Job.Info {
   get metadata(): Readonly<Record<string, unknown>> | undefined {
     return this.source.metadata
   }
-  /** An arrow, so that `const { progress } = yield* Job.Current` works. */
-  readonly progress = (value: unknown): Effect.Effect<void> =>
-    Effect.sync(() => this.owner.reportProgress(this.source, value))
+  /** A function bound to the job, so that `const { progress } = yield* Job.Current` works; made when first read. */
+  get progress(): (value: unknown) => Effect.Effect<void> {
+    return this.report ??= (value) => Effect.sync(() => this.owner.reportProgress(this.source, value))
+  }
+  report: ((value: unknown) => Effect.Effect<void>) | undefined = undefined
 }
