@@ -7,8 +7,7 @@
  * printed token (or `DASHBOARD_TOKEN`). Exits 0 by itself after a few seconds; with `--serve` it keeps a trickle
  * of jobs going and serves until SIGINT/SIGTERM.
  *
- * Run: `npx node examples/08-dashboard.ts`    (keep it open: `npx node examples/08-dashboard.ts --serve`,
- * fixed port: `--port 9465`)
+ * Run: npm run example:08    (keep it open: `npm run example:08 -- --serve`, fixed port: `--port 9465`)
  */
 import { WorkerPool } from "@fiberpool/core"
 import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"

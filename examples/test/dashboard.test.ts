@@ -1,13 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { fileURLToPath } from "node:url"
-import { exitWithin, run } from "../../packages/node/test/utils/spawn.ts"
-
-const root = fileURLToPath(new URL("../..", import.meta.url))
-const example = fileURLToPath(new URL("../08-dashboard.ts", import.meta.url))
+import { exitWithin } from "../../packages/node/test/utils/spawn.ts"
+import { runExample } from "./npmScript.ts"
 
 describe("examples", () => {
-  it("08-dashboard.ts exits 0 by itself and prints what it did", async () => {
-    const program = run(example, [], root)
+  it("npm run example:08 (08-dashboard.ts) exits 0 by itself and prints what it did", async () => {
+    const program = runExample("08-dashboard.ts")
     const { code } = await exitWithin(program, 30_000)
     const output = program.lines.join("\n")
     assert.strictEqual(code, 0, output)
