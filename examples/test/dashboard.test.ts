@@ -18,7 +18,9 @@ describe("examples", () => {
         /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/,
         /^3 dead letters: invoice-1, invoice-2, invoice-3$/,
         /^orders: \d+ succeeded, [1-9]\d* failed, [1-9]\d* timed out, [1-9]\d* retried$/,
-        /^dashboard shows 2 pools and 3 dead letters$/,
+        /^cancel export-1: cancelled$/,
+        /^cancel reminder-2: cancelled$/,
+        /^dashboard shows 3 pools and 3 dead letters$/,
         /^done, exiting 0$/
       ]
     ) assert.ok(program.lines.some((line) => pattern.test(line)), `${pattern}\n${output}`)
