@@ -42,6 +42,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
+import type * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Runtime from "effect/Runtime"
 import { ListenError } from "./NodeError.ts"
@@ -79,6 +80,10 @@ export const ExitCode = {
  *   signal while pools still get their forced interrupt bound (500 ms) to report.
  * - `controller`: the controller to provide; by default a new one. Pass your own to read its phase elsewhere.
  * - `disableErrorReporting`: do not log the program's failure.
+ * - `logger`: loggers for the whole run, for example `Logger.layer([Logger.consoleJson])`: provided around the
+ *   program, so that the report of its failure (logged after the program's own layers have closed) and the
+ *   invalid-options line go through them too. Without it they use the loggers outside the program (Effect's
+ *   default); signal lines always use the program's own.
  *
  * @example
  * ```ts
@@ -96,6 +101,7 @@ export interface Options {
   readonly forceExitAfter?: Duration.Input | undefined
   readonly controller?: Shutdown.Controller | undefined
   readonly disableErrorReporting?: boolean | undefined
+  readonly logger?: Layer.Layer<never> | undefined
 }
 
 /**
@@ -227,7 +233,8 @@ export const runMain: {
     const provided: Effect.Effect<A, E | PoolError.InvalidOptions> = Result.isFailure(resolved)
       ? Effect.fail(resolved.failure)
       : Effect.provideService(program, Shutdown.CurrentController, controller)
-    const main = options?.disableErrorReporting === true ? provided : Effect.tapCause(provided, reportFailure)
+    const reported = options?.disableErrorReporting === true ? provided : Effect.tapCause(provided, reportFailure)
+    const main = options?.logger === undefined ? reported : Effect.provide(reported, options.logger)
     const forceExitAfterMillis = Result.isSuccess(resolved)
       ? resolved.success.forceExitAfterMillis
       : defaultForceExitAfterMillis

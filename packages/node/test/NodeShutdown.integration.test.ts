@@ -136,6 +136,16 @@ describe("NodeShutdown.runMain in a real process", () => {
     assert.isAtLeast(indexOf(service.lines, /Boom/), 0)
   })
 
+  it("with the logger option, a failing program's report is JSON too, exit 1", async () => {
+    const service = run(fixture, ["json-fail"])
+    const { code } = await exitWithin(service, 15_000)
+    assert.strictEqual(code, 1, service.lines.join("\n"))
+    const entries = service.lines.filter((line) => line !== "").map((line) => JSON.parse(line))
+    assert.strictEqual(entries.length, 1, service.lines.join("\n"))
+    assert.strictEqual(entries[0].level, "ERROR")
+    assert.match(entries[0].cause, /^Boom: /)
+  })
+
   it("invalid options exit 2 with one line naming the option", async () => {
     const service = run(fixture, ["invalid"])
     const { code } = await exitWithin(service, 15_000)
