@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { fileURLToPath } from "node:url"
 // the process helpers are shared with the node package's integration tests
-import { exitWithin, runCommand, sleep } from "../../packages/node/test/utils/spawn.ts"
+import { exitWithin, run, runCommand, sleep } from "../../packages/node/test/utils/spawn.ts"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -58,5 +58,38 @@ describe("npm start, interrupted from the terminal", () => {
     const forced = lines.filter((line) => /forcing shutdown/.test(line))
     assert.strictEqual(forced.length, 1, output)
     assert.match(forced[0]!, /SIGTERM received after SIGINT: forcing shutdown, exiting with code 3/)
+  })
+
+  it("every package under a JSON logger, SIGTERM then SIGINT: every line is JSON and names both signals", async () => {
+    const program = run(fileURLToPath(new URL("./fixtures/json-logs.ts", import.meta.url)), [], root)
+    try {
+      await program.waitForLine(/"message":"ready"/, 30_000)
+      program.child.kill("SIGTERM")
+      await program.waitForLine(/SIGTERM received: graceful shutdown started/)
+      await sleep(150) // a second signal, not a repeat of the first
+      program.child.kill("SIGINT")
+      const { code } = await exitWithin(program, 10_000)
+      const output = program.lines.join("\n")
+      assert.strictEqual(code, 3, output)
+      const messages = program.lines.filter((line) => line !== "").map((line) => {
+        try {
+          return String((JSON.parse(line) as { message: unknown }).message)
+        } catch {
+          return assert.fail(`not a JSON line: ${line}\n${output}`)
+        }
+      })
+      for (
+        const pattern of [
+          /^metrics endpoint listening on http:\/\/127\.0\.0\.1:\d+$/, // NodeMetrics
+          /^dashboard listening on http:\/\/127\.0\.0\.1:\d+\/$/, // NodeDashboard
+          /^job doomed \(flaky\) dead-lettered: Refused/, // DurableWorker
+          /^pool stubborn shut down \(.*abandoned stuck$/, // core's report
+          /^SIGINT received after SIGTERM: forcing shutdown, exiting with code 3 within 750 ms$/, // NodeShutdown
+          /^finalizers did not finish in time: exiting now$/
+        ]
+      ) assert.ok(messages.some((message) => pattern.test(message)), `${pattern}\n${output}`)
+    } finally {
+      if (program.child.exitCode === null) program.child.kill("SIGKILL")
+    }
   })
 })
