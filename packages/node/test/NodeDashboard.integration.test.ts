@@ -261,6 +261,33 @@ describe("NodeDashboard on 127.0.0.1", () => {
       assert.strictEqual(yield* jobs.cancel("q2"), "cancelled")
     }).pipe(Effect.scoped))
 
+  it.live("cancel of a running job that ignores interruption answers 202 and goes on in the background", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ name: "mailer", concurrency: 1 })
+      const jobs = NodeDashboard.makeJobRegistry()
+      const dashboard = yield* NodeDashboard.make({
+        port: 0,
+        pools: [{ pool, cancel: jobs.cancel }],
+        guard: { token: "t" }
+      })
+      const release = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const stubborn = yield* WorkerPool.submit(
+        pool,
+        Effect.uninterruptible(Deferred.succeed(started, undefined).pipe(Effect.andThen(Deferred.await(release)))),
+        { id: "stubborn" }
+      ).pipe(Effect.tap(jobs.add))
+      yield* Deferred.await(started)
+      const answer = yield* post(`${dashboard.url}/api/pools/mailer/cancel`, `{"id":"stubborn"}`, {
+        authorization: "Bearer t"
+      })
+      assert.strictEqual(answer.status, 202)
+      assert.deepStrictEqual(answer.json, { ok: true, pool: "mailer", action: "cancel", id: "stubborn", done: false })
+      yield* Deferred.succeed(release, undefined)
+      assert.strictEqual(yield* Effect.map(stubborn.exit, (exit) => exit._tag), "Failure")
+      assert.strictEqual(yield* stubborn.status, "interrupted")
+    }).pipe(Effect.scoped))
+
   it.live("cancel on a queue: lists its waiting jobs; 200, 404 JobNotFound, 409 NotCancellable, 502; 403 unguarded", () =>
     Effect.gen(function*() {
       const waiting = new Map([["r1", "delayed" as const], ["r2", "pending" as const]])

@@ -14,6 +14,7 @@ import type { Shutdown } from "@fiberpool/core"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
@@ -45,6 +46,9 @@ export interface Context {
 
 /** @internal */
 export const maxBodyBytes = 16 * 1024
+
+/** How long an action may take before the answer is 202 (still in progress) instead of its result. */
+const actionWaitMillis = 3000
 
 /**
  * The snapshot, shared by every client within half a refresh interval, so that the queue sources are read once
@@ -145,7 +149,18 @@ export const handle = (ctx: Context, path: string, request: HttpServerRequest): 
     if (run === undefined) {
       return error(404, "ActionNotSupported", `The ${where} does not support ${kind}`)
     }
-    const outcome = yield* Effect.result(run(id))
+    // A running pool job that ignores interruption stops when it likes: answer 202 after a bounded wait, while
+    // the cancel goes on in the background.
+    const running = yield* Effect.forkDetach(Effect.result(run(id)))
+    const settled = yield* Effect.timeoutOption(Fiber.join(running), actionWaitMillis)
+    if (settled._tag === "None") {
+      yield* Effect.logInfo(`dashboard: ${kind} ${id} on ${where} requested, still in progress`)
+      return HttpServerResponse.jsonUnsafe(
+        { ok: true, [target === "queues" ? "queue" : "pool"]: name, action: kind, id, done: false },
+        { status: 202, headers: noStore }
+      )
+    }
+    const outcome = settled.value
     if (outcome._tag === "Failure") {
       return error(502, "SourceFailed", `${kind} of ${JSON.stringify(id)} failed: ${describe(outcome.failure)}`)
     }

@@ -168,7 +168,7 @@ async function act(target, name, action, id) {
   if (tokenInput.value) headers.authorization = "Bearer " + tokenInput.value;
   const response = await fetch("api/" + target + "/" + encodeURIComponent(name) + "/" + action, { method: "POST", headers, body: JSON.stringify({ id }) });
   const body = await response.json().catch(() => ({}));
-  message.textContent = response.ok ? action + " " + id + ": done" : action + " " + id + ": " + response.status + " " + (body.error ? body.error.reason + " — " + body.error.message : "");
+  message.textContent = response.status === 202 ? action + " " + id + ": requested, still in progress" : response.ok ? action + " " + id + ": done" : action + " " + id + ": " + response.status + " " + (body.error ? body.error.reason + " — " + body.error.message : "");
 }
 
 // What was typed in a queue's "cancel by id" field survives the re-render of each snapshot.
