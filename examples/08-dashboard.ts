@@ -4,11 +4,11 @@
  * Runs a pool whose jobs succeed, fail, retry and time out, and a durable queue on SQLite whose mail server is
  * down for the first invoices, so they end as dead letters; the mail server comes back, and the dead letters
  * can be requeued from the page. Serves `NodeDashboard` on 127.0.0.1 and prints its URL; write actions need the
- * printed token (or `DASHBOARD_TOKEN`). Exits 0 by itself after a few seconds; with `--serve` it keeps a trickle
+ * printed token (or `DASHBOARD_TOKEN`). An export that never ends and reminders scheduled an hour ahead can be
+ * cancelled from the page. Exits 0 by itself after a few seconds; with `--serve` it keeps a trickle
  * of jobs going and serves until SIGINT/SIGTERM.
  *
- * Run: `npx node examples/08-dashboard.ts`    (keep it open: `npx node examples/08-dashboard.ts --serve`,
- * fixed port: `--port 9465`)
+ * Run: npm run example:08    (keep it open: `npm run example:08 -- --serve`, fixed port: `--port 9465`)
  */
 import { WorkerPool } from "@fiberpool/core"
 import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
@@ -61,29 +61,66 @@ const order = (n: number): Effect.Effect<number, PaymentDeclined | Flaky> => {
   return Effect.as(work, n)
 }
 
+// Reminders are scheduled an hour ahead: they wait, delayed, and can be cancelled from the page.
+const SendReminder = JobType.make({
+  name: "send-reminder",
+  payload: Schema.Struct({ customer: Schema.String }),
+  handler: ({ customer }) => log(`reminded ${customer}`)
+})
+
 const program = Effect.gen(function*() {
   // Made before the pools, the dashboard closes after them: it shows their shutdown while they drain.
   const dashboard = yield* NodeDashboard.make({ port, title: "fiberpool · 08-dashboard", guard: { token } })
   const pool = yield* WorkerPool.make({ name: "orders", concurrency: 3, capacity: 20, timeout: "1 second" })
-  const worker = yield* DurableWorker.make({ name: "invoices", types: [SendInvoice], concurrency: 2 })
+  // One export at a time, and the first one never ends by itself: cancel it (or the one queued behind it).
+  const exports = yield* WorkerPool.make({ name: "exports", concurrency: 1 })
+  const worker = yield* DurableWorker.make({ name: "invoices", types: [SendInvoice, SendReminder], concurrency: 2 })
   const queue = yield* DurableQueue.Service
   const provideQueue = Effect.provideService(DurableQueue.Service, queue)
+  // DurableQueue has no listing of waiting jobs: the page lists the reminders this process scheduled.
+  const reminders = new Set<string>()
   const invoices: NodeDashboard.QueueSource = {
     name: queue.name,
     deadLetters: provideQueue(DurableQueue.deadLetters()),
     requeue: (id) => provideQueue(DurableQueue.requeue(id)),
-    // DurableQueue has no counts by state yet: what this process's worker sees, and the dead letters.
-    counts: Effect.gen(function*() {
-      const stats = yield* WorkerPool.stats(worker.pool)
-      const dead = yield* provideQueue(DurableQueue.deadLetters({ limit: 1000 }))
-      return { claimed: stats.queued + stats.running, succeeded: stats.succeeded, "dead letters": dead.length }
-    })
+    counts: Effect.map(provideQueue(DurableQueue.stats), (stats) => {
+      const sum = (key: "pending" | "delayed" | "claimed" | "deadLetters" | "cancelled") =>
+        stats.types.reduce((total, type) => total + type[key], 0)
+      return {
+        pending: sum("pending"),
+        delayed: sum("delayed"),
+        claimed: sum("claimed"),
+        "dead letters": sum("deadLetters"),
+        cancelled: sum("cancelled"),
+        completed: stats.completed
+      }
+    }),
+    jobs: Effect.sync(() => [...reminders].map((id) => ({ id, type: SendReminder.name, state: "delayed" as const }))),
+    cancel: (id) =>
+      Effect.tap(
+        provideQueue(DurableQueue.cancel(id)),
+        (outcome) => Effect.sync(() => outcome !== "running" && reminders.delete(id))
+      )
   }
+  // The handles of the exports, so that the page can cancel them by id.
+  const exportJobs = NodeDashboard.makeJobRegistry()
   yield* dashboard.register(pool)
+  yield* dashboard.register({ pool: exports, cancel: exportJobs.cancel })
   yield* dashboard.register(worker.pool)
   yield* dashboard.registerQueue(invoices)
   yield* log(`dashboard: ${dashboard.url}/`)
   yield* log(`token for actions: ${process.env.DASHBOARD_TOKEN ? "(from DASHBOARD_TOKEN)" : token}`)
+
+  for (const [id, ms] of [["export-1", Infinity], ["export-2", 200]] as const) {
+    const work = ms === Infinity ? Effect.never : Effect.sleep(`${ms} millis`)
+    yield* WorkerPool.submit(exports, work, { id }).pipe(Effect.tap(exportJobs.add))
+  }
+  for (let i = 1; i <= 3; i++) {
+    const id = `reminder-${i}`
+    yield* DurableQueue.enqueue(SendReminder, { customer: `customer-${i}` }, { id, delay: "1 hour" })
+    reminders.add(id)
+  }
+  yield* log("export-1 runs until cancelled, export-2 waits for it; reminder-1 … reminder-3 wait an hour")
 
   for (let i = 1; i <= 3; i++) {
     yield* DurableQueue.enqueue(SendInvoice, { customer: `customer-${i}`, cents: 1000 * i }, { id: `invoice-${i}` })
@@ -109,6 +146,10 @@ const program = Effect.gen(function*() {
     return yield* Effect.forever(Effect.andThen(Effect.sleep("400 millis"), Effect.suspend(() => submit(++n))))
   }
   yield* WorkerPool.awaitIdle(pool)
+  // What the page's cancel buttons do: the running export is interrupted, a reminder will never be sent.
+  yield* log(`cancel export-1: ${yield* exportJobs.cancel("export-1")}`)
+  yield* log(`cancel reminder-2: ${yield* invoices.cancel!("reminder-2")}`)
+  yield* WorkerPool.awaitIdle(exports)
   const stats = yield* WorkerPool.stats(pool)
   yield* log(
     `orders: ${stats.succeeded} succeeded, ${stats.failed} failed, ${stats.timedOut} timed out, ${stats.retries} retried`

@@ -6,7 +6,7 @@
  * `OTEL_EXPORTER_OTLP_ENDPOINT` (a real collector: `http://127.0.0.1:4318`); without it, to a stand-in
  * collector it starts on 127.0.0.1, and prints what arrived. Exits 0 by itself.
  *
- * Run: `npx node examples/09-opentelemetry.ts`
+ * Run: npm run example:09
  */
 import { WorkerPool } from "@fiberpool/core"
 import { NodeShutdown } from "@fiberpool/node"

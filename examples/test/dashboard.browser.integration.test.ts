@@ -1,6 +1,7 @@
 // The dashboard in a real browser: headless Chromium (Debian's `chromium` package) loads the page of the running
 // 08-dashboard example, sees the numbers change as jobs run, is refused a requeue without the token, requeues a
-// dead letter with it and sees the job run. Saves a screenshot (path printed). Fails, never skips, without
+// dead letter with it and sees the job run, cancels a queued and a running pool job and a delayed durable job and
+// sees them cancelled. Saves a screenshot (path printed). Fails, never skips, without
 // Chromium.
 import { assert, describe, it } from "@effect/vitest"
 import * as Os from "node:os"
@@ -79,6 +80,40 @@ describe("NodeDashboard in headless Chromium", () => {
       await service.waitForLine(/^sent invoice-2 to customer-2$/)
       await page.waitFor(`${stat("invoices", "succeeded")} > ${sentBefore}`, "the invoice worker's succeeded count")
       assert.strictEqual(await page.evaluate<number>(`document.querySelectorAll("[data-dead-letter]").length`), 2)
+
+      // Cancel from the page: the queued export ends cancelled, the running one is interrupted, and a delayed
+      // durable reminder is cancelled in the store (counted there, gone from the waiting jobs).
+      const cancel = (scope: string, id: string) =>
+        page.evaluate(`document.querySelector('${scope} [data-job="${id}"] button.cancel').click()`)
+      const answered = (what: string) =>
+        page.waitFor(`document.querySelector("#message").textContent === "cancel ${what}: done"`, `cancel ${what}`)
+      await page.waitFor(
+        `document.querySelector('[data-pool="exports"] [data-queued] [data-job="export-2"]')`,
+        "export-2"
+      )
+      await cancel(`[data-pool="exports"] [data-queued]`, "export-2")
+      await answered("export-2")
+      await page.waitFor(`${stat("exports", "cancelled")} === 1`, "the exports pool's cancelled count")
+      await page.waitFor(`!document.querySelector('[data-pool="exports"] [data-job="export-2"]')`, "export-2 to go")
+      await cancel(`[data-pool="exports"] [data-running]`, "export-1")
+      await answered("export-1")
+      await page.waitFor(`${stat("exports", "interrupted")} === 1`, "the exports pool's interrupted count")
+      await page.waitFor(`${stat("exports", "running")} === 0`, "no running export")
+      const cancelledBefore = await page.evaluate<number>(
+        `Number(document.querySelector('[data-queue="invoices"] [data-stat="count-cancelled"]').textContent)`
+      )
+      await cancel(`[data-queue="invoices"] [data-jobs]`, "reminder-1")
+      await answered("reminder-1")
+      await page.waitFor(
+        `Number(document.querySelector('[data-queue="invoices"] [data-stat="count-cancelled"]').textContent) === ${
+          cancelledBefore + 1
+        }`,
+        "the queue's cancelled count"
+      )
+      await page.waitFor(
+        `!document.querySelector('[data-queue="invoices"] [data-job="reminder-1"]')`,
+        "reminder-1 to go"
+      )
 
       await page.screenshot(screenshotPath)
       console.log(`dashboard screenshot: ${screenshotPath}`)

@@ -1,13 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { fileURLToPath } from "node:url"
-import { exitWithin, run } from "../../packages/node/test/utils/spawn.ts"
-
-const root = fileURLToPath(new URL("../..", import.meta.url))
-const example = fileURLToPath(new URL("../08-dashboard.ts", import.meta.url))
+import { exitWithin } from "../../packages/node/test/utils/spawn.ts"
+import { runExample } from "./npmScript.ts"
 
 describe("examples", () => {
-  it("08-dashboard.ts exits 0 by itself and prints what it did", async () => {
-    const program = run(example, [], root)
+  it("npm run example:08 (08-dashboard.ts) exits 0 by itself and prints what it did", async () => {
+    const program = runExample("08-dashboard.ts")
     const { code } = await exitWithin(program, 30_000)
     const output = program.lines.join("\n")
     assert.strictEqual(code, 0, output)
@@ -21,7 +18,9 @@ describe("examples", () => {
         /^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/,
         /^3 dead letters: invoice-1, invoice-2, invoice-3$/,
         /^orders: \d+ succeeded, [1-9]\d* failed, [1-9]\d* timed out, [1-9]\d* retried$/,
-        /^dashboard shows 2 pools and 3 dead letters$/,
+        /^cancel export-1: cancelled$/,
+        /^cancel reminder-2: cancelled$/,
+        /^dashboard shows 3 pools and 3 dead letters$/,
         /^done, exiting 0$/
       ]
     ) assert.ok(program.lines.some((line) => pattern.test(line)), `${pattern}\n${output}`)

@@ -1,10 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Fs from "node:fs"
 import { fileURLToPath } from "node:url"
 // the process helpers are shared with the node package's integration tests
 import { exitWithin, run } from "../../packages/node/test/utils/spawn.ts"
+import { root, runExample, scripts } from "./npmScript.ts"
 
-const root = fileURLToPath(new URL("../..", import.meta.url))
-const example = (file: string) => fileURLToPath(new URL(`../${file}`, import.meta.url))
+const readme = (path: string) => Fs.readFileSync(fileURLToPath(new URL(path, import.meta.url)), "utf8")
+
+/** Every example: a numbered file, or a numbered directory whose entry is main.ts. */
+const entries = Fs.readdirSync(fileURLToPath(new URL("..", import.meta.url)), { withFileTypes: true })
+  .filter((entry) => /^\d\d-/.test(entry.name))
+  .map((entry) => entry.isDirectory() ? `${entry.name}/main.ts` : entry.name)
+  .sort()
 
 // Each example, the first line it prints, and lines that prove it did its job.
 const cases: ReadonlyArray<{ file: string; first: RegExp; expect: ReadonlyArray<RegExp> }> = [
@@ -83,9 +90,34 @@ const cases: ReadonlyArray<{ file: string; first: RegExp; expect: ReadonlyArray<
 ]
 
 describe("examples", () => {
+  it("every example has its one command: an npm script, listed in both READMEs, whose run is tested", () => {
+    assert.deepStrictEqual(entries.map((entry) => entry.slice(0, 2)), [
+      "01",
+      "02",
+      "03",
+      "04",
+      "05",
+      "06",
+      "07",
+      "08",
+      "09"
+    ])
+    const tested = [...cases.map((c) => c.file), "08-dashboard.ts", "09-opentelemetry.ts"]
+    for (const entry of entries) {
+      const script = `example:${entry.slice(0, 2)}`
+      assert.strictEqual(scripts[script], `exec node examples/${entry}`, script)
+      const command = entry.startsWith("01-") ? "`npm start`" : `\`npm run ${script}\``
+      assert.include(readme("../README.md"), command, `examples/README.md lists ${entry}`)
+      assert.include(readme("../../README.md"), command, `README.md lists ${entry}`)
+      assert.include(tested, entry, `${entry} is run by a test`)
+    }
+    assert.strictEqual(scripts.start, scripts["example:01"])
+    assert.notInclude(readme("../README.md"), "npx node")
+  })
+
   for (const { expect, file, first } of cases) {
-    it(`${file} exits 0 by itself and prints what it did`, async () => {
-      const program = run(example(file), [], root)
+    it(`npm run example:${file.slice(0, 2)} (${file}) exits 0 by itself and prints what it did`, async () => {
+      const program = runExample(file)
       const { code } = await exitWithin(program, 30_000)
       const output = program.lines.join("\n")
       assert.strictEqual(code, 0, output)
@@ -95,7 +127,8 @@ describe("examples", () => {
   }
 
   it("02-http-job-service.ts --serve: real requests, then SIGTERM drains and exits 0", async () => {
-    const service = run(example("02-http-job-service.ts"), ["--serve"], root)
+    // node directly: the test signals the example's own process, not an npm in between.
+    const service = run(fileURLToPath(new URL("../02-http-job-service.ts", import.meta.url)), ["--serve"], root)
     const url = (await service.waitForLine(/^listening on http:\/\/127\.0\.0\.1:\d+$/)).slice("listening on ".length)
     const post = async (ms: number, task = "work") => {
       const response = await fetch(`${url}/jobs`, { method: "POST", body: JSON.stringify({ task, ms }) })

@@ -3,13 +3,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { fileURLToPath } from "node:url"
 import { exitWithin, run } from "../../packages/node/test/utils/spawn.ts"
 import { startStandIn as startCollector } from "../shared/otlp-stand-in.ts"
+import { runExample } from "./npmScript.ts"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const example = fileURLToPath(new URL("../09-opentelemetry.ts", import.meta.url))
 
 describe("examples", () => {
-  it("09-opentelemetry.ts exits 0 by itself with its own stand-in collector and prints what arrived", async () => {
-    const program = run(example, [], root, { OTEL_EXPORTER_OTLP_ENDPOINT: "" })
+  it("npm run example:09 (09-opentelemetry.ts) exits 0 by itself with its own stand-in collector, prints what arrived", async () => {
+    const program = runExample("09-opentelemetry.ts", [], { OTEL_EXPORTER_OTLP_ENDPOINT: "" })
     const { code } = await exitWithin(program, 30_000)
     const output = program.lines.join("\n")
     assert.strictEqual(code, 0, output)

@@ -5,8 +5,10 @@
  * For every registered pool it shows concurrency, capacity, queued and running jobs, waiting submitters, the
  * lifetime counters, throughput and latency over the last minutes, the running jobs with their age and
  * attempt, recent failures with their causes, the shutdown state and the last shutdown report. For every
- * registered {@link QueueSource}: its counts, its dead letters with their reasons, and requeue (and, if the
- * source supports it, cancel) buttons.
+ * registered {@link QueueSource}: its counts, its dead letters with their reasons, and requeue buttons, and its
+ * pending and delayed jobs with cancel buttons if the source supports cancel. A pool registered with a cancel
+ * hook ({@link PoolSource}, for example from a {@link JobRegistry}) gets cancel buttons on its queued and running
+ * jobs.
  *
  * Pools and queues are registered explicitly (the `pools` and `queues` options, or {@link register} later):
  * the dashboard shows what the application hands it, and nothing else of the process. Make the dashboard before
@@ -18,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { PoolError, Shutdown, type WorkerPool } from "@fiberpool/core"
+import { Job, PoolError, Shutdown, WorkerPool } from "@fiberpool/core"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -62,9 +64,52 @@ export interface DeadLetter {
 }
 
 /**
+ * What a cancel action did, as {@link QueueSource}`.cancel` and {@link PoolSource}`.cancel` report it (the same
+ * values as `DurableQueue.cancel`'s result): `"cancelled"`, or why not: `"running"` (a durable job a worker has
+ * claimed), `"completed"`, `"failed"` (already ended otherwise), `"not-found"`. The page answers 200 for
+ * `"cancelled"`, 404 `JobNotFound` for `"not-found"`, and 409 `NotCancellable` otherwise.
+ *
+ * @example
+ * ```ts
+ * import type { NodeDashboard } from "@fiberpool/node"
+ *
+ * const outcome: NodeDashboard.CancelOutcome = "not-found"
+ * console.log(outcome) // => not-found
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CancelOutcome = "cancelled" | "running" | "completed" | "failed" | "not-found"
+
+/**
+ * A job of a queue that has not run yet, listed with a cancel button: `state` is `"pending"` (claimable now) or
+ * `"delayed"` (`runAt`, if known, is when it becomes claimable, epoch milliseconds).
+ *
+ * @example
+ * ```ts
+ * import type { NodeDashboard } from "@fiberpool/node"
+ *
+ * const job: NodeDashboard.QueueJob = { id: "reminder-1", type: "remind", state: "delayed", runAt: 0 }
+ * console.log(job.state) // => delayed
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface QueueJob {
+  readonly id: string
+  readonly type: string
+  readonly state: "pending" | "delayed"
+  readonly runAt?: number | undefined
+}
+
+/**
  * A queue the dashboard can show and act on. `@fiberpool/node` does not depend on `@fiberpool/durable`, so the
  * application adapts its queue: `deadLetters` lists them, `requeue` puts one back (`false`: no such dead
- * letter), `counts` (optional) gives counts by state, `cancel` (optional) discards a dead letter.
+ * letter), `counts` (optional) gives counts by state (`DurableQueue.stats`), `cancel` (optional) cancels a
+ * pending or delayed job (`DurableQueue.cancel`), `jobs` (optional) lists pending and delayed jobs to show with
+ * a cancel button (the page also has a field to cancel any job by id).
  *
  * @example
  * ```ts
@@ -72,11 +117,14 @@ export interface DeadLetter {
  * import type { NodeDashboard } from "@fiberpool/node"
  *
  * const letters = new Map([["j1", { id: "j1", type: "email", error: "boom", attempts: 3, failedAt: 0 }]])
+ * const waiting = new Set(["j2"])
  * const source: NodeDashboard.QueueSource = {
  *   name: "mail",
  *   deadLetters: Effect.sync(() => [...letters.values()]),
  *   requeue: (id) => Effect.sync(() => letters.delete(id)),
- *   counts: Effect.sync(() => ({ dead: letters.size }))
+ *   counts: Effect.sync(() => ({ dead: letters.size, delayed: waiting.size })),
+ *   jobs: Effect.sync(() => [...waiting].map((id) => ({ id, type: "email", state: "delayed" as const }))),
+ *   cancel: (id) => Effect.sync(() => waiting.delete(id) ? "cancelled" : "not-found")
  * }
  * console.log(await Effect.runPromise(source.requeue("j1"))) // => true
  * ```
@@ -89,7 +137,118 @@ export interface QueueSource {
   readonly deadLetters: Effect.Effect<ReadonlyArray<DeadLetter>, unknown>
   readonly requeue: (id: string) => Effect.Effect<boolean, unknown>
   readonly counts?: Effect.Effect<Readonly<Record<string, number>>, unknown> | undefined
-  readonly cancel?: ((id: string) => Effect.Effect<boolean, unknown>) | undefined
+  readonly cancel?: ((id: string) => Effect.Effect<CancelOutcome, unknown>) | undefined
+  readonly jobs?: Effect.Effect<ReadonlyArray<QueueJob>, unknown> | undefined
+}
+
+/**
+ * A pool with a cancel hook: the page shows cancel buttons on its queued and running jobs, and
+ * `POST api/pools/:name/cancel` calls `cancel` with the job's id. A {@link JobRegistry} gives one from the
+ * handles the application submits; a pool registered without a hook has no cancel action.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ * import { NodeDashboard } from "@fiberpool/node"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ name: "mailer", concurrency: 2 })
+ *   const jobs = NodeDashboard.makeJobRegistry()
+ *   const source: NodeDashboard.PoolSource = { pool, cancel: jobs.cancel }
+ *   const dashboard = yield* NodeDashboard.make({ pools: [source], port: 0 })
+ *   console.log((yield* dashboard.snapshot).pools[0].actions.cancel) // => true
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PoolSource {
+  readonly pool: WorkerPool.WorkerPool
+  readonly cancel: (jobId: string) => Effect.Effect<CancelOutcome, unknown>
+}
+
+/**
+ * The handles of the jobs an application submitted, by id, so that the dashboard can cancel them: `add` records
+ * a handle (pipe `WorkerPool.submit` into `Effect.tap(jobs.add)`), `cancel` cancels the job with this id (a
+ * queued one ends `cancelled`, a running one is interrupted, and `cancel` returns once it has stopped).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ * import { NodeDashboard } from "@fiberpool/node"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ name: "mailer", concurrency: 1 })
+ *   const jobs = NodeDashboard.makeJobRegistry()
+ *   const handle = yield* WorkerPool.submit(pool, Effect.never, { id: "stuck" }).pipe(Effect.tap(jobs.add))
+ *   console.log(yield* jobs.cancel("stuck"), yield* jobs.cancel("nope")) // => cancelled not-found
+ *   console.log(yield* jobs.cancel("stuck")) // => failed
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface JobRegistry {
+  readonly add: (handle: Job.JobHandle<unknown, unknown>) => Effect.Effect<void>
+  readonly cancel: (jobId: string) => Effect.Effect<CancelOutcome>
+}
+
+/**
+ * Makes a {@link JobRegistry}. It keeps the handles of unfinished jobs only: finished ones are dropped as new
+ * ones are added, so its memory follows the pool's live jobs. `cancel` answers `"completed"` for a job that
+ * succeeded, `"failed"` for one that ended otherwise, `"not-found"` for an id it never saw (or forgot).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ * import { NodeDashboard } from "@fiberpool/node"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ name: "mailer", concurrency: 1 })
+ *   const jobs = NodeDashboard.makeJobRegistry()
+ *   const done = yield* WorkerPool.submit(pool, Effect.succeed(1), { id: "done" }).pipe(Effect.tap(jobs.add))
+ *   yield* done.await
+ *   console.log(yield* jobs.cancel("done")) // => completed
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeJobRegistry = (): JobRegistry => {
+  const handles = new Map<string, Job.JobHandle<unknown, unknown>>()
+  let pruneAt = 64
+  const prune = Effect.gen(function*() {
+    for (const [id, handle] of handles) {
+      if (Job.isTerminal(yield* handle.status)) handles.delete(id)
+    }
+    pruneAt = Math.max(64, handles.size * 2)
+  })
+  return {
+    add: (handle) =>
+      Effect.suspend(() => {
+        handles.set(handle.id, handle)
+        return handles.size >= pruneAt ? prune : Effect.void
+      }),
+    cancel: (jobId) =>
+      Effect.suspend(() => {
+        const handle = handles.get(jobId)
+        if (handle === undefined) return Effect.succeed("not-found" as const)
+        return Effect.flatMap(handle.status, (status): Effect.Effect<CancelOutcome> => {
+          if (status === "succeeded") return Effect.succeed("completed")
+          if (Job.isTerminal(status)) return Effect.succeed("failed")
+          return Effect.as(handle.cancel, "cancelled")
+        })
+      })
+  }
 }
 
 /**
@@ -123,7 +282,9 @@ export type Guard =
  * - `ActionsDisabled` (403): no guard is configured; `Unauthorized` (401): no bearer token sent; `Forbidden`
  *   (403): wrong token, or the hook refused.
  * - `MalformedBody` (400): the body is not JSON `{"id": string}` (at most 16 KiB).
- * - `UnknownQueue`, `ActionNotSupported`, `DeadLetterNotFound` (404); `SourceFailed` (502): the source failed.
+ * - `UnknownQueue`, `UnknownPool`, `ActionNotSupported`, `DeadLetterNotFound`, `JobNotFound` (404);
+ *   `NotCancellable` (409): the job is running (durable), or has already ended; `SourceFailed` (502): the source
+ *   or the cancel hook failed.
  *
  * @example
  * ```ts
@@ -144,13 +305,17 @@ export type ErrorReason =
   | "Forbidden"
   | "MalformedBody"
   | "UnknownQueue"
+  | "UnknownPool"
   | "ActionNotSupported"
   | "DeadLetterNotFound"
+  | "JobNotFound"
+  | "NotCancellable"
   | "SourceFailed"
 
 /**
- * One pool in a {@link Snapshot}: its stats, running jobs (`ageMillis` since the first attempt started),
- * recent failures (newest first, cause rendered), per-second series over the window (`end` is the end of the
+ * One pool in a {@link Snapshot}: its stats, running jobs (`ageMillis` since the first attempt started), the
+ * oldest 100 queued jobs (`ageMillis` since submission), whether it can cancel jobs ({@link PoolSource}), recent
+ * failures (newest first, cause rendered), per-second series over the window (`end` is the end of the
  * last second; latency is from submission to the terminal event) and its shutdown report once it has one.
  *
  * @example
@@ -166,17 +331,19 @@ export type ErrorReason =
  */
 export interface PoolView extends State.PoolSnapshot {
   readonly name: string
+  readonly actions: { readonly cancel: boolean }
 }
 
 /**
- * One queue in a {@link Snapshot}; `error` says why the source could not be read, if it could not.
+ * One queue in a {@link Snapshot}: `jobs` are its pending and delayed jobs (at most 200, from
+ * {@link QueueSource}`.jobs`); `error` says why the source could not be read, if it could not.
  *
  * @example
  * ```ts
  * import type { NodeDashboard } from "@fiberpool/node"
  *
  * const view: NodeDashboard.QueueView = {
- *   name: "mail", deadLetters: [], counts: { dead: 0 }, actions: { requeue: true, cancel: false }, error: null
+ *   name: "mail", deadLetters: [], jobs: [], counts: { dead: 0 }, actions: { requeue: true, cancel: false }, error: null
  * }
  * console.log(view.actions.requeue) // => true
  * ```
@@ -187,6 +354,7 @@ export interface PoolView extends State.PoolSnapshot {
 export interface QueueView {
   readonly name: string
   readonly deadLetters: ReadonlyArray<DeadLetter>
+  readonly jobs: ReadonlyArray<QueueJob>
   readonly counts: Readonly<Record<string, number>> | null
   readonly actions: { readonly requeue: boolean; readonly cancel: boolean }
   readonly error: string | null
@@ -228,7 +396,8 @@ export interface Snapshot {
 /**
  * Options of the dashboard.
  *
- * - `pools`, `queues`: what it shows (more can be added with {@link register} / {@link registerQueue}).
+ * - `pools`, `queues`: what it shows (more can be added with {@link register} / {@link registerQueue}); a pool
+ *   given as a {@link PoolSource} can cancel its jobs from the page.
  * - `guard`: opens the write actions (see {@link Guard}). Default: none, every action answers 403.
  * - `controller`: whose shutdown phase it shows. Default `Shutdown.CurrentController` (set by
  *   `NodeShutdown.runMain`).
@@ -249,7 +418,7 @@ export interface Snapshot {
  * @since 0.1.0
  */
 export interface Options {
-  readonly pools?: ReadonlyArray<WorkerPool.WorkerPool> | undefined
+  readonly pools?: ReadonlyArray<WorkerPool.WorkerPool | PoolSource> | undefined
   readonly queues?: ReadonlyArray<QueueSource> | undefined
   readonly guard?: Guard | undefined
   readonly controller?: Shutdown.Controller | undefined
@@ -261,8 +430,8 @@ export interface Options {
 }
 
 /**
- * A running dashboard: `register` / `registerQueue` add a pool or a queue (a pool registered twice is shown
- * once), `snapshot` reads what the page shows. `url` is where it listens (`undefined` when mounted on a
+ * A running dashboard: `register` / `registerQueue` add a pool (or a {@link PoolSource}) or a queue (a pool
+ * registered twice is shown once, with the last cancel hook given), `snapshot` reads what the page shows. `url` is where it listens (`undefined` when mounted on a
  * router).
  *
  * @example
@@ -284,7 +453,7 @@ export interface Options {
  */
 export interface Dashboard {
   readonly url: string | undefined
-  readonly register: (pool: WorkerPool.WorkerPool) => Effect.Effect<void>
+  readonly register: (pool: WorkerPool.WorkerPool | PoolSource) => Effect.Effect<void>
   readonly registerQueue: (source: QueueSource) => Effect.Effect<void>
   readonly snapshot: Effect.Effect<Snapshot>
 }
@@ -430,7 +599,7 @@ export const layerRouter = (
   )
 
 /**
- * Adds a pool to the {@link Service} dashboard.
+ * Adds a pool (or a {@link PoolSource}) to the {@link Service} dashboard.
  *
  * @example
  * ```ts
@@ -450,7 +619,7 @@ export const layerRouter = (
  * @category combinators
  * @since 0.1.0
  */
-export const register = (pool: WorkerPool.WorkerPool): Effect.Effect<void, never, Service> =>
+export const register = (pool: WorkerPool.WorkerPool | PoolSource): Effect.Effect<void, never, Service> =>
   Service.use((dashboard) => dashboard.register(pool))
 
 /**
@@ -498,19 +667,24 @@ const makeCore = (options: Options | undefined) =>
     const closed = yield* Deferred.make<void>()
     yield* Effect.addFinalizer(() => Deferred.succeed(closed, undefined))
     const controller = options?.controller ?? (yield* Shutdown.CurrentController)
-    const trackers: Array<State.Tracker> = []
+    const trackers: Array<Http.TrackedPool> = []
     const queues: Array<QueueSource> = []
     const trackOptions = { windowSeconds, failureLimit: 50, causeChars: 2000 }
     const cache: Http.Context["cache"] = { current: undefined }
-    const register = (pool: WorkerPool.WorkerPool): Effect.Effect<void> =>
-      Effect.suspend(() =>
-        trackers.some((t) => t.pool === pool)
-          ? Effect.void
-          : Effect.map(Scope.provide(track(pool, trackOptions), scope), (tracker) => {
-            trackers.push(tracker)
-            cache.current = undefined
-          })
-      )
+    const register = (entry: WorkerPool.WorkerPool | PoolSource): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const { cancel, pool } = WorkerPool.isWorkerPool(entry) ? { pool: entry, cancel: undefined } : entry
+        const known = trackers.find((t) => t.tracker.pool === pool)
+        if (known !== undefined) {
+          if (cancel !== undefined) known.cancel = cancel
+          cache.current = undefined
+          return Effect.void
+        }
+        return Effect.map(Scope.provide(track(pool, trackOptions), scope), (tracker) => {
+          trackers.push({ tracker, cancel })
+          cache.current = undefined
+        })
+      })
     const registerQueue = (source: QueueSource): Effect.Effect<void> =>
       Effect.sync(() => {
         const at = queues.findIndex((q) => q.name === source.name)

@@ -7,14 +7,17 @@
  * 1. **First SIGTERM or SIGINT**: a log line, the controller moves to `"graceful"` (every pool closes its
  *    intake and shuts down with its own options, and readiness probes turn 503), then the main fiber is
  *    interrupted so that every scope and layer closes. When they are closed the process exits `0`.
- * 2. **Second signal**: a log line, the controller moves to `"forced"` (queues are cancelled, running jobs
- *    interrupted now) and a hard timer starts: the process exits with {@link ExitCode}`.Forced` (3) when the
- *    finalizers are done or when `forceExitAfter` (default 750 ms) has passed, whichever comes first, even if
- *    a finalizer hangs.
+ * 2. **Second signal**: a log line naming the signals received (`SIGTERM received after SIGINT: …`), the
+ *    controller moves to `"forced"` (queues are cancelled, running jobs interrupted now) and a hard timer
+ *    starts: the process exits with {@link ExitCode}`.Forced` (3) when the finalizers are done or when
+ *    `forceExitAfter` (default 750 ms) has passed, whichever comes first, even if a finalizer hangs.
  * 3. A third signal exits at once with the forced code.
  *
  * A signal that arrives within 100 ms of the previous one counts as the same request: a terminal's Ctrl-C
  * signals the whole process group, and a parent runner such as `npm run` forwards it to its child again.
+ *
+ * The signal lines go through the program's own loggers (the main fiber's loggers, minimum level and
+ * annotations at the moment of the signal): a program that provides a JSON logger gets JSON lines only.
  *
  * Every pool made inside logs its shutdown report (`Shutdown.logReport`: the fate of each job live at
  * shutdown) through the application's logger when a signal ends the program.
@@ -39,6 +42,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
+import type * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Runtime from "effect/Runtime"
 import { ListenError } from "./NodeError.ts"
@@ -76,6 +80,10 @@ export const ExitCode = {
  *   signal while pools still get their forced interrupt bound (500 ms) to report.
  * - `controller`: the controller to provide; by default a new one. Pass your own to read its phase elsewhere.
  * - `disableErrorReporting`: do not log the program's failure.
+ * - `logger`: loggers for the whole run, for example `Logger.layer([Logger.consoleJson])`: provided around the
+ *   program, so that the report of its failure (logged after the program's own layers have closed) and the
+ *   invalid-options line go through them too. Without it they use the loggers outside the program (Effect's
+ *   default); signal lines always use the program's own.
  *
  * @example
  * ```ts
@@ -93,6 +101,7 @@ export interface Options {
   readonly forceExitAfter?: Duration.Input | undefined
   readonly controller?: Shutdown.Controller | undefined
   readonly disableErrorReporting?: boolean | undefined
+  readonly logger?: Layer.Layer<never> | undefined
 }
 
 /**
@@ -224,12 +233,13 @@ export const runMain: {
     const provided: Effect.Effect<A, E | PoolError.InvalidOptions> = Result.isFailure(resolved)
       ? Effect.fail(resolved.failure)
       : Effect.provideService(program, Shutdown.CurrentController, controller)
-    const main = options?.disableErrorReporting === true ? provided : Effect.tapCause(provided, reportFailure)
+    const reported = options?.disableErrorReporting === true ? provided : Effect.tapCause(provided, reportFailure)
+    const main = options?.logger === undefined ? reported : Effect.provide(reported, options.logger)
     const forceExitAfterMillis = Result.isSuccess(resolved)
       ? resolved.success.forceExitAfterMillis
       : defaultForceExitAfterMillis
     const run = Runtime.makeRunMain(({ fiber, teardown }) => {
-      let signals = 0
+      const received: Array<NodeJS.Signals> = []
       let lastSignalAt = Number.NEGATIVE_INFINITY
       const exit = (code: number): never => process.exit(code)
       const onSignal = (signal: NodeJS.Signals) => {
@@ -239,24 +249,29 @@ export const runMain: {
         // A repeat inside the window is that same request; a person's second press comes later.
         if (now - lastSignalAt < repeatWindowMillis) return
         lastSignalAt = now
-        signals++
-        if (signals === 1) {
-          Effect.runSync(
+        received.push(signal)
+        // The lines go through the program's own loggers (a JSON logger it provides, its minimum level, its
+        // annotations): the main fiber's context at the moment of the signal, kept for the later deadline line.
+        const log = Effect.runForkWith(fiber.context)
+        if (received.length === 1) {
+          log(
             Effect.logInfo(`${signal} received: graceful shutdown started (send it again to force)`).pipe(
-              Effect.annotateLogs({ phase: "graceful" })
+              Effect.annotateLogs({ phase: "graceful", signals: signal })
             )
           )
           controller.requestUnsafe("graceful")
           fiber.interruptUnsafe(fiber.id)
-        } else if (signals === 2) {
-          Effect.runSync(
+        } else if (received.length === 2) {
+          log(
             Effect.logWarning(
-              `${signal} received again: forcing shutdown, exiting with code ${ExitCode.Forced} within ${forceExitAfterMillis} ms`
-            ).pipe(Effect.annotateLogs({ phase: "forced" }))
+              `${
+                secondSignalWording(received)
+              }: forcing shutdown, exiting with code ${ExitCode.Forced} within ${forceExitAfterMillis} ms`
+            ).pipe(Effect.annotateLogs({ phase: "forced", signals: received.join(", ") }))
           )
           controller.requestUnsafe("forced")
           // The hard deadline runs on its own fiber: a finalizer of the main fiber that hangs cannot delay it.
-          Effect.runFork(
+          log(
             Effect.sleep(Duration.millis(forceExitAfterMillis)).pipe(
               Effect.andThen(Effect.logWarning("finalizers did not finish in time: exiting now")),
               Effect.andThen(Effect.sync(() => exit(ExitCode.Forced)))
@@ -271,7 +286,7 @@ export const runMain: {
         process.removeListener("SIGINT", onSignal)
         process.removeListener("SIGTERM", onSignal)
         teardown(result, (code) => {
-          if (signals > 0 || code !== 0) exit(code)
+          if (received.length > 0 || code !== 0) exit(code)
         })
       })
       process.on("SIGINT", onSignal)
@@ -287,6 +302,13 @@ export const runMain: {
 // ---- Internal ----
 
 const defaultForceExitAfterMillis = 750
+
+/**
+ * The start of the second-signal line, naming the signals received: `SIGTERM received again` when both are the
+ * same, `SIGTERM received after SIGINT` when they differ.
+ */
+const secondSignalWording = (received: ReadonlyArray<NodeJS.Signals>): string =>
+  received[1] === received[0] ? `${received[1]} received again` : `${received[1]} received after ${received[0]}`
 
 /** Signals closer together than this count once (see `onSignal` in {@link runMain}). */
 const repeatWindowMillis = 100

@@ -197,6 +197,142 @@ describe("NodeDashboard on 127.0.0.1", () => {
       assert.deepStrictEqual(snap.json.queues[0].deadLetters.map((d: any) => d.id), ["j1"])
     }).pipe(Effect.scoped))
 
+  it.live("cancel on a pool: guarded, 400 on malformed bodies, 404 for unknown pools and ids, then cancels", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ name: "mailer", concurrency: 1, capacity: 5 })
+      const plain = yield* WorkerPool.make({ name: "plain", concurrency: 1 })
+      const jobs = NodeDashboard.makeJobRegistry()
+      const dashboard = yield* NodeDashboard.make({
+        port: 0,
+        pools: [{ pool, cancel: jobs.cancel }, plain],
+        guard: { token: "s3cret" }
+      })
+      const submit = (id: string) => WorkerPool.submit(pool, Effect.never, { id }).pipe(Effect.tap(jobs.add))
+      const running = yield* submit("running")
+      const q1 = yield* submit("q1")
+      yield* submit("q2")
+      const action = `${dashboard.url}/api/pools/mailer/cancel`
+      const good = { authorization: "Bearer s3cret" }
+
+      const before = (yield* request(`${dashboard.url}/api/snapshot`)).json
+      assert.deepStrictEqual(before.pools.map((p: any) => [p.name, p.actions.cancel]), [["mailer", true], [
+        "plain",
+        false
+      ]])
+      assert.deepStrictEqual(before.pools[0].queuedJobs.map((j: any) => j.id), ["q1", "q2"])
+      assert.deepStrictEqual(before.pools[0].runningJobs.map((j: any) => j.id), ["running"])
+
+      assert.strictEqual((yield* post(action, `{"id":"q1"}`)).json.error.reason, "Unauthorized")
+      const wrong = yield* post(action, `{"id":"q1"}`, { authorization: "Bearer nope" })
+      assert.strictEqual(wrong.status, 403)
+      assert.strictEqual(wrong.json.error.reason, "Forbidden")
+      for (const body of ["{bad json", "", `{"id":42}`, `{"job":"q1"}`]) {
+        const malformed = yield* post(action, body, good)
+        assert.strictEqual(malformed.status, 400, body)
+        assert.strictEqual(malformed.json.error.reason, "MalformedBody")
+      }
+      const unknownPool = yield* post(`${dashboard.url}/api/pools/other/cancel`, `{"id":"q1"}`, good)
+      assert.strictEqual(unknownPool.status, 404)
+      assert.strictEqual(unknownPool.json.error.reason, "UnknownPool")
+      const unknownJob = yield* post(action, `{"id":"q9"}`, good)
+      assert.strictEqual(unknownJob.status, 404)
+      assert.strictEqual(unknownJob.json.error.reason, "JobNotFound")
+      const noHook = yield* post(`${dashboard.url}/api/pools/plain/cancel`, `{"id":"q1"}`, good)
+      assert.strictEqual(noHook.json.error.reason, "ActionNotSupported")
+      assert.strictEqual((yield* post(`${dashboard.url}/api/pools/mailer/requeue`, `{"id":"q1"}`, good)).status, 404)
+      assert.strictEqual((yield* request(action)).status, 405)
+      assert.strictEqual(yield* q1.status, "queued", "nothing was cancelled by the refused requests")
+
+      const ok = yield* post(action, `{"id":"q1"}`, good)
+      assert.strictEqual(ok.status, 200)
+      assert.deepStrictEqual(ok.json, { ok: true, pool: "mailer", action: "cancel", id: "q1" })
+      assert.strictEqual(yield* q1.status, "cancelled")
+      assert.strictEqual((yield* post(action, `{"id":"running"}`, good)).status, 200)
+      assert.strictEqual(yield* running.status, "interrupted")
+      const again = yield* post(action, `{"id":"q1"}`, good)
+      assert.strictEqual(again.status, 409)
+      assert.strictEqual(again.json.error.reason, "NotCancellable")
+
+      const after = (yield* request(`${dashboard.url}/api/snapshot`)).json.pools[0]
+      assert.deepInclude(after.stats, { cancelled: 1, interrupted: 1 })
+      // q2 started once the running job was interrupted.
+      assert.deepStrictEqual(after.queuedJobs, [])
+      assert.deepStrictEqual(after.runningJobs.map((j: any) => j.id), ["q2"])
+      assert.strictEqual(yield* jobs.cancel("q2"), "cancelled")
+    }).pipe(Effect.scoped))
+
+  it.live("cancel of a running job that ignores interruption answers 202 and goes on in the background", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ name: "mailer", concurrency: 1 })
+      const jobs = NodeDashboard.makeJobRegistry()
+      const dashboard = yield* NodeDashboard.make({
+        port: 0,
+        pools: [{ pool, cancel: jobs.cancel }],
+        guard: { token: "t" }
+      })
+      const release = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const stubborn = yield* WorkerPool.submit(
+        pool,
+        Effect.uninterruptible(Deferred.succeed(started, undefined).pipe(Effect.andThen(Deferred.await(release)))),
+        { id: "stubborn" }
+      ).pipe(Effect.tap(jobs.add))
+      yield* Deferred.await(started)
+      const answer = yield* post(`${dashboard.url}/api/pools/mailer/cancel`, `{"id":"stubborn"}`, {
+        authorization: "Bearer t"
+      })
+      assert.strictEqual(answer.status, 202)
+      assert.deepStrictEqual(answer.json, { ok: true, pool: "mailer", action: "cancel", id: "stubborn", done: false })
+      yield* Deferred.succeed(release, undefined)
+      assert.strictEqual(yield* Effect.map(stubborn.exit, (exit) => exit._tag), "Failure")
+      assert.strictEqual(yield* stubborn.status, "interrupted")
+    }).pipe(Effect.scoped))
+
+  it.live("cancel on a queue: lists its waiting jobs; 200, 404 JobNotFound, 409 NotCancellable, 502; 403 unguarded", () =>
+    Effect.gen(function*() {
+      const waiting = new Map([["r1", "delayed" as const], ["r2", "pending" as const]])
+      const source: NodeDashboard.QueueSource = {
+        ...memorySource("mail", []).source,
+        jobs: Effect.sync(() => [...waiting].map(([id, state]) => ({ id, type: "remind", state }))),
+        cancel: (id) =>
+          id === "boom"
+            ? Effect.fail(new Error("database down"))
+            : Effect.sync(() => id === "claimed" ? "running" : waiting.delete(id) ? "cancelled" : "not-found")
+      }
+      const closed = yield* NodeDashboard.make({ port: 0, queues: [source] })
+      const refused = yield* post(`${closed.url}/api/queues/mail/cancel`, `{"id":"r1"}`, { authorization: "Bearer x" })
+      assert.strictEqual(refused.json.error.reason, "ActionsDisabled")
+      assert.strictEqual(waiting.size, 2)
+
+      const dashboard = yield* NodeDashboard.make({ port: 0, queues: [source], guard: { token: "s3cret" } })
+      const action = `${dashboard.url}/api/queues/mail/cancel`
+      const good = { authorization: "Bearer s3cret" }
+      const view = (yield* request(`${dashboard.url}/api/snapshot`)).json.queues[0]
+      assert.deepStrictEqual(view.actions, { requeue: true, cancel: true })
+      assert.deepStrictEqual(view.jobs.map((j: any) => [j.id, j.state]), [["r1", "delayed"], ["r2", "pending"]])
+
+      assert.strictEqual((yield* post(action, `{"id":"r1"}`)).status, 401)
+      assert.strictEqual((yield* post(action, `{"id":"r1"}`, { authorization: "Bearer s3cre" })).status, 403)
+      assert.strictEqual((yield* post(action, `{"id":""}`, good)).json.error.reason, "MalformedBody")
+      assert.strictEqual((yield* post(`${dashboard.url}/api/queues/nope/cancel`, `{"id":"r1"}`, good)).status, 404)
+      const missing = yield* post(action, `{"id":"r9"}`, good)
+      assert.strictEqual(missing.status, 404)
+      assert.strictEqual(missing.json.error.reason, "JobNotFound")
+      const claimed = yield* post(action, `{"id":"claimed"}`, good)
+      assert.strictEqual(claimed.status, 409)
+      assert.strictEqual(claimed.json.error.reason, "NotCancellable")
+      assert.include(claimed.json.error.message, "a worker has claimed it")
+      const failing = yield* post(action, `{"id":"boom"}`, good)
+      assert.strictEqual(failing.status, 502)
+      assert.include(failing.json.error.message, "database down")
+      assert.strictEqual(waiting.size, 2)
+
+      const ok = yield* post(action, `{"id":"r1"}`, good)
+      assert.deepStrictEqual(ok.json, { ok: true, queue: "mail", action: "cancel", id: "r1" })
+      const jobsAfter = (yield* request(`${dashboard.url}/api/snapshot`)).json.queues[0].jobs
+      assert.deepStrictEqual(jobsAfter.map((j: any) => j.id), ["r2"])
+    }).pipe(Effect.scoped))
+
   it.live("an auth hook guard decides per request; a failing hook refuses", () =>
     Effect.gen(function*() {
       const { requeued, source } = memorySource("mail", ["j1"])

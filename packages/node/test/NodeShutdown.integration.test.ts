@@ -57,6 +57,38 @@ describe("NodeShutdown.runMain in a real process", () => {
     assert.strictEqual(reports[0].level, "INFO")
   })
 
+  for (const [first, second] of [["SIGTERM", "SIGTERM"], ["SIGINT", "SIGTERM"]] as const) {
+    it(`${first} then ${second} under a JSON logger: every line is JSON, the second names both signals`, async () => {
+      const service = run(fixture, ["json-hang"])
+      await service.waitForLine(/"message":"ready"/)
+      service.child.kill(first)
+      await service.waitForLine(new RegExp(`${first} received: graceful shutdown started`))
+      await sleep(150) // a repeat closer than 100 ms counts as the same signal
+      service.child.kill(second)
+      const { code } = await exitWithin(service, 5_000)
+      const output = service.lines.join("\n")
+      assert.strictEqual(code, 3, output)
+      const entries = service.lines.filter((line) => line !== "").map((line) => {
+        try {
+          return JSON.parse(line) as { message: unknown; level: string; annotations: Record<string, unknown> }
+        } catch {
+          return assert.fail(`not a JSON line: ${line}\n${output}`)
+        }
+      })
+      const message = (entry: { message: unknown }) => String(entry.message)
+      const firstLine = entries.find((entry) => message(entry).startsWith(`${first} received:`))
+      assert.deepInclude(firstLine?.annotations, { phase: "graceful", signals: first }, output)
+      const wording = first === second ? `${second} received again` : `${second} received after ${first}`
+      const secondLine = entries.find((entry) => message(entry).includes("forcing shutdown"))
+      assert.strictEqual(message(secondLine!), `${wording}: forcing shutdown, exiting with code 3 within 750 ms`)
+      assert.strictEqual(secondLine!.level, "WARN")
+      assert.deepInclude(secondLine!.annotations, { phase: "forced", signals: `${first}, ${second}` })
+      // The hard deadline's line and the pool's report are JSON too.
+      assert.ok(entries.some((entry) => message(entry) === "finalizers did not finish in time: exiting now"), output)
+      assert.ok(entries.some((entry) => /^pool fixture shut down \(.*abandoned stubborn$/.test(message(entry))), output)
+    })
+  }
+
   it("two SIGINTs with a job that ignores interruption: exit 3 within 1 s of the second", async () => {
     const service = run(fixture, ["hang"])
     await service.waitForLine(/^ready$/)
@@ -102,6 +134,16 @@ describe("NodeShutdown.runMain in a real process", () => {
     const { code } = await exitWithin(service, 15_000)
     assert.strictEqual(code, 1)
     assert.isAtLeast(indexOf(service.lines, /Boom/), 0)
+  })
+
+  it("with the logger option, a failing program's report is JSON too, exit 1", async () => {
+    const service = run(fixture, ["json-fail"])
+    const { code } = await exitWithin(service, 15_000)
+    assert.strictEqual(code, 1, service.lines.join("\n"))
+    const entries = service.lines.filter((line) => line !== "").map((line) => JSON.parse(line))
+    assert.strictEqual(entries.length, 1, service.lines.join("\n"))
+    assert.strictEqual(entries[0].level, "ERROR")
+    assert.match(entries[0].cause, /^Boom: /)
   })
 
   it("invalid options exit 2 with one line naming the option", async () => {

@@ -3,30 +3,38 @@
  *
  * - `GET /`: the page; `GET /api/snapshot`: one snapshot as JSON; `GET /api/events`: snapshots as Server-Sent
  *   Events (`event: snapshot`), one per refresh interval, the first at once.
- * - `POST /api/queues/:name/requeue` and `/cancel` with `{"id": "..."}`: guarded write actions.
+ * - `POST /api/queues/:name/requeue` and `/cancel`, `POST /api/pools/:name/cancel`, with `{"id": "..."}`: guarded
+ *   write actions.
  *
  * Every error answer is JSON `{ "error": { "reason", "message" } }`. Order of the checks on an action: route,
  * method, guard (before the body is read, so that an unauthenticated caller learns nothing about the queues),
- * body, queue, action support, result.
+ * body, queue or pool, action support, result.
  */
 import type { Shutdown } from "@fiberpool/core"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { timingSafeEqual } from "node:crypto"
-import type { ErrorReason, Guard, QueueSource, QueueView, Snapshot } from "../NodeDashboard.ts"
+import type { CancelOutcome, ErrorReason, Guard, QueueSource, QueueView, Snapshot } from "../NodeDashboard.ts"
 import { page } from "./dashboardPage.ts"
 import type { Tracker } from "./dashboardState.ts"
 
 /** @internal */
+export interface TrackedPool {
+  readonly tracker: Tracker
+  cancel: ((jobId: string) => Effect.Effect<CancelOutcome, unknown>) | undefined
+}
+
+/** @internal */
 export interface Context {
   readonly title: string
-  readonly trackers: () => ReadonlyArray<Tracker>
+  readonly trackers: () => ReadonlyArray<TrackedPool>
   readonly queues: () => ReadonlyArray<QueueSource>
   readonly guard: Guard | undefined
   readonly controller: Shutdown.Controller | undefined
@@ -38,6 +46,9 @@ export interface Context {
 
 /** @internal */
 export const maxBodyBytes = 16 * 1024
+
+/** How long an action may take before the answer is 202 (still in progress) instead of its result. */
+const actionWaitMillis = 3000
 
 /**
  * The snapshot, shared by every client within half a refresh interval, so that the queue sources are read once
@@ -64,7 +75,14 @@ export const freshSnapshot = (ctx: Context): Effect.Effect<Snapshot> =>
 
 const build = (ctx: Context, now: number): Effect.Effect<Snapshot> =>
   Effect.gen(function*() {
-    const pools = yield* Effect.forEach(ctx.trackers(), (tracker) => tracker.snapshot(now))
+    const pools = yield* Effect.forEach(
+      ctx.trackers(),
+      ({ cancel, tracker }) =>
+        Effect.map(
+          tracker.snapshot(now),
+          (p) => ({ name: p.stats.name, ...p, actions: { cancel: cancel !== undefined } })
+        )
+    )
     const queues = yield* Effect.forEach(ctx.queues(), queueView, { concurrency: "unbounded" })
     return {
       title: ctx.title,
@@ -72,7 +90,7 @@ const build = (ctx: Context, now: number): Effect.Effect<Snapshot> =>
       windowSeconds: ctx.windowSeconds,
       phase: ctx.controller?.phase ?? null,
       actions: ctx.guard !== undefined,
-      pools: pools.map((p) => ({ name: p.stats.name, ...p })),
+      pools,
       queues
     }
   })
@@ -90,16 +108,23 @@ export const handle = (ctx: Context, path: string, request: HttpServerRequest): 
     if (path === "/api/events") return Effect.succeed(events(ctx))
     return Effect.succeed(HttpServerResponse.html(page(ctx.title)).pipe(HttpServerResponse.setHeaders(pageHeaders)))
   }
-  const action = /^\/api\/queues\/([^/]+)\/(requeue|cancel)$/.exec(path)
-  if (action === null) return Effect.succeed(error(404, "NotFound", `No dashboard route ${path}`))
+  const action = /^\/api\/(queues|pools)\/([^/]+)\/(requeue|cancel)$/.exec(path)
+  if (action === null || (action[1] === "pools" && action[3] !== "cancel")) {
+    return Effect.succeed(error(404, "NotFound", `No dashboard route ${path}`))
+  }
   if (method !== "POST") return Effect.succeed(methodNotAllowed("POST"))
-  const kind = action[2] as "requeue" | "cancel"
+  const target = action[1] as "queues" | "pools"
+  const kind = action[3] as "requeue" | "cancel"
+  const unknown = (name: string) =>
+    target === "queues"
+      ? error(404, "UnknownQueue", `No queue named ${name}`)
+      : error(404, "UnknownPool", `No pool named ${name}`)
   return Effect.gen(function*() {
     const denied = yield* authorize(ctx.guard, request)
     if (denied !== undefined) return denied
-    // A malformed escape (`%E0%A4%A`) makes decodeURIComponent throw: no queue has such a name.
-    const decodedName = yield* Effect.option(Effect.try(() => decodeURIComponent(action[1])))
-    if (decodedName._tag === "None") return error(404, "UnknownQueue", `No queue named ${action[1]}`)
+    // A malformed escape (`%E0%A4%A`) makes decodeURIComponent throw: no queue or pool has such a name.
+    const decodedName = yield* Effect.option(Effect.try(() => decodeURIComponent(action[2])))
+    if (decodedName._tag === "None") return unknown(action[2])
     const name = decodedName.value
     const body = yield* request.text.pipe(Effect.option)
     if (body._tag === "None" || Buffer.byteLength(body.value) > maxBodyBytes) {
@@ -109,25 +134,58 @@ export const handle = (ctx: Context, path: string, request: HttpServerRequest): 
     if (decoded._tag === "Failure") {
       return error(400, "MalformedBody", `The body must be JSON {"id": string}: ${decoded.failure.message}`)
     }
-    const source = ctx.queues().find((queue) => queue.name === name)
-    if (source === undefined) return error(404, "UnknownQueue", `No queue named ${JSON.stringify(name)}`)
-    const run = kind === "requeue" ? source.requeue : source.cancel
-    if (run === undefined) {
-      return error(404, "ActionNotSupported", `Queue ${JSON.stringify(name)} does not support ${kind}`)
-    }
     const id = decoded.success.id
-    const outcome = yield* Effect.result(run(id))
+    const where = target === "queues" ? `queue ${name}` : `pool ${name}`
+    let run: ((id: string) => Effect.Effect<boolean | CancelOutcome, unknown>) | undefined
+    if (target === "queues") {
+      const source = ctx.queues().find((queue) => queue.name === name)
+      if (source === undefined) return unknown(JSON.stringify(name))
+      run = kind === "requeue" ? source.requeue : source.cancel
+    } else {
+      const pool = ctx.trackers().find(({ tracker }) => tracker.pool.name === name)
+      if (pool === undefined) return unknown(JSON.stringify(name))
+      run = pool.cancel
+    }
+    if (run === undefined) {
+      return error(404, "ActionNotSupported", `The ${where} does not support ${kind}`)
+    }
+    // A running pool job that ignores interruption stops when it likes: answer 202 after a bounded wait, while
+    // the cancel goes on in the background.
+    const running = yield* Effect.forkDetach(Effect.result(run(id)))
+    const settled = yield* Effect.timeoutOption(Fiber.join(running), actionWaitMillis)
+    if (settled._tag === "None") {
+      yield* Effect.logInfo(`dashboard: ${kind} ${id} on ${where} requested, still in progress`)
+      return HttpServerResponse.jsonUnsafe(
+        { ok: true, [target === "queues" ? "queue" : "pool"]: name, action: kind, id, done: false },
+        { status: 202, headers: noStore }
+      )
+    }
+    const outcome = settled.value
     if (outcome._tag === "Failure") {
       return error(502, "SourceFailed", `${kind} of ${JSON.stringify(id)} failed: ${describe(outcome.failure)}`)
     }
-    if (!outcome.success) return error(404, "DeadLetterNotFound", `No dead letter ${JSON.stringify(id)} in ${name}`)
+    const result = outcome.success
+    if (result === false) return error(404, "DeadLetterNotFound", `No dead letter ${JSON.stringify(id)} in ${name}`)
+    if (result === "not-found") return error(404, "JobNotFound", `No job ${JSON.stringify(id)} in the ${where}`)
+    if (result !== true && result !== "cancelled") {
+      return error(409, "NotCancellable", `Job ${JSON.stringify(id)} cannot be cancelled: ${notCancellable[result]}`)
+    }
     ctx.cache.current = undefined
-    yield* Effect.logInfo(`dashboard: ${kind} ${id} on queue ${name}`)
-    return HttpServerResponse.jsonUnsafe({ ok: true, queue: name, action: kind, id }, { headers: noStore })
+    yield* Effect.logInfo(`dashboard: ${kind} ${id} on ${where}`)
+    return HttpServerResponse.jsonUnsafe(
+      { ok: true, [target === "queues" ? "queue" : "pool"]: name, action: kind, id },
+      { headers: noStore }
+    )
   })
 }
 
 // ---- Internal ----
+
+const notCancellable = {
+  running: "a worker has claimed it, it runs to its end",
+  completed: "it has completed",
+  failed: "it has already ended (failed or cancelled)"
+} as const
 
 const noStore = { "cache-control": "no-store" }
 const pageHeaders = {
@@ -193,14 +251,18 @@ const queueView = (source: QueueSource): Effect.Effect<QueueView> =>
   Effect.gen(function*() {
     const letters = yield* Effect.result(source.deadLetters)
     const counts = source.counts === undefined ? undefined : yield* Effect.result(source.counts)
+    const jobs = source.jobs === undefined ? undefined : yield* Effect.result(source.jobs)
     const failure = letters._tag === "Failure"
       ? describe(letters.failure)
       : counts?._tag === "Failure"
       ? describe(counts.failure)
+      : jobs?._tag === "Failure"
+      ? describe(jobs.failure)
       : null
     return {
       name: source.name,
       deadLetters: letters._tag === "Success" ? letters.success.slice(0, 200) : [],
+      jobs: jobs?._tag === "Success" ? jobs.success.slice(0, 200) : [],
       counts: counts?._tag === "Success" ? counts.success : null,
       actions: { requeue: true, cancel: source.cancel !== undefined },
       error: failure

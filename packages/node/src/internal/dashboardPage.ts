@@ -64,6 +64,7 @@ h4 { margin:12px 0 4px; font-size:13px }
 .empty { color:var(--mute); font-size:12px }
 button { font:inherit; padding:2px 10px; border-radius:4px; border:1px solid #1d4ed8; background:#2563eb; color:#fff; cursor:pointer }
 button.secondary { background:#fff; color:#1d4ed8 }
+.cancel-by-id { margin-top:8px; font-size:12px; color:var(--mute) } .cancel-by-id input { width:180px }
 #message { min-height:1.4em; margin:0; color:var(--mute) }
 `
 
@@ -139,10 +140,15 @@ function renderPool(p, minutes) {
     h("div", { class: "charts" },
       chart("throughput per second (green ok, red failed)", barChart(p.series), minutes),
       chart("latency, submit → end", lineChart(p.series), minutes)));
+  const cancel = (id) => p.actions.cancel ? h("button", { class: "cancel secondary", onclick: () => act("pools", s.name, "cancel", id) }, "cancel") : null;
   card.append(h("h4", {}, "running jobs (" + p.runningJobs.length + ")"));
   card.append(p.runningJobs.length === 0 ? h("p", { class: "empty" }, "none") :
-    h("table", { "data-running": "" }, h("tr", {}, h("th", {}, "job"), h("th", {}, "attempt"), h("th", {}, "age")),
-      p.runningJobs.slice(0, 50).map((j) => h("tr", {}, h("td", {}, j.id), h("td", { class: "num" }, j.attempt), h("td", { class: "num" }, ms(j.ageMillis))))));
+    h("table", { "data-running": "" }, h("tr", {}, h("th", {}, "job"), h("th", {}, "attempt"), h("th", {}, "age"), h("th", {}, "")),
+      p.runningJobs.slice(0, 50).map((j) => h("tr", { "data-job": j.id }, h("td", {}, j.id), h("td", { class: "num" }, j.attempt), h("td", { class: "num" }, ms(j.ageMillis)), h("td", {}, cancel(j.id))))));
+  card.append(h("h4", {}, "queued jobs (" + s.queued + ")"));
+  card.append(p.queuedJobs.length === 0 ? h("p", { class: "empty" }, "none") :
+    h("table", { "data-queued": "" }, h("tr", {}, h("th", {}, "job"), h("th", {}, "waiting"), h("th", {}, "")),
+      p.queuedJobs.slice(0, 50).map((j) => h("tr", { "data-job": j.id }, h("td", {}, j.id), h("td", { class: "num" }, ms(j.ageMillis)), h("td", {}, cancel(j.id))))));
   card.append(h("h4", {}, "recent failures"));
   card.append(p.failures.length === 0 ? h("p", { class: "empty" }, "none") :
     h("table", { "data-failures": "" }, h("tr", {}, h("th", {}, "when"), h("th", {}, "job"), h("th", {}, "event"), h("th", {}, "attempt"), h("th", {}, "cause")),
@@ -157,14 +163,16 @@ function renderPool(p, minutes) {
   return card;
 }
 
-async function act(queue, action, id) {
+async function act(target, name, action, id) {
   const headers = { "content-type": "application/json" };
   if (tokenInput.value) headers.authorization = "Bearer " + tokenInput.value;
-  const response = await fetch("api/queues/" + encodeURIComponent(queue) + "/" + action, { method: "POST", headers, body: JSON.stringify({ id }) });
+  const response = await fetch("api/" + target + "/" + encodeURIComponent(name) + "/" + action, { method: "POST", headers, body: JSON.stringify({ id }) });
   const body = await response.json().catch(() => ({}));
-  message.textContent = response.ok ? action + " " + id + ": done" : action + " " + id + ": " + response.status + " " + (body.error ? body.error.reason + " — " + body.error.message : "");
+  message.textContent = response.status === 202 ? action + " " + id + ": requested, still in progress" : response.ok ? action + " " + id + ": done" : action + " " + id + ": " + response.status + " " + (body.error ? body.error.reason + " — " + body.error.message : "");
 }
 
+// What was typed in a queue's "cancel by id" field survives the re-render of each snapshot.
+const cancelIds = new Map();
 function renderQueue(q) {
   const card = h("article", { class: "card", "data-queue": q.name }, h("h2", {}, "queue " + q.name));
   if (q.error) card.append(h("p", { class: "empty" }, "cannot read the queue: " + q.error));
@@ -174,8 +182,18 @@ function renderQueue(q) {
     h("table", { "data-dead-letters": "" }, h("tr", {}, h("th", {}, "job"), h("th", {}, "type"), h("th", {}, "attempts"), h("th", {}, "failed at"), h("th", {}, "reason"), h("th", {}, "")),
       q.deadLetters.map((d) => h("tr", { "data-dead-letter": d.id }, h("td", {}, d.id), h("td", {}, d.type), h("td", { class: "num" }, d.attempts),
         h("td", {}, time(d.failedAt)), h("td", {}, h("pre", {}, d.error)),
-        h("td", {}, q.actions.requeue ? h("button", { class: "requeue", onclick: () => act(q.name, "requeue", d.id) }, "requeue") : null,
-          q.actions.cancel ? h("button", { class: "cancel secondary", onclick: () => act(q.name, "cancel", d.id) }, "delete") : null)))));
+        h("td", {}, q.actions.requeue ? h("button", { class: "requeue", onclick: () => act("queues", q.name, "requeue", d.id) }, "requeue") : null)))));
+  if (q.actions.cancel) {
+    card.append(h("h4", {}, "waiting jobs (" + q.jobs.length + ")"));
+    card.append(q.jobs.length === 0 ? h("p", { class: "empty" }, "none listed") :
+      h("table", { "data-jobs": "" }, h("tr", {}, h("th", {}, "job"), h("th", {}, "type"), h("th", {}, "state"), h("th", {}, "runs at"), h("th", {}, "")),
+        q.jobs.map((j) => h("tr", { "data-job": j.id }, h("td", {}, j.id), h("td", {}, j.type), h("td", {}, j.state), h("td", {}, j.runAt === undefined ? "" : time(j.runAt)),
+          h("td", {}, h("button", { class: "cancel secondary", onclick: () => act("queues", q.name, "cancel", j.id) }, "cancel"))))));
+    const input = h("input", { type: "text", placeholder: "job id", autocomplete: "off", "data-cancel-id": "", value: cancelIds.get(q.name) || "",
+      oninput: () => cancelIds.set(q.name, input.value) });
+    card.append(h("form", { class: "cancel-by-id", onsubmit: (e) => { e.preventDefault(); if (input.value) act("queues", q.name, "cancel", input.value); } },
+      "cancel a pending or delayed job by id ", input, " ", h("button", { class: "secondary", type: "submit" }, "cancel")));
+  }
   return card;
 }
 
@@ -184,7 +202,10 @@ function render(snap) {
   window.__snapshot = snap;
   const minutes = Math.round(snap.windowSeconds / 60);
   document.getElementById("pools").replaceChildren(...snap.pools.map((p) => renderPool(p, minutes)));
-  document.getElementById("queues").replaceChildren(...snap.queues.map(renderQueue));
+  // Not while someone types a job id to cancel: a re-render would take the field's focus away.
+  if (!(document.activeElement && document.activeElement.matches("[data-cancel-id]"))) {
+    document.getElementById("queues").replaceChildren(...snap.queues.map(renderQueue));
+  }
   phase.textContent = "process: " + (snap.phase || "no controller");
   phase.className = "badge " + (snap.phase === "running" || snap.phase === null ? "" : "down");
   status.textContent = "live · " + time(snap.now) + (snap.actions ? "" : " · actions disabled");

@@ -23,6 +23,13 @@ export interface RunningJob {
 }
 
 /** @internal */
+export interface QueuedJob {
+  readonly id: string
+  readonly submittedAt: number
+  readonly ageMillis: number
+}
+
+/** @internal */
 export interface Failure {
   readonly id: string
   readonly kind: JobEvent.Kind
@@ -45,6 +52,7 @@ export interface Series {
 export interface PoolSnapshot {
   readonly stats: WorkerPool.Stats
   readonly runningJobs: ReadonlyArray<RunningJob>
+  readonly queuedJobs: ReadonlyArray<QueuedJob>
   readonly failures: ReadonlyArray<Failure>
   readonly series: Series
   readonly report: Shutdown.Report | null
@@ -74,6 +82,9 @@ interface Bucket {
 // About a century: finite, as the shutdown options require, and never over.
 const gentlestGrace = "36500 days"
 
+/** The queued jobs a snapshot lists (the oldest first); `stats.queued` has the count. */
+const queuedLimit = 100
+
 const failureKinds: ReadonlySet<JobEvent.Kind> = new Set(["AttemptFailed", "Failed", "TimedOut", "Abandoned"])
 
 /**
@@ -87,6 +98,8 @@ export const track = (
 ): Effect.Effect<Tracker, never, Scope.Scope> =>
   Effect.gen(function*() {
     const running = new Map<string, { attempt: number; startedAt: number; attemptStartedAt: number }>()
+    // Accepted and not started yet, in submission order: bounded by the pool's own queue.
+    const queued = new Map<string, number>()
     const failures: Array<Failure> = []
     const buckets = new Map<number, Bucket>()
     let report: Shutdown.Report | null = null
@@ -107,7 +120,9 @@ export const track = (
     }
 
     const onEvent = (event: JobEvent.JobEvent): void => {
+      if (event._tag === "Submitted") queued.set(event.jobId, event.submittedAt)
       if (event._tag === "Started") {
+        queued.delete(event.jobId)
         const previous = running.get(event.jobId)
         running.set(event.jobId, {
           attempt: event.attempt,
@@ -133,6 +148,7 @@ export const track = (
       }
       if (JobEvent.isTerminal(event)) {
         running.delete(event.jobId)
+        queued.delete(event.jobId)
         if (event._tag === "Cancelled") return
         const bucket = bucketAt(event.at)
         if (event._tag === "Succeeded") bucket.succeeded++
@@ -188,6 +204,7 @@ export const track = (
             attemptStartedAt: job.attemptStartedAt,
             ageMillis: Math.max(0, now - job.startedAt)
           })),
+          queuedJobs: oldestQueued(queued, now),
           failures: failures.slice().reverse(),
           series: {
             end: (endSecond + 1) * 1000,
@@ -203,5 +220,14 @@ export const track = (
 
     return { pool, snapshot }
   })
+
+const oldestQueued = (queued: ReadonlyMap<string, number>, now: number): Array<QueuedJob> => {
+  const jobs: Array<QueuedJob> = []
+  for (const [id, submittedAt] of queued) {
+    if (jobs.length === queuedLimit) break
+    jobs.push({ id, submittedAt, ageMillis: Math.max(0, now - submittedAt) })
+  }
+  return jobs
+}
 
 const truncate = (text: string, max: number): string => text.length <= max ? text : `${text.slice(0, max)}…`
