@@ -125,7 +125,8 @@ export type JobFates = { readonly [F in Outcome.Fate]: ReadonlyArray<string> }
 /**
  * What a shutdown did.
  *
- * - `pool`: the pool's name; `mode`: the mode it ran in.
+ * - `pool`: the pool's name; `mode`: the mode it ran in (`"cancel"` when a later call, such as a second
+ *   signal, escalated a drain).
  * - `startedAt`, `finishedAt`: epoch milliseconds on the Effect `Clock`; `durationMillis`.
  * - `graceExpired`: the grace period ended with work left, so jobs were cancelled or interrupted.
  * - `jobs`: the fate of every job live when shutdown began (see {@link JobFates}).

@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import { hasProperty } from "effect/Predicate"
 import * as Queue from "effect/Queue"
@@ -441,6 +442,66 @@ export const run: {
       return pool.submitAndAwait(effect, resolved, fiber.context) as Effect.Effect<A, E | JobError | PoolError>
     })
 )
+
+/**
+ * Finds a live (queued or running) job by its id, custom or generated: its handle, to look at or `cancel`.
+ *
+ * **Details**
+ *
+ * A job that has ended, or a submitter still waiting for room (not accepted yet), is not found. A custom id
+ * is a lookup; a generated one a scan of the live jobs (meant for an operator's action, not a hot path).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Option } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   yield* WorkerPool.submit(pool, Effect.never, { id: "export-1" })
+ *   const found = yield* WorkerPool.find(pool, "export-1")
+ *   assert.ok(Option.isSome(found))
+ *   yield* found.value.cancel
+ *   assert.ok(Option.isNone(yield* WorkerPool.find(pool, "export-1")))
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const find = (self: WorkerPool, id: string): Effect.Effect<Option.Option<Job.JobHandle<unknown, unknown>>> =>
+  Effect.sync(() => Option.fromUndefinedOr(impl(self).find(id)))
+
+/**
+ * The live jobs' handles, up to `limit` (default 100): the running ones first (oldest start first), then the
+ * queued ones in the order they will start.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { WorkerPool } from "@fiberpool/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* WorkerPool.make({ concurrency: 1 })
+ *   for (const id of ["a", "b", "c"]) yield* WorkerPool.submit(pool, Effect.never, { id })
+ *   const live = yield* WorkerPool.live(pool, { limit: 2 })
+ *   assert.deepStrictEqual(live.map((handle) => handle.id), ["a", "b"])
+ *   yield* WorkerPool.shutdown(pool, { mode: "cancel", gracePeriod: 0, interruptTimeout: 0 })
+ * })
+ * await Effect.runPromise(Effect.scoped(program))
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const live = (
+  self: WorkerPool,
+  options?: { readonly limit?: number | undefined }
+): Effect.Effect<ReadonlyArray<Job.JobHandle<unknown, unknown>>> =>
+  Effect.sync(() => impl(self).live(Math.max(0, options?.limit ?? 100)))
 
 /**
  * Reads the pool's current {@link Stats}.

@@ -38,6 +38,21 @@ describe("Shutdown", () => {
       assert.strictEqual(report.mode, "drain")
     }))
 
+  it.effect("a drain escalated by a later cancel call reports the mode it ended in", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ concurrency: 1 })
+      for (const id of ["a", "b", "c"]) yield* WorkerPool.submit(pool, Effect.sleep("1 second"), { id })
+      const drain = yield* Effect.forkChild(WorkerPool.shutdown(pool, { mode: "drain", gracePeriod: "10 seconds" }))
+      yield* TestClock.adjust("500 millis")
+      const forced = yield* Effect.forkChild(WorkerPool.shutdown(pool, { mode: "cancel" }))
+      yield* TestClock.adjust("500 millis")
+      const report = yield* Fiber.join(drain)
+      assert.strictEqual(report.mode, "cancel")
+      assert.deepStrictEqual(report.jobs.succeeded, ["a"])
+      assert.deepStrictEqual(report.jobs.cancelled, ["b", "c"])
+      assert.strictEqual((yield* Fiber.join(forced)).mode, "cancel")
+    }))
+
   it.effect("cancel: queued jobs are cancelled at once, running ones finish", () =>
     Effect.gen(function*() {
       const pool = yield* WorkerPool.make({ concurrency: 1 })

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Job, PoolError, WorkerPool } from "@fiberpool/core"
-import { Cause, Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Ref, Schedule } from "effect"
+import { Cause, Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 
 const flipJobError = <A, E>(handle: Job.JobHandle<A, E>) =>
@@ -524,4 +524,38 @@ describe("WorkerPool", () => {
         assert.isTrue(yield* Ref.get(finalized))
       }))
   })
+})
+
+describe("WorkerPool.find and WorkerPool.live", () => {
+  it.effect("find a live job by its custom or generated id; ended jobs and waiting submitters are not found", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ name: "f", concurrency: 1, capacity: 1 })
+      const running = yield* WorkerPool.submit(pool, Effect.never)
+      const queued = yield* WorkerPool.submit(pool, Effect.never, { id: "q" })
+      // the queue is full: this submitter waits for room and is not a live job yet
+      yield* Effect.forkChild(WorkerPool.submit(pool, Effect.void, { id: "w" }), { startImmediately: true })
+      assert.strictEqual(running.id, "f-1")
+      const byGenerated = yield* WorkerPool.find(pool, "f-1")
+      assert.strictEqual(Option.getOrUndefined(byGenerated), running)
+      assert.strictEqual(Option.getOrUndefined(yield* WorkerPool.find(pool, "q")), queued)
+      assert.isTrue(Option.isNone(yield* WorkerPool.find(pool, "w")))
+      assert.isTrue(Option.isNone(yield* WorkerPool.find(pool, "f-99")))
+      assert.deepStrictEqual((yield* WorkerPool.live(pool)).map((h) => h.id), ["f-1", "q"])
+      yield* queued.cancel
+      assert.isTrue(Option.isNone(yield* WorkerPool.find(pool, "q")))
+      // the waiter got the free slot
+      assert.deepStrictEqual((yield* WorkerPool.live(pool)).map((h) => h.id), ["f-1", "w"])
+      assert.deepStrictEqual((yield* WorkerPool.live(pool, { limit: 1 })).map((h) => h.id), ["f-1"])
+      yield* WorkerPool.shutdown(pool, { mode: "cancel", gracePeriod: 0, interruptTimeout: 0 })
+    }))
+
+  it.effect("live lists queued jobs in the order they will start when priorities reorder them", () =>
+    Effect.gen(function*() {
+      const pool = yield* WorkerPool.make({ concurrency: 1, aging: false })
+      yield* WorkerPool.submit(pool, Effect.never, { id: "run" })
+      yield* WorkerPool.submit(pool, Effect.void, { id: "low", priority: 1 })
+      yield* WorkerPool.submit(pool, Effect.void, { id: "high", priority: 9 })
+      assert.deepStrictEqual((yield* WorkerPool.live(pool)).map((h) => h.id), ["run", "high", "low"])
+      yield* WorkerPool.shutdown(pool, { mode: "cancel", gracePeriod: 0, interruptTimeout: 0 })
+    }))
 })

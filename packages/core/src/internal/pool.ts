@@ -11,6 +11,7 @@ import type * as Cause from "effect/Cause"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Queue from "effect/Queue"
 import type * as JobEvent from "../JobEvent.ts"
+import type { JobEntry } from "./entry.ts"
 import { PoolShutdown } from "./shutdown.ts"
 
 /** @internal */
@@ -31,6 +32,41 @@ export class PoolImpl extends PoolShutdown {
     return () => {
       this.subscribers.delete(queue)
     }
+  }
+
+  /**
+   * The live (queued or running) job with this id. A custom id is a map lookup; a generated one
+   * (`<pool>-<n>`) a scan of the live jobs, as for an operator's action.
+   */
+  find(id: string): JobEntry | undefined {
+    const custom = this.ids.custom.get(id)
+    if (custom !== undefined) return custom
+    const seq = this.ids.generatedSeq(id)
+    if (seq < 0) return undefined
+    for (const entry of this.live(Number.POSITIVE_INFINITY)) {
+      if (entry.seq === seq && entry.options.id === undefined) return entry
+    }
+    return undefined
+  }
+
+  /** Up to `limit` live jobs: the running ones (oldest start first), then the queued ones in start order. */
+  live(limit: number): Array<JobEntry> {
+    const out: Array<JobEntry> = []
+    for (let entry = this.runningList.head; entry !== undefined && out.length < limit; entry = entry.next) {
+      out.push(entry)
+    }
+    if (out.length >= limit) return out
+    if (!this.queue.ordered) {
+      for (let entry = this.queue.list.head; entry !== undefined && out.length < limit; entry = entry.next) {
+        out.push(entry)
+      }
+      return out
+    }
+    for (const entry of this.queue.toArray(this.limits.keys.values())) {
+      if (out.length >= limit) break
+      out.push(entry)
+    }
+    return out
   }
 
   /** The numbers of `WorkerPool.stats`. */

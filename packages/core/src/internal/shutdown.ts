@@ -83,7 +83,9 @@ export abstract class PoolShutdown extends PoolAdmission {
   /** A later call can make a running shutdown more forceful (cancel the queue, end the grace period now). */
   escalate(state: ShutdownState, options: ResolvedShutdown): void {
     this.transact(() => {
-      if (options.mode === "cancel") this.cancelAllQueued()
+      if (options.mode !== "cancel") return
+      state.mode = "cancel"
+      this.cancelAllQueued()
     })
     if (options.interruptTimeoutMillis < state.interruptTimeoutMillis) {
       state.interruptTimeoutMillis = options.interruptTimeoutMillis

@@ -55,7 +55,8 @@ export const emptyFates = (): Fates => {
 
 export interface ShutdownState {
   readonly startedAt: number
-  readonly mode: Shutdown.Mode
+  /** Becomes `"cancel"` when a later call (a second signal) escalates a drain. */
+  mode: Shutdown.Mode
   /** The jobs live when shutdown began, by how they ended (no job is accepted after): the report's `jobs`. */
   readonly fates: Fates
   readonly force: Deferred.Deferred<void>
