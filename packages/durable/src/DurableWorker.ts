@@ -21,6 +21,7 @@ import * as Scope from "effect/Scope"
 import { MalformedPayload, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope } from "./DurableQueue.ts"
 import { applyRetention, maintain, Service as QueueService } from "./DurableQueue.ts"
+import * as QueueMetrics from "./internal/queueMetrics.ts"
 import * as JobType from "./JobType.ts"
 
 /**
@@ -34,6 +35,8 @@ import * as JobType from "./JobType.ts"
  * - `shutdown`: the pool's shutdown options. Default: `{ gracePeriod: "30 seconds", interruptTimeout: "5 seconds" }`.
  *   When the grace period ends, what still runs is interrupted and handed back to the store at once, without
  *   using an attempt.
+ * - `metricsInterval`: how often the worker samples the queue's counts into the `DurableMetrics` gauges (SQL
+ *   stores). Default 15 seconds; `"0 millis"` turns the sampling off.
  *
  * @example
  * ```ts
@@ -55,6 +58,7 @@ export interface Options<T extends JobType.Any> {
   readonly name?: string | undefined
   readonly shutdown?: Shutdown.Options | undefined
   readonly spans?: "auto" | "always" | "never" | undefined
+  readonly metricsInterval?: Duration.Input | undefined
 }
 
 /**
@@ -167,6 +171,7 @@ export const make = <T extends JobType.Any>(
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
     const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)
     const known = [...registry.keys()]
+    const metricsInterval = yield* resolveMetricsInterval(options.metricsInterval)
 
     const pool = yield* WorkerPool.make({
       name: options.name ?? queue.name,
@@ -350,6 +355,14 @@ export const make = <T extends JobType.Any>(
         startImmediately: true
       })
     )
+    if (queue.table !== undefined && Duration.isPositive(metricsInterval)) {
+      const gauges = yield* QueueMetrics.make(queue.name)
+      fibers.push(
+        yield* Effect.forkDetach(every(metricsInterval, "sampling the queue's metrics", gauges.sample(queue)), {
+          startImmediately: true
+        })
+      )
+    }
 
     const done = yield* Deferred.make<Shutdown.Report>()
     let started = false
@@ -426,6 +439,18 @@ const resolveUnknownPolicy = (
     retryAfter: read("retryAfter", policy?.retryAfter, Duration.seconds(5)),
     deadLetterAfter: read("deadLetterAfter", policy?.deadLetterAfter, Duration.minutes(10))
   })
+}
+
+const resolveMetricsInterval = (
+  input: Duration.Input | undefined
+): Effect.Effect<Duration.Duration, PoolError.InvalidOptions> => {
+  if (input === undefined) return Effect.succeed(Duration.seconds(15))
+  const duration = Duration.fromInput(input)
+  return duration._tag === "Some" && Duration.isFinite(duration.value) && !Duration.isNegative(duration.value)
+    ? Effect.succeed(duration.value)
+    : Effect.fail(
+      new PoolError.InvalidOptions({ option: "metricsInterval", value: String(input), expected: "a duration" })
+    )
 }
 
 /**
