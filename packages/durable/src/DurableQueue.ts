@@ -29,6 +29,7 @@ import {
 } from "./DurableError.ts"
 import * as Outcomes from "./internal/outcomes.ts"
 import * as QueueTable from "./internal/queueTable.ts"
+import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 import * as SqliteClient from "./SqliteClient.ts"
 
@@ -146,6 +147,8 @@ export interface DurableQueue {
   readonly outcomes: Outcomes.OutcomeStore
   /** @internal direct access to the SQL queue table; undefined for the memory store */
   readonly table: QueueTable.QueueTable | undefined
+  /** @internal LISTEN/NOTIFY wake-ups (PostgreSQL); undefined when the store only polls */
+  readonly wakeups: Wakeups.Wakeups | undefined
 }
 
 /**
@@ -257,6 +260,11 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
+ * - `notify`: PostgreSQL through `@effect/sql-pg` only: producers `NOTIFY` after each enqueue (in the caller's
+ *   transaction, delivered at commit) and each worker holds one connection in `LISTEN`, so an idle worker in
+ *   any process starts a new job within milliseconds; polling (`pollInterval`) stays the fallback, and covers
+ *   the time a lost listening connection takes to come back (retried every second). Default `true`; `false`
+ *   polls only. Other databases always poll.
  *
  * @example
  * ```ts
@@ -275,6 +283,7 @@ export interface SqlOptions extends Options {
   readonly tableName?: string | undefined
   readonly outcomeTable?: string | undefined
   readonly maintenanceInterval?: Duration.Input | undefined
+  readonly notify?: boolean | undefined
 }
 
 /**
@@ -319,6 +328,7 @@ export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.I
         options,
         Context.get(context, PersistedQueue.PersistedQueueStore),
         Outcomes.makeMemory(),
+        undefined,
         undefined
       )
     })
@@ -360,7 +370,10 @@ export const layerSql = (
       const store = yield* PersistedQueue.makeStoreSql({ tableName, pollInterval, lockExpiration, lockRefreshInterval })
       const outcomes = yield* Outcomes.makeSql(sql, outcomeTable)
       const table = yield* QueueTable.make(sql, tableName, outcomeTable)
-      return yield* makeQueue(options, store, outcomes, table)
+      const wakeups = options?.notify === false
+        ? undefined
+        : Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
+      return yield* makeQueue(options, store, outcomes, table, wakeups)
     })
   )
 
@@ -672,6 +685,9 @@ export const requeue = (
         // SQL stores: the row still holds the job; put it back as it was enqueued
         if (queue.table !== undefined && (yield* queue.table.resetFailed(queue.name, id, delay))) {
           yield* queue.outcomes.remove(queue.name, id)
+          if (queue.wakeups !== undefined && delay === undefined) {
+            yield* Effect.ignore(queue.wakeups.notify(queue.name), { log: "Debug" })
+          }
           return true
         }
         // the memory store (its rows cannot be reset): a new element, from the dead letter's copy
@@ -900,7 +916,8 @@ const makeQueue = (
   options: Options & { readonly maintenanceInterval?: Duration.Input | undefined } | undefined,
   store: PersistedQueue.PersistedQueueStore["Service"],
   outcomes: Outcomes.OutcomeStore,
-  table: QueueTable.QueueTable | undefined
+  table: QueueTable.QueueTable | undefined,
+  wakeups: Wakeups.Wakeups | undefined
 ): Effect.Effect<DurableQueue, PoolError.InvalidOptions> =>
   Effect.gen(function*() {
     const name = options?.name ?? "default"
@@ -939,7 +956,8 @@ const makeQueue = (
       },
       store,
       outcomes,
-      table
+      table,
+      wakeups
     }
   })
 
@@ -957,6 +975,13 @@ const offer = (
     delay
   }).pipe(
     Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
+    // a delayed job is found by polling when its time comes; a lost notification only costs a poll interval
+    Effect.andThen(
+      queue.wakeups === undefined || delay !== undefined ? Effect.void : Effect.ignore(
+        queue.wakeups.notify(queue.name),
+        { log: "Debug" }
+      )
+    ),
     Effect.as(envelope.id)
   )
 

@@ -355,6 +355,9 @@ export const make = <T extends JobType.Any>(
         startImmediately: true
       })
     )
+    if (queue.wakeups !== undefined) {
+      fibers.push(yield* Effect.forkDetach(queue.wakeups.listen(queue.name), { startImmediately: true }))
+    }
     if (queue.table !== undefined && Duration.isPositive(metricsInterval)) {
       const gauges = yield* QueueMetrics.make(queue.name)
       fibers.push(

@@ -1,0 +1,116 @@
+/**
+ * Wake-ups across processes on PostgreSQL, by `LISTEN`/`NOTIFY`.
+ *
+ * - `notify`: a producer that enqueued (or re-queued) a job sends `pg_notify(channel, queueName)` through the
+ *   current `SqlClient`, so inside the caller's transaction it is delivered at commit, and never for a rolled
+ *   back enqueue.
+ * - `listen`: a worker holds one connection in `LISTEN channel`; a notification for its queue wakes the local
+ *   poller of effect's `PersistedQueue` store at once instead of at its next poll.
+ *
+ * effect 4.1's store exposes no wake-up: its poller sleeps `pollInterval` or until an `offer` *through the same
+ * store* commits (it opens the queue's nudge latch after commit). So a nudge here is an offer of a throwaway
+ * row, deleted in the same transaction: the commit leaves no row behind (no other session ever sees it) and
+ * opens the latch. Notifications that arrive while a nudge runs are folded into the next one.
+ *
+ * Polling stays the fallback: a lost connection is logged and listened to again after a second, followed by one
+ * nudge (for what was enqueued while nobody listened), and the poll interval still bounds the wait meanwhile.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Latch from "effect/Latch"
+import type * as PersistedQueue from "effect/persistence/PersistedQueue"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import { StoreError } from "../DurableError.ts"
+
+export interface Wakeups {
+  readonly channel: string
+  readonly notify: (queue: string) => Effect.Effect<void, StoreError>
+  /** Runs until interrupted. */
+  readonly listen: (queue: string) => Effect.Effect<never>
+}
+
+/** What `@effect/sql-pg`'s `PgClient` adds to a `SqlClient`, read structurally: this package does not import it. */
+interface Listener {
+  readonly listen: (
+    channel: string
+  ) => Effect.Effect<Queue.Dequeue<{ readonly payload: string }, SqlError>, SqlError, Scope.Scope>
+}
+
+const isListener = (client: SqlClient.SqlClient): client is SqlClient.SqlClient & Listener =>
+  typeof (client as Partial<Listener>).listen === "function"
+
+/** The notification channel of a queue table: one per table, the payload names the queue. */
+export const channelOf = (tableName: string): string => {
+  const channel = `fiberpool_${tableName}`
+  // PostgreSQL truncates identifiers to 63 bytes; table names are ASCII in practice
+  return channel.length > 63 ? channel.slice(0, 63) : channel
+}
+
+/** undefined when the client cannot listen (not PostgreSQL through `@effect/sql-pg`). */
+export const make = (
+  client: SqlClient.SqlClient,
+  tableName: string,
+  store: PersistedQueue.PersistedQueueStore["Service"],
+  options: { readonly reconnectAfter: Duration.Duration }
+): Wakeups | undefined => {
+  const isPg = client.onDialectOrElse({ pg: () => true, orElse: () => false })
+  if (!isPg || !isListener(client)) return undefined
+  const sql = client.withoutTransforms()
+  const table = sql(tableName)
+  const channel = channelOf(tableName)
+
+  const nudge = (queue: string) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const id = crypto.randomUUID()
+      yield* store.offer({ name: queue, id, element: null, isCustomId: true })
+      yield* sql`DELETE FROM ${table} WHERE queue_name = ${queue} AND id = ${id}`
+    }))
+
+  const listen = (queue: string): Effect.Effect<never> =>
+    Effect.suspend(() => {
+      const wake = Latch.makeUnsafe(false)
+      const nudger = wake.await.pipe(
+        Effect.andThen(Effect.sync(() => wake.closeUnsafe())),
+        Effect.andThen(nudge(queue)),
+        Effect.catchCause((cause) => Effect.logDebug("waking the queue's poller failed", cause)),
+        Effect.forever
+      )
+      const session = Effect.scoped(Effect.gen(function*() {
+        const notifications = yield* client.listen(channel)
+        // (re)connected: look once for what was enqueued while nobody listened
+        wake.openUnsafe()
+        while (true) {
+          const batch = yield* Queue.takeAll(notifications)
+          for (const notification of batch) {
+            if (notification.payload === queue) wake.openUnsafe()
+          }
+        }
+      }))
+      const listener = session.pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning(
+            `listening for new jobs failed; polling meanwhile, listening again in ${
+              Duration.format(options.reconnectAfter)
+            }`,
+            cause
+          )
+        ),
+        Effect.andThen(Effect.sleep(options.reconnectAfter)),
+        Effect.forever
+      )
+      return Effect.raceFirst(nudger, listener)
+    })
+
+  return {
+    channel,
+    notify: (queue) =>
+      sql`SELECT pg_notify(${channel}, ${queue})`.pipe(
+        Effect.asVoid,
+        Effect.mapError((cause) => new StoreError({ operation: "notify", cause }))
+      ),
+    listen
+  }
+}

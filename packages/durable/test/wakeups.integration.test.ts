@@ -1,0 +1,74 @@
+import { assert, describe, it } from "@effect/vitest"
+import { DurableQueue, JobType } from "@fiberpool/durable"
+import { Context, Effect, Layer, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
+
+// Only PostgreSQL has wake-ups; the other stores poll (their latency is in the README).
+const postgres = stores.filter((store) => store.name === "postgres")
+
+describe.each(postgres)("wake-ups on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  test(
+    "an idle worker starts a job another connection enqueues without waiting for its poll, also after a reconnect",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const started: Array<string> = []
+        const Ping = JobType.make({
+          name: "ping",
+          payload: Schema.String,
+          handler: (_, { id }) => Effect.sync(() => void started.push(id))
+        })
+        // polls every 60 s: any start within the bounds below came from a notification
+        yield* startConsumer(connect({ pollInterval: "60 seconds" }), { types: [Ping], concurrency: 2 })
+        const producer = yield* connectProducer(connect({ pollInterval: "60 seconds" }))
+        const enqueue = (id: string) => DurableQueue.enqueue(Ping, id, { id }).pipe(Effect.provideContext(producer))
+        const sql = Context.get(yield* Layer.build(connect.sql!), SqlClient.SqlClient)
+        const listening = Effect.map(
+          sql<{ readonly pid: number }>`
+          SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND datname = current_database()`,
+          (rows) => rows.map((row) => row.pid)
+        )
+        yield* waitUntil("the worker listens", Effect.map(listening, (pids) => pids.length > 0))
+
+        for (const id of ["a", "b", "c"]) {
+          yield* enqueue(id)
+          yield* waitUntil(`job ${id} starts`, Effect.sync(() => started.includes(id)), 5_000)
+        }
+
+        // the listening connection dies (a PostgreSQL restart, a proxy timeout): the worker listens again
+        const before = yield* listening
+        yield* sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ${sql.in(before)}`
+        yield* waitUntil(
+          "the worker listens again",
+          Effect.map(listening, (pids) => pids.length > 0 && pids.every((pid) => !before.includes(pid))),
+          10_000
+        )
+        yield* enqueue("after-reconnect")
+        yield* waitUntil(
+          "the job after the reconnect starts",
+          Effect.sync(() => started.includes("after-reconnect")),
+          5_000
+        )
+        assert.deepStrictEqual(started, ["a", "b", "c", "after-reconnect"])
+      }),
+    30_000
+  )
+
+  test("with notify off, the worker finds the job by polling", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const started: Array<string> = []
+      const Ping = JobType.make({
+        name: "ping",
+        payload: Schema.String,
+        handler: (_, { id }) => Effect.sync(() => void started.push(id))
+      })
+      yield* startConsumer(connect({ pollInterval: "200 millis", notify: false }), { types: [Ping], concurrency: 1 })
+      const producer = yield* connectProducer(connect({ notify: false }))
+      yield* DurableQueue.enqueue(Ping, "x", { id: "x" }).pipe(Effect.provideContext(producer))
+      yield* waitUntil("the job starts", Effect.sync(() => started.includes("x")), 5_000)
+    }), 30_000)
+})
