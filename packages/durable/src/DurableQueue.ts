@@ -14,9 +14,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PersistedQueue from "effect/persistence/PersistedQueue"
+import * as References from "effect/References"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as Tracer from "effect/Tracer"
 import {
   EncodeFailed,
   InvalidJobId,
@@ -409,6 +411,10 @@ export const layerSqlite = (
  * The payload is encoded with the type's schema (an invalid payload fails with `EncodeFailed`, nothing is
  * stored). With an `id`, enqueuing is idempotent: a second enqueue of the same id is ignored.
  *
+ * When a tracer other than Effect's built-in one is installed, the enqueue runs in a `send <queue>` span (kind
+ * `producer`, OpenTelemetry messaging attributes) whose context is stored with the job: the worker's
+ * `fiberpool.job` span, in whatever process, is its child.
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -492,17 +498,40 @@ export const enqueueEncoded = (
         return yield* new InvalidJobId({ id: String(id), length: typeof id === "string" ? id.length : 0 })
       }
       const delay = yield* delayOption(options?.delay)
-      const envelope: Envelope = { type, id, payload }
-      // JSON.stringify throws on bigints and cycles: the boundary with a payload of unknown shape
-      const json = yield* Effect.try({
-        try: () => JSON.stringify(envelope),
-        catch: (error) => new EncodeFailed({ jobType: type, issue: String(error) })
-      })
-      const bytes = utf8Length(json)
-      if (bytes > queue.maxPayloadBytes) {
-        return yield* new PayloadTooLarge({ jobType: type, bytes, maxBytes: queue.maxPayloadBytes })
-      }
-      return yield* offer(queue, id, envelope, delay)
+      const store = (trace: TraceContext | undefined) =>
+        Effect.gen(function*() {
+          const envelope: Envelope = trace === undefined ? { type, id, payload } : { type, id, payload, trace }
+          // JSON.stringify throws on bigints and cycles: the boundary with a payload of unknown shape
+          const json = yield* Effect.try({
+            try: () => JSON.stringify(envelope),
+            catch: (error) => new EncodeFailed({ jobType: type, issue: String(error) })
+          })
+          const bytes = utf8Length(json)
+          if (bytes > queue.maxPayloadBytes) {
+            return yield* new PayloadTooLarge({ jobType: type, bytes, maxBytes: queue.maxPayloadBytes })
+          }
+          return yield* offer(queue, id, envelope, delay)
+        })
+      if (!(yield* isTraced)) return yield* store(undefined)
+      // the producer span (OpenTelemetry messaging: kind producer, operation "send"); its context travels with
+      // the job, so the worker's `fiberpool.job` span is its child
+      return yield* Effect.flatMap(
+        Effect.currentSpan,
+        (span) => store({ traceId: span.traceId, spanId: span.spanId, sampled: span.sampled })
+      ).pipe(
+        Effect.catchTag("NoSuchElementError", () => store(undefined)),
+        Effect.withSpan(`send ${queue.name}`, {
+          kind: "producer",
+          attributes: {
+            "messaging.system": messagingSystem,
+            "messaging.destination.name": queue.name,
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "enqueue",
+            "messaging.message.id": id,
+            "fiberpool.job.type": type
+          }
+        }, { captureStackTrace: false })
+      )
     })
   )
 
@@ -908,7 +937,31 @@ export interface Envelope {
   readonly type: string
   readonly id: string
   readonly payload: unknown
+  /** the producer span's context (absent when the producer traced nothing, and in rows of earlier releases) */
+  readonly trace?: TraceContext | undefined
 }
+
+/** @internal */
+export interface TraceContext {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+}
+
+/** @internal `messaging.system` of the spans, per the OpenTelemetry messaging conventions. */
+export const messagingSystem = "fiberpool"
+
+/**
+ * Whether to trace: a tracer other than Effect's built-in one is installed (an exporter listens), as the pool's
+ * `spans: "auto"` decides.
+ *
+ * @internal
+ */
+export const isTraced: Effect.Effect<boolean> = Effect.map(
+  Effect.context<never>(),
+  (context) =>
+    Context.get(context, References.TracerEnabled) && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
+)
 
 const defaultPollInterval = Duration.millis(500)
 

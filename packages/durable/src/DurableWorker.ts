@@ -8,6 +8,7 @@
 import { PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,9 +19,10 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import { MalformedPayload, StoreError, UnknownJobType } from "./DurableError.ts"
-import type { Envelope } from "./DurableQueue.ts"
-import { applyRetention, maintain, Service as QueueService } from "./DurableQueue.ts"
+import type { Envelope, TraceContext } from "./DurableQueue.ts"
+import { applyRetention, isTraced, maintain, messagingSystem, Service as QueueService } from "./DurableQueue.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
 import * as JobType from "./JobType.ts"
 
@@ -35,6 +37,12 @@ import * as JobType from "./JobType.ts"
  * - `shutdown`: the pool's shutdown options. Default: `{ gracePeriod: "30 seconds", interruptTimeout: "5 seconds" }`.
  *   When the grace period ends, what still runs is interrupted and handed back to the store at once, without
  *   using an attempt.
+ * - `spans`: a `fiberpool.job` span per delivery, of kind `consumer`, with the OpenTelemetry messaging attributes
+ *   (`messaging.system` `"fiberpool"`, `messaging.destination.name` the queue, `messaging.message.id` the job id,
+ *   `messaging.operation.type` `"process"`) and `fiberpool.job.type`, `fiberpool.attempt`. It is the child of
+ *   the span that enqueued the job (`enqueue` stores that span's context with the job, in any process); a job
+ *   enqueued untraced gets a root span. The handler's spans are its children. `"auto"` (default): when a tracer
+ *   other than Effect's built-in one is installed; `"always"`, `"never"`.
  * - `metricsInterval`: how often the worker samples the queue's counts into the `DurableMetrics` gauges (SQL
  *   stores). Default 15 seconds; `"0 millis"` turns the sampling off.
  *
@@ -177,7 +185,8 @@ export const make = <T extends JobType.Any>(
       name: options.name ?? queue.name,
       concurrency: options.concurrency,
       capacity: options.concurrency,
-      spans: options.spans,
+      // the worker makes the job spans itself (kind consumer, parented to the producer's span)
+      spans: "never",
       shutdown: { gracePeriod: "30 seconds", interruptTimeout: "5 seconds", ...options.shutdown }
     })
 
@@ -247,10 +256,35 @@ export const make = <T extends JobType.Any>(
           attempt: item.attempts,
           maxAttempts: type.maxAttempts
         }
-        const job = Effect.provideContext(
+        // The services the handler needs come from `make`'s context; the span and log annotations from the
+        // pool's job fiber (providing `make`'s whole context would parent every handler span to `make`'s span).
+        let job: Effect.Effect<unknown, unknown> = Effect.updateContext(
           type.handler(decoded.success, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
-          context
+          (current: Context.Context<never>) => Context.merge(context, current)
         )
+        if (options.spans === "always" || (options.spans !== "never" && (yield* isTraced))) {
+          job = Effect.withSpan(job, "fiberpool.job", {
+            kind: "consumer",
+            // a child of the producer's span, in the producer's trace; a job enqueued untraced starts its own
+            // trace rather than joining whatever span was open around `make`
+            ...(envelope.trace === undefined
+              ? { root: true }
+              : { parent: Tracer.externalSpan(envelope.trace) }),
+            attributes: {
+              "messaging.system": messagingSystem,
+              "messaging.destination.name": queue.name,
+              "messaging.operation.type": "process",
+              "messaging.operation.name": "process",
+              "messaging.message.id": envelope.id,
+              "messaging.message.delivery_count": item.attempts,
+              "fiberpool.pool": pool.name,
+              "fiberpool.job": envelope.id,
+              "fiberpool.job.type": type.name,
+              "fiberpool.attempt": item.attempts
+            },
+            captureStackTrace: false
+          })
+        }
         const submitted = yield* Effect.result(WorkerPool.submit(pool, job, {
           id: envelope.id,
           timeout: type.timeout,
@@ -466,10 +500,14 @@ type EnvelopeLike = Envelope
 
 const toEnvelope = (item: { readonly id: string; readonly element: unknown }): Envelope => {
   const element = item.element as Partial<Record<keyof Envelope, unknown>> | null | undefined
+  const trace = element?.trace as Partial<Record<keyof TraceContext, unknown>> | null | undefined
   return {
     id: typeof element?.id === "string" ? element.id : item.id,
     type: typeof element?.type === "string" ? element.type : "<missing>",
-    payload: element?.payload
+    payload: element?.payload,
+    trace: typeof trace?.traceId === "string" && typeof trace.spanId === "string"
+      ? { traceId: trace.traceId, spanId: trace.spanId, sampled: trace.sampled !== false }
+      : undefined
   }
 }
 

@@ -28,6 +28,8 @@ export interface Connect {
   (options?: DurableQueue.SqlOptions): Layer.Layer<DurableQueue.Service, unknown>
   readonly queueName: string
   readonly sql: Layer.Layer<SqlClient.SqlClient, unknown> | undefined
+  /** the SQLite file */
+  readonly filename?: string | undefined
 }
 
 export interface StoreCase {
@@ -68,7 +70,7 @@ export const stores: ReadonlyArray<StoreCase> = [
       return Object.assign(
         (options?: DurableQueue.SqlOptions) =>
           DurableQueue.layerSqlite({ filename, name, ...testDefaults, ...options }),
-        { queueName: name, sql: SqliteClient.layer({ filename }) }
+        { queueName: name, sql: SqliteClient.layer({ filename }), filename }
       )
     })
   },
