@@ -679,6 +679,54 @@ export const deadLetters = (
   )
 
 /**
+ * A job's last progress report (see `JobType.reportProgress`): the reported value, the attempt that reported it,
+ * and when (epoch milliseconds).
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const progress: DurableQueue.Progress = { value: { done: 3, total: 10 }, attempt: 1, updatedAt: 0 }
+ * console.log(progress.attempt) // => 1
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Progress {
+  readonly value: unknown
+  readonly attempt: number
+  readonly updatedAt: number
+}
+
+/**
+ * Reads the last progress a job's handler reported (in any process), or `undefined` if it reported none (or
+ * retention removed it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { DurableQueue } from "@fiberpool/durable"
+ *
+ * const program = Effect.gen(function*() {
+ *   assert.strictEqual(yield* DurableQueue.progress("no-such-job"), undefined)
+ * })
+ * await Effect.runPromise(program.pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const progress = (id: string): Effect.Effect<Progress | undefined, StoreError, Service> =>
+  Service.use((queue) =>
+    Effect.map(queue.outcomes.getProgress(queue.name, id), (row) =>
+      row === undefined
+        ? undefined
+        : { value: parseJsonOrUndefined(row.progress), attempt: row.attempt, updatedAt: row.updatedAt })
+  )
+
+/**
  * Puts a dead letter back in the queue, with a fresh attempt count, and removes it from the dead letters. Returns
  * `false` if there is no dead letter with this id.
  *
@@ -1195,6 +1243,7 @@ export const applyRetention = (queue: DurableQueue): Effect.Effect<void, StoreEr
     if (maxCompleted !== undefined) {
       yield* drain(queue.outcomes.deleteBeyond(queue.name, "succeeded", maxCompleted, batch))
     }
+    yield* queue.outcomes.deleteProgressOlder(queue.name, now - Duration.toMillis(completed))
     if (maxDeadLetters !== undefined) {
       yield* deadWithRows(queue.outcomes.deleteBeyond(queue.name, "dead", maxDeadLetters, batch))
     }

@@ -20,7 +20,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
-import { MalformedPayload, StoreError, UnknownJobType } from "./DurableError.ts"
+import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope, TraceContext } from "./DurableQueue.ts"
 import { applyRetention, isTraced, maintain, messagingSystem, Service as QueueService } from "./DurableQueue.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
@@ -209,6 +209,20 @@ export const make = <T extends JobType.Any>(
           Effect.andThen(Effect.fail(storeDeadLetter(error)))
         )
 
+    const reportProgress = (envelope: Envelope, attempt: number) => (value: unknown) =>
+      Effect.gen(function*() {
+        // JSON.stringify throws on bigints and cycles: the boundary with a value of unknown shape
+        const json = yield* Effect.try({
+          try: () => JSON.stringify(value) ?? "null",
+          catch: (error) => new EncodeFailed({ jobType: envelope.type, issue: `progress: ${String(error)}` })
+        })
+        if (json.length > maxProgressBytes) {
+          return yield* new PayloadTooLarge({ jobType: envelope.type, bytes: json.length, maxBytes: maxProgressBytes })
+        }
+        const now = yield* Clock.currentTimeMillis
+        yield* queue.outcomes.putProgress(queue.name, envelope.id, json, attempt, now)
+      })
+
     // Runs one claimed job and decides how the claim settles: success → done; failure → the store retries it
     // (with `current.type`'s delay) or, at its last attempt, marks it failed; interruption → handed back.
     const process = (
@@ -260,7 +274,12 @@ export const make = <T extends JobType.Any>(
         // pool's job fiber (providing `make`'s whole context would parent every handler span to `make`'s span).
         let job: Effect.Effect<unknown, unknown> = Effect.updateContext(
           type.handler(decoded.success, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
-          (current: Context.Context<never>) => Context.merge(context, current)
+          (current: Context.Context<never>) =>
+            Context.add(
+              Context.merge(context, current),
+              JobType.CurrentProgress,
+              reportProgress(envelope, item.attempts)
+            )
         )
         if (options.spans === "always" || (options.spans !== "never" && (yield* isTraced))) {
           job = Effect.withSpan(job, "fiberpool.job", {
@@ -495,6 +514,9 @@ const resolveMetricsInterval = (
  * only sees one cap per queue); this cap only stops a job whose dead-lettering keeps failing.
  */
 const storeMaxAttempts = 1000
+
+/** The largest progress report, in characters of JSON (64 KiB): progress is a figure, not a payload. */
+const maxProgressBytes = 64 * 1024
 
 type EnvelopeLike = Envelope
 
