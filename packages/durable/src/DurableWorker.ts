@@ -24,6 +24,7 @@ import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJob
 import type { Envelope, TraceContext } from "./DurableQueue.ts"
 import { applyRetention, isTraced, maintain, messagingSystem, Service as QueueService } from "./DurableQueue.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
+import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 
 /**
@@ -231,6 +232,8 @@ export const make = <T extends JobType.Any>(
     ): Effect.Effect<void, unknown> =>
       Effect.gen(function*() {
         const envelope = toEnvelope(item)
+        // the queue's wake row, inserted as a job after it was deleted: completing it makes it the wake row again
+        if (envelope.type === Wakeups.wakeType && envelope.id === Wakeups.wakeId) return
         const type = registry.get(envelope.type)
         if (type === undefined && envelope.type !== "<missing>" && unknownPolicy !== undefined && queue.table) {
           const released = yield* queue.table.release(

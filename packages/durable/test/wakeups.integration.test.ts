@@ -52,7 +52,26 @@ describe.each(postgres)("wake-ups on $name", (store) => {
           Effect.sync(() => started.includes("after-reconnect")),
           5_000
         )
-        assert.deepStrictEqual(started, ["a", "b", "c", "after-reconnect"])
+
+        // the queue's wake row (what a notification offers to wake the poller) is not a job: deleted, it comes back
+        const wakeRow = sql<{ readonly state: string }>`
+        SELECT state FROM effect_queue WHERE queue_name = ${connect.queueName} AND id = '~fiberpool/wake'`
+        assert.deepStrictEqual((yield* wakeRow).map((row) => row.state), ["completed"])
+        yield* sql`DELETE FROM effect_queue WHERE queue_name = ${connect.queueName} AND id = '~fiberpool/wake'`
+        yield* enqueue("after-delete")
+        yield* waitUntil(
+          "the job after the deletion starts",
+          Effect.sync(() => started.includes("after-delete")),
+          5_000
+        )
+        yield* waitUntil(
+          "the wake row is back",
+          Effect.map(wakeRow, (rows) => rows.length === 1 && rows[0].state === "completed")
+        )
+        assert.deepStrictEqual(started, ["a", "b", "c", "after-reconnect", "after-delete"])
+        const stats = yield* DurableQueue.stats.pipe(Effect.provideContext(producer))
+        assert.strictEqual(stats.completed, 5, "the wake row is not counted")
+        assert.deepStrictEqual(yield* DurableQueue.deadLetters().pipe(Effect.provideContext(producer)), [])
       }),
     30_000
   )

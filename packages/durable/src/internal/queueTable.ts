@@ -20,6 +20,7 @@ import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { StoreError } from "../DurableError.ts"
+import { wakeId } from "./wakeups.ts"
 
 export interface OversizeRow {
   readonly id: string
@@ -223,7 +224,7 @@ export const make = (
           DELETE FROM ${table}
           WHERE sequence IN (
             SELECT sequence FROM ${table}
-            WHERE queue_name = ${queue} AND state = ${state}
+            WHERE queue_name = ${queue} AND state = ${state} AND id <> ${wakeId}
             AND updated_at < ${secondsFromNow(-Math.ceil(Duration.toSeconds(age)))}
             LIMIT ${sql.literal(String(batchSize))}
           )
@@ -236,7 +237,7 @@ export const make = (
           DELETE FROM ${table}
           WHERE sequence IN (
             SELECT sequence FROM ${table}
-            WHERE queue_name = ${queue} AND state = ${state}
+            WHERE queue_name = ${queue} AND state = ${state} AND id <> ${wakeId}
             ORDER BY updated_at DESC, sequence DESC
             LIMIT ${sql.literal(String(batchSize))} OFFSET ${sql.literal(String(keep))}
           )
@@ -303,7 +304,8 @@ export const make = (
             GROUP BY ${typeExpr}
           `
           const completed = yield* sql<{ readonly count: number | string }>`
-            SELECT COUNT(*) AS count FROM ${table} WHERE queue_name = ${queue} AND state = 'completed'`
+            SELECT COUNT(*) AS count FROM ${table}
+            WHERE queue_name = ${queue} AND state = 'completed' AND id <> ${wakeId}`
           return {
             types: rows.map((row) => ({
               type: row.job_type,

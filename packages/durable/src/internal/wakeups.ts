@@ -8,9 +8,12 @@
  *   poller of effect's `PersistedQueue` store at once instead of at its next poll.
  *
  * effect 4.1's store exposes no wake-up: its poller sleeps `pollInterval` or until an `offer` *through the same
- * store* commits (it opens the queue's nudge latch after commit). So a nudge here is an offer of a throwaway
- * row, deleted in the same transaction: the commit leaves no row behind (no other session ever sees it) and
- * opens the latch. Notifications that arrive while a nudge runs are folded into the next one.
+ * store* succeeds (it opens the queue's nudge latch after commit, at once outside a transaction). So a nudge
+ * here is an offer of the queue's wake row, {@link wakeId}: a row in state `completed` that the listener creates,
+ * so the offer's `INSERT ... ON CONFLICT DO NOTHING` inserts nothing, one round trip. The wake row is never
+ * claimed, and retention and the counts leave it out. Should it be gone anyway (deleted by hand), the offer
+ * inserts it as a pending job of type {@link wakeType}, which a worker completes without running anything: it is
+ * the wake row again. Notifications that arrive while a nudge runs are folded into the next one.
  *
  * Polling stays the fallback: a lost connection is logged and listened to again after a second, followed by one
  * nudge (for what was enqueued while nobody listened), and the poll interval still bounds the wait meanwhile.
@@ -31,6 +34,12 @@ export interface Wakeups {
   /** Runs until interrupted. */
   readonly listen: (queue: string) => Effect.Effect<never>
 }
+
+/** The id of a queue's wake row (reserved: a job enqueued with this id would be ignored). */
+export const wakeId = "~fiberpool/wake"
+
+/** The job type of the wake row, should a worker ever claim it: it completes it without running anything. */
+export const wakeType = "~fiberpool/wake"
 
 /** What `@effect/sql-pg`'s `PgClient` adds to a `SqlClient`, read structurally: this package does not import it. */
 interface Listener {
@@ -62,12 +71,14 @@ export const make = (
   const table = sql(tableName)
   const channel = channelOf(tableName)
 
-  const nudge = (queue: string) =>
-    sql.withTransaction(Effect.gen(function*() {
-      const id = crypto.randomUUID()
-      yield* store.offer({ name: queue, id, element: null, isCustomId: true })
-      yield* sql`DELETE FROM ${table} WHERE queue_name = ${queue} AND id = ${id}`
-    }))
+  const wakeElement = { type: wakeType, id: wakeId, payload: null }
+  const nudge = (queue: string) => store.offer({ name: queue, id: wakeId, element: wakeElement, isCustomId: true })
+  const ensureWakeRow = (queue: string) =>
+    sql`
+      INSERT INTO ${table} (id, queue_name, element, state, attempts, visible_at, created_at, updated_at)
+      VALUES (${wakeId}, ${queue}, ${JSON.stringify(wakeElement)}, 'completed', 0, NOW(), NOW(), NOW())
+      ON CONFLICT (id, queue_name) DO NOTHING
+    `
 
   const listen = (queue: string): Effect.Effect<never> =>
     Effect.suspend(() => {
@@ -80,6 +91,7 @@ export const make = (
       )
       const session = Effect.scoped(Effect.gen(function*() {
         const notifications = yield* client.listen(channel)
+        yield* ensureWakeRow(queue)
         // (re)connected: look once for what was enqueued while nobody listened
         wake.openUnsafe()
         while (true) {
