@@ -178,25 +178,32 @@ for (let round = 0; round < rounds; round++) {
 }
 
 console.log("")
-console.log(
-  "| cell | p50 ms (median of rounds, min–max) | p95 ms (median of rounds, min–max) | p50 ÷ pg-boss notify p50 |"
-)
-console.log("| --- | --- | --- | --- |")
+console.log("")
 const summary = (name: string) => {
-  const perRound = samples.get(name)!.map((l) => [...l].sort((a, b) => a - b))
+  const perRound = samples.get(name)?.map((l) => [...l].sort((a, b) => a - b)) ?? []
+  if (perRound.length === 0) return undefined
   const p50s = perRound.map((s) => percentile(s, 0.5)).sort((a, b) => a - b)
   const p95s = perRound.map((s) => percentile(s, 0.95)).sort((a, b) => a - b)
   return { p50: percentile(p50s, 0.5), p50s, p95: percentile(p95s, 0.5), p95s }
 }
-const boss = samples.has("pg-boss, PostgreSQL, LISTEN/NOTIFY")
-  ? summary("pg-boss, PostgreSQL, LISTEN/NOTIFY")
-  : undefined
-for (const cell of cells) {
-  const s = summary(cell.name)
-  const range = (values: ReadonlyArray<number>) => `${fmt(values[0])}–${fmt(values[values.length - 1])}`
-  console.log(
-    `| ${cell.name} | ${fmt(s.p50)} (${range(s.p50s)}) | ${fmt(s.p95)} (${range(s.p95s)}) | ${
-      boss ? (s.p50 / boss.p50).toFixed(2) : "n/a"
-    } |`
-  )
+const show = (s: ReturnType<typeof summary>, key: "p50" | "p95") => {
+  if (s === undefined) return "–"
+  const values = key === "p50" ? s.p50s : s.p95s
+  return `${fmt(s[key])} (${fmt(values[0])}–${fmt(values[values.length - 1])})`
+}
+console.log(
+  "| store, wake-up | fiberpool p50 ms | fiberpool p95 ms | pg-boss p50 ms | pg-boss p95 ms | p50 fiberpool ÷ pg-boss |"
+)
+console.log("| --- | --- | --- | --- | --- | --- |")
+const rows = [
+  ["PostgreSQL, LISTEN/NOTIFY", "fiberpool, PostgreSQL, LISTEN/NOTIFY", "pg-boss, PostgreSQL, LISTEN/NOTIFY"],
+  ["PostgreSQL, polling 500 ms", "fiberpool, PostgreSQL, polling 500 ms", "pg-boss, PostgreSQL, polling 500 ms"],
+  ["SQLite, polling 500 ms", "fiberpool, SQLite, polling 500 ms", undefined]
+] as const
+for (const [label, mine, theirs] of rows) {
+  const a = summary(mine)
+  const b = theirs === undefined ? undefined : summary(theirs)
+  if (a === undefined && b === undefined) continue
+  const ratio = a !== undefined && b !== undefined ? (a.p50 / b.p50).toFixed(2) : "–"
+  console.log(`| ${label} | ${show(a, "p50")} | ${show(a, "p95")} | ${show(b, "p50")} | ${show(b, "p95")} | ${ratio} |`)
 }
