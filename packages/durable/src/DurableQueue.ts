@@ -178,7 +178,9 @@ export class Service extends Context.Service<Service, DurableQueue>()("@fiberpoo
  *
  * - `name`: the queue name (1 to 200 characters, default `"default"`). Several queues can share one database.
  * - `pollInterval`: how often an idle worker polls the store (default 500 ms). Jobs enqueued in the same process
- *   wake its workers at once; jobs from other processes are seen within one poll interval.
+ *   wake its workers at once; jobs from other processes are seen within one poll interval, or at once on
+ *   PostgreSQL, whose workers are woken by `NOTIFY` (see `SqlOptions.notify`). Delayed jobs and retries are
+ *   always found by polling.
  * - `maxPayloadBytes`: the largest payload `enqueue` accepts, counted as UTF-8 bytes of the stored JSON (the
  *   payload with its type and id). Default {@link defaultMaxPayloadBytes} (1 MiB). A worker also dead-letters a
  *   stored job over its own limit instead of claiming it (see the README's production section).
