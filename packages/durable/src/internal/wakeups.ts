@@ -21,6 +21,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Latch from "effect/Latch"
+import * as Option from "effect/Option"
 import type * as PersistedQueue from "effect/persistence/PersistedQueue"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
@@ -31,8 +32,13 @@ import { StoreError } from "../DurableError.ts"
 export interface Wakeups {
   readonly channel: string
   readonly notify: (queue: string) => Effect.Effect<void, StoreError>
-  /** Runs until interrupted. */
-  readonly listen: (queue: string) => Effect.Effect<never>
+  /**
+   * Wakes the queue's workers except the worker `self`: sent by a worker when a job it released (of a type it
+   * does not run) becomes claimable again, so that the other workers claim it first.
+   */
+  readonly notifyOthers: (queue: string, self: string) => Effect.Effect<void, StoreError>
+  /** Runs until interrupted; `self` is the listening worker's id, for `notifyOthers`. */
+  readonly listen: (queue: string, self: string) => Effect.Effect<never>
 }
 
 /** The id of a queue's wake row (reserved: a job enqueued with this id would be ignored). */
@@ -80,7 +86,7 @@ export const make = (
       ON CONFLICT (id, queue_name) DO NOTHING
     `
 
-  const listen = (queue: string): Effect.Effect<never> =>
+  const listen = (queue: string, self: string): Effect.Effect<never> =>
     Effect.suspend(() => {
       const wake = Latch.makeUnsafe(false)
       const nudger = wake.await.pipe(
@@ -98,6 +104,10 @@ export const make = (
           const batch = yield* Queue.takeAll(notifications)
           for (const notification of batch) {
             if (notification.payload === queue) wake.openUnsafe()
+            else if (notification.payload.startsWith(othersPrefix)) {
+              const target = readOthers(notification.payload)
+              if (target !== undefined && target.queue === queue && target.skip !== self) wake.openUnsafe()
+            }
           }
         }
       }))
@@ -123,6 +133,23 @@ export const make = (
         Effect.asVoid,
         Effect.mapError((cause) => new StoreError({ operation: "notify", cause }))
       ),
+    notifyOthers: (queue, self) =>
+      sql`SELECT pg_notify(${channel}, ${JSON.stringify({ q: queue, skip: self })})`.pipe(
+        Effect.asVoid,
+        Effect.mapError((cause) => new StoreError({ operation: "notify", cause }))
+      ),
     listen
   }
 }
+
+/** `notifyOthers`' payload is JSON, `{"q":queue,"skip":worker}`; an enqueue's is the queue's name. */
+const othersPrefix = `{"q":`
+
+const readOthers = (payload: string): { readonly queue: string; readonly skip: string } | undefined => {
+  const parsed = Option.getOrUndefined(parseOption(payload)) as { q?: unknown; skip?: unknown } | null | undefined
+  return typeof parsed?.q === "string" && typeof parsed.skip === "string"
+    ? { queue: parsed.q, skip: parsed.skip }
+    : undefined
+}
+
+const parseOption = Option.liftThrowable((text: string): unknown => JSON.parse(text))
