@@ -1,8 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, JobType } from "@fiberpool/durable"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
+import { connectProducer, pgUrl, startConsumer, stores, waitUntil } from "./utils/stores.ts"
+
+const producer = Path.join(import.meta.dirname, "fixtures", "traced-producer.ts")
 
 // Only PostgreSQL has wake-ups; the other stores poll (their latency is in the README).
 const postgres = stores.filter((store) => store.name === "postgres")
@@ -22,13 +26,18 @@ describe.each(postgres)("wake-ups on $name", (store) => {
           handler: (_, { id }) => Effect.sync(() => void started.push(id))
         })
         // polls every 60 s: any start within the bounds below came from a notification
-        yield* startConsumer(connect({ pollInterval: "60 seconds" }), { types: [Ping], concurrency: 2 })
+        // the worker's sessions carry a name of their own: other test files' workers share the database
+        const applicationName = `wake-${connect.queueName}`.slice(0, 60)
+        yield* startConsumer(connect({ pollInterval: "60 seconds" }, { applicationName }), {
+          types: [Ping],
+          concurrency: 2
+        })
         const producer = yield* connectProducer(connect({ pollInterval: "60 seconds" }))
         const enqueue = (id: string) => DurableQueue.enqueue(Ping, id, { id }).pipe(Effect.provideContext(producer))
         const sql = Context.get(yield* Layer.build(connect.sql!), SqlClient.SqlClient)
         const listening = Effect.map(
           sql<{ readonly pid: number }>`
-          SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND datname = current_database()`,
+          SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = ${applicationName}`,
           (rows) => rows.map((row) => row.pid)
         )
         yield* waitUntil("the worker listens", Effect.map(listening, (pids) => pids.length > 0))
@@ -72,6 +81,47 @@ describe.each(postgres)("wake-ups on $name", (store) => {
         const stats = yield* DurableQueue.stats.pipe(Effect.provideContext(producer))
         assert.strictEqual(stats.completed, 5, "the wake row is not counted")
         assert.deepStrictEqual(yield* DurableQueue.deadLetters().pipe(Effect.provideContext(producer)), [])
+      }),
+    30_000
+  )
+
+  test(
+    "an idle worker starts a job that another process enqueues, without waiting for its poll",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const started = yield* Deferred.make<string>()
+        const Email = JobType.make({
+          name: "email",
+          payload: Schema.Struct({ to: Schema.String }),
+          handler: (_, { id }) => Deferred.succeed(started, id)
+        })
+        const applicationName = `wake-${connect.queueName}`.slice(0, 60)
+        yield* startConsumer(connect({ pollInterval: "60 seconds" }, { applicationName }), {
+          types: [Email],
+          concurrency: 1
+        })
+        const sql = Context.get(yield* Layer.build(connect.sql!), SqlClient.SqlClient)
+        yield* waitUntil(
+          "the worker listens",
+          Effect.map(
+            sql<{ readonly n: number | string }>`
+            SELECT COUNT(*) AS n FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND application_name = ${applicationName}`,
+            (rows) => Number(rows[0].n) > 0
+          )
+        )
+        // the producer process (the tracing test's): enqueues job "traced-1" and exits
+        yield* Effect.promise(() =>
+          new Promise<void>((resolve, reject) =>
+            ChildProcess.execFile(
+              process.execPath,
+              [producer],
+              { env: { ...process.env, STORE: "postgres", DB: pgUrl!, QUEUE: connect.queueName }, timeout: 20_000 },
+              (error) => error ? reject(error) : resolve()
+            )
+          )
+        )
+        assert.strictEqual(yield* Deferred.await(started).pipe(Effect.timeout("5 seconds")), "traced-1")
       }),
     30_000
   )
