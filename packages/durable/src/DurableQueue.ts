@@ -264,8 +264,9 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
- * - `notify`: PostgreSQL through `@effect/sql-pg` only: producers `NOTIFY` after each enqueue (in the caller's
- *   transaction, delivered at commit) and each worker holds one connection in `LISTEN`, so an idle worker in
+ * - `notify`: PostgreSQL through `@effect/sql-pg` only: producers `NOTIFY` once an enqueue is committed (one
+ *   notification for a burst of enqueues, none for a rolled-back transaction, sent in the background: the
+ *   enqueue does not wait for it) and each worker holds one connection in `LISTEN`, so an idle worker in
  *   any process starts a new job within milliseconds; polling (`pollInterval`) stays the fallback, and covers
  *   the time a lost listening connection takes to come back (retried every second). Default `true`; `false`
  *   polls only. Other databases always poll.
@@ -376,7 +377,7 @@ export const layerSql = (
       const table = yield* QueueTable.make(sql, tableName, outcomeTable)
       const wakeups = options?.notify === false
         ? undefined
-        : Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
+        : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
       return yield* makeQueue(options, store, outcomes, table, wakeups)
     })
   )
@@ -765,7 +766,7 @@ export const requeue = (
         if (queue.table !== undefined && (yield* queue.table.resetFailed(queue.name, id, delay))) {
           yield* queue.outcomes.remove(queue.name, id)
           if (queue.wakeups !== undefined && delay === undefined) {
-            yield* Effect.ignore(queue.wakeups.notify(queue.name), { log: "Debug" })
+            yield* queue.wakeups.notify(queue.name)
           }
           return true
         }
@@ -1080,10 +1081,7 @@ const offer = (
     Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
     // a delayed job is found by polling when its time comes; a lost notification only costs a poll interval
     Effect.andThen(
-      queue.wakeups === undefined || delay !== undefined ? Effect.void : Effect.ignore(
-        queue.wakeups.notify(queue.name),
-        { log: "Debug" }
-      )
+      queue.wakeups === undefined || delay !== undefined ? Effect.void : queue.wakeups.notify(queue.name)
     ),
     Effect.as(envelope.id)
   )

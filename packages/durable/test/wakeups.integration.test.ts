@@ -1,6 +1,7 @@
+import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, JobType } from "@fiberpool/durable"
-import { Context, Deferred, Effect, Layer, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, Queue, Redacted, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
@@ -125,6 +126,39 @@ describe.each(postgres)("wake-ups on $name", (store) => {
       }),
     30_000
   )
+
+  test("a burst of enqueues sends one notification, a rolled-back one none", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const Ping = JobType.define({ name: "ping", payload: Schema.Int })
+      // a producer whose SqlClient (for its transactions) is the one its queue uses
+      const producer = yield* Layer.build(
+        DurableQueue.layerSql({ name: connect.queueName }).pipe(
+          Layer.provideMerge(PgClient.layer({ url: Redacted.make(pgUrl!), maxConnections: 2 }))
+        )
+      )
+      const notifications = yield* Context.get(producer, PgClient.PgClient).listen("fiberpool_effect_queue")
+      // the notifications for this queue that arrived in the last 300 ms
+      const mine = Effect.sleep("300 millis").pipe(
+        Effect.andThen(Queue.clear(notifications)),
+        Effect.map((batch) => batch.filter((n) => n.payload === connect.queueName).length)
+      )
+      const enqueueMany = (n: number) =>
+        Effect.forEach(Array.from({ length: n }, (_, i) => i), (i) => DurableQueue.enqueue(Ping, i), { discard: true })
+      yield* Effect.gen(function*() {
+        const tx = yield* SqlClient.SqlClient
+        yield* tx.withTransaction(enqueueMany(100))
+      }).pipe(Effect.provideContext(producer))
+      const burst = yield* mine
+      assert.isAtLeast(burst, 1)
+      assert.isAtMost(burst, 2, "one notification for the burst (two if the sender ran in the middle of it)")
+      const rolledBack = yield* Effect.gen(function*() {
+        const tx = yield* SqlClient.SqlClient
+        return yield* Effect.flip(tx.withTransaction(Effect.andThen(enqueueMany(5), Effect.fail("abort"))))
+      }).pipe(Effect.provideContext(producer))
+      assert.strictEqual(rolledBack, "abort")
+      assert.strictEqual(yield* mine, 0, "no notification for a rolled-back enqueue")
+    }), 30_000)
 
   test("with notify off, the worker finds the job by polling", () =>
     Effect.gen(function*() {

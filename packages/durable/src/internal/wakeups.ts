@@ -1,9 +1,12 @@
 /**
  * Wake-ups across processes on PostgreSQL, by `LISTEN`/`NOTIFY`.
  *
- * - `notify`: a producer that enqueued (or re-queued) a job sends `pg_notify(channel, queueName)` through the
- *   current `SqlClient`, so inside the caller's transaction it is delivered at commit, and never for a rolled
- *   back enqueue.
+ * - `notify`: a producer that enqueued (or re-queued) a job asks for a `pg_notify(channel, queueName)` once the
+ *   enqueue is committed (`afterCommit`: at once outside a transaction, never for a rolled back one). A fiber of
+ *   the queue's layer sends them, one per queue for all the requests made while it sends: the enqueue does not
+ *   wait for it, 1,000 enqueues in one transaction send one notification, and a stream of enqueues one every
+ *   2 ms at most (measured: a notification per enqueue, awaited, made 1,000 sequential enqueues take 338 ms
+ *   instead of 182).
  * - `listen`: a worker holds one connection in `LISTEN channel`; a notification for its queue wakes the local
  *   poller of effect's `PersistedQueue` store at once instead of at its next poll.
  *
@@ -31,7 +34,7 @@ import { StoreError } from "../DurableError.ts"
 
 export interface Wakeups {
   readonly channel: string
-  readonly notify: (queue: string) => Effect.Effect<void, StoreError>
+  readonly notify: (queue: string) => Effect.Effect<void>
   /**
    * Wakes the queue's workers except the worker `self`: sent by a worker when a job it released (of a type it
    * does not run) becomes claimable again, so that the other workers claim it first.
@@ -57,6 +60,8 @@ interface Listener {
 const isListener = (client: SqlClient.SqlClient): client is SqlClient.SqlClient & Listener =>
   typeof (client as Partial<Listener>).listen === "function"
 
+const notifyGap = Duration.millis(2)
+
 /** The notification channel of a queue table: one per table, the payload names the queue. */
 export const channelOf = (tableName: string): string => {
   const channel = `fiberpool_${tableName}`
@@ -70,12 +75,57 @@ export const make = (
   tableName: string,
   store: PersistedQueue.PersistedQueueStore["Service"],
   options: { readonly reconnectAfter: Duration.Duration }
-): Wakeups | undefined => {
-  const isPg = client.onDialectOrElse({ pg: () => true, orElse: () => false })
-  if (!isPg || !isListener(client)) return undefined
+): Effect.Effect<Wakeups | undefined, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const isPg = client.onDialectOrElse({ pg: () => true, orElse: () => false })
+    return isPg && isListener(client) ? makePg(client, tableName, store, options) : Effect.succeed(undefined)
+  })
+
+const makePg = (
+  client: SqlClient.SqlClient & Listener,
+  tableName: string,
+  store: PersistedQueue.PersistedQueueStore["Service"],
+  options: { readonly reconnectAfter: Duration.Duration }
+): Effect.Effect<Wakeups, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const wakeups = makePgUnsafe(client, tableName, store, options)
+    // forked from the layer, not from the first enqueue (whose span it would keep)
+    yield* Effect.forkScoped(wakeups.sender)
+    return wakeups
+  })
+
+const makePgUnsafe = (
+  client: SqlClient.SqlClient & Listener,
+  tableName: string,
+  store: PersistedQueue.PersistedQueueStore["Service"],
+  options: { readonly reconnectAfter: Duration.Duration }
+): Wakeups & { readonly sender: Effect.Effect<never> } => {
   const sql = client.withoutTransforms()
   const table = sql(tableName)
   const channel = channelOf(tableName)
+
+  // the queues whose notification is due; the sender takes them all at each round
+  const due = new Set<string>()
+  const send = Latch.makeUnsafe(false)
+  const sender = send.await.pipe(
+    Effect.andThen(Effect.suspend(() => {
+      send.closeUnsafe()
+      const queues = [...due]
+      due.clear()
+      return Effect.forEach(queues, (queue) => sql`SELECT pg_notify(${channel}, ${queue})`, { discard: true })
+    })),
+    // a lost notification costs the workers one poll interval
+    Effect.catchCause((cause) => Effect.logDebug("sending a notification failed", cause)),
+    // the first enqueue after a quiet spell is notified at once; a stream of enqueues, every 2 ms at most (the
+    // workers are awake by then)
+    Effect.andThen(Effect.sleep(notifyGap)),
+    Effect.forever
+  )
+  const request = (queue: string) =>
+    Effect.sync(() => {
+      due.add(queue)
+      send.openUnsafe()
+    })
 
   const wakeElement = { type: wakeType, id: wakeId, payload: null }
   const nudge = (queue: string) => store.offer({ name: queue, id: wakeId, element: wakeElement, isCustomId: true })
@@ -128,11 +178,8 @@ export const make = (
 
   return {
     channel,
-    notify: (queue) =>
-      sql`SELECT pg_notify(${channel}, ${queue})`.pipe(
-        Effect.asVoid,
-        Effect.mapError((cause) => new StoreError({ operation: "notify", cause }))
-      ),
+    sender,
+    notify: (queue) => sql.afterCommit(request(queue)),
     notifyOthers: (queue, self) =>
       sql`SELECT pg_notify(${channel}, ${JSON.stringify({ q: queue, skip: self })})`.pipe(
         Effect.asVoid,
