@@ -14,9 +14,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PersistedQueue from "effect/persistence/PersistedQueue"
+import * as References from "effect/References"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as Tracer from "effect/Tracer"
 import {
   EncodeFailed,
   InvalidJobId,
@@ -29,6 +31,7 @@ import {
 } from "./DurableError.ts"
 import * as Outcomes from "./internal/outcomes.ts"
 import * as QueueTable from "./internal/queueTable.ts"
+import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 import * as SqliteClient from "./SqliteClient.ts"
 
@@ -146,6 +149,8 @@ export interface DurableQueue {
   readonly outcomes: Outcomes.OutcomeStore
   /** @internal direct access to the SQL queue table; undefined for the memory store */
   readonly table: QueueTable.QueueTable | undefined
+  /** @internal LISTEN/NOTIFY wake-ups (PostgreSQL); undefined when the store only polls */
+  readonly wakeups: Wakeups.Wakeups | undefined
 }
 
 /**
@@ -173,7 +178,9 @@ export class Service extends Context.Service<Service, DurableQueue>()("@fiberpoo
  *
  * - `name`: the queue name (1 to 200 characters, default `"default"`). Several queues can share one database.
  * - `pollInterval`: how often an idle worker polls the store (default 500 ms). Jobs enqueued in the same process
- *   wake its workers at once; jobs from other processes are seen within one poll interval.
+ *   wake its workers at once; jobs from other processes are seen within one poll interval, or at once on
+ *   PostgreSQL, whose workers are woken by `NOTIFY` (see `SqlOptions.notify`). Delayed jobs and retries are
+ *   always found by polling.
  * - `maxPayloadBytes`: the largest payload `enqueue` accepts, counted as UTF-8 bytes of the stored JSON (the
  *   payload with its type and id). Default {@link defaultMaxPayloadBytes} (1 MiB). A worker also dead-letters a
  *   stored job over its own limit instead of claiming it (see the README's production section).
@@ -257,6 +264,12 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
+ * - `notify`: PostgreSQL through `@effect/sql-pg` only: producers `NOTIFY` once an enqueue is committed (one
+ *   notification for a burst of enqueues, none for a rolled-back transaction, sent in the background: the
+ *   enqueue does not wait for it) and each worker holds one connection in `LISTEN`, so an idle worker in
+ *   any process starts a new job within milliseconds; polling (`pollInterval`) stays the fallback, and covers
+ *   the time a lost listening connection takes to come back (retried every second). Default `true`; `false`
+ *   polls only. Other databases always poll.
  *
  * @example
  * ```ts
@@ -275,6 +288,7 @@ export interface SqlOptions extends Options {
   readonly tableName?: string | undefined
   readonly outcomeTable?: string | undefined
   readonly maintenanceInterval?: Duration.Input | undefined
+  readonly notify?: boolean | undefined
 }
 
 /**
@@ -319,6 +333,7 @@ export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.I
         options,
         Context.get(context, PersistedQueue.PersistedQueueStore),
         Outcomes.makeMemory(),
+        undefined,
         undefined
       )
     })
@@ -360,7 +375,10 @@ export const layerSql = (
       const store = yield* PersistedQueue.makeStoreSql({ tableName, pollInterval, lockExpiration, lockRefreshInterval })
       const outcomes = yield* Outcomes.makeSql(sql, outcomeTable)
       const table = yield* QueueTable.make(sql, tableName, outcomeTable)
-      return yield* makeQueue(options, store, outcomes, table)
+      const wakeups = options?.notify === false
+        ? undefined
+        : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
+      return yield* makeQueue(options, store, outcomes, table, wakeups)
     })
   )
 
@@ -395,6 +413,10 @@ export const layerSqlite = (
  *
  * The payload is encoded with the type's schema (an invalid payload fails with `EncodeFailed`, nothing is
  * stored). With an `id`, enqueuing is idempotent: a second enqueue of the same id is ignored.
+ *
+ * When a tracer other than Effect's built-in one is installed, the enqueue runs in a `send <queue>` span (kind
+ * `producer`, OpenTelemetry messaging attributes) whose context is stored with the job: the worker's
+ * `fiberpool.job` span, in whatever process, is its child.
  *
  * @example
  * ```ts
@@ -479,17 +501,40 @@ export const enqueueEncoded = (
         return yield* new InvalidJobId({ id: String(id), length: typeof id === "string" ? id.length : 0 })
       }
       const delay = yield* delayOption(options?.delay)
-      const envelope: Envelope = { type, id, payload }
-      // JSON.stringify throws on bigints and cycles: the boundary with a payload of unknown shape
-      const json = yield* Effect.try({
-        try: () => JSON.stringify(envelope),
-        catch: (error) => new EncodeFailed({ jobType: type, issue: String(error) })
-      })
-      const bytes = utf8Length(json)
-      if (bytes > queue.maxPayloadBytes) {
-        return yield* new PayloadTooLarge({ jobType: type, bytes, maxBytes: queue.maxPayloadBytes })
-      }
-      return yield* offer(queue, id, envelope, delay)
+      const store = (trace: TraceContext | undefined) =>
+        Effect.gen(function*() {
+          const envelope: Envelope = trace === undefined ? { type, id, payload } : { type, id, payload, trace }
+          // JSON.stringify throws on bigints and cycles: the boundary with a payload of unknown shape
+          const json = yield* Effect.try({
+            try: () => JSON.stringify(envelope),
+            catch: (error) => new EncodeFailed({ jobType: type, issue: String(error) })
+          })
+          const bytes = utf8Length(json)
+          if (bytes > queue.maxPayloadBytes) {
+            return yield* new PayloadTooLarge({ jobType: type, bytes, maxBytes: queue.maxPayloadBytes })
+          }
+          return yield* offer(queue, id, envelope, delay)
+        })
+      if (!(yield* isTraced)) return yield* store(undefined)
+      // the producer span (OpenTelemetry messaging: kind producer, operation "send"); its context travels with
+      // the job, so the worker's `fiberpool.job` span is its child
+      return yield* Effect.flatMap(
+        Effect.currentSpan,
+        (span) => store({ traceId: span.traceId, spanId: span.spanId, sampled: span.sampled })
+      ).pipe(
+        Effect.catchTag("NoSuchElementError", () => store(undefined)),
+        Effect.withSpan(`send ${queue.name}`, {
+          kind: "producer",
+          attributes: {
+            "messaging.system": messagingSystem,
+            "messaging.destination.name": queue.name,
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "enqueue",
+            "messaging.message.id": id,
+            "fiberpool.job.type": type
+          }
+        }, { captureStackTrace: false })
+      )
     })
   )
 
@@ -637,6 +682,54 @@ export const deadLetters = (
   )
 
 /**
+ * A job's last progress report (see `JobType.reportProgress`): the reported value, the attempt that reported it,
+ * and when (epoch milliseconds).
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const progress: DurableQueue.Progress = { value: { done: 3, total: 10 }, attempt: 1, updatedAt: 0 }
+ * console.log(progress.attempt) // => 1
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Progress {
+  readonly value: unknown
+  readonly attempt: number
+  readonly updatedAt: number
+}
+
+/**
+ * Reads the last progress a job's handler reported (in any process), or `undefined` if it reported none (or
+ * retention removed it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect } from "effect"
+ * import { DurableQueue } from "@fiberpool/durable"
+ *
+ * const program = Effect.gen(function*() {
+ *   assert.strictEqual(yield* DurableQueue.progress("no-such-job"), undefined)
+ * })
+ * await Effect.runPromise(program.pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const progress = (id: string): Effect.Effect<Progress | undefined, StoreError, Service> =>
+  Service.use((queue) =>
+    Effect.map(queue.outcomes.getProgress(queue.name, id), (row) =>
+      row === undefined
+        ? undefined
+        : { value: parseJsonOrUndefined(row.progress), attempt: row.attempt, updatedAt: row.updatedAt })
+  )
+
+/**
  * Puts a dead letter back in the queue, with a fresh attempt count, and removes it from the dead letters. Returns
  * `false` if there is no dead letter with this id.
  *
@@ -672,6 +765,9 @@ export const requeue = (
         // SQL stores: the row still holds the job; put it back as it was enqueued
         if (queue.table !== undefined && (yield* queue.table.resetFailed(queue.name, id, delay))) {
           yield* queue.outcomes.remove(queue.name, id)
+          if (queue.wakeups !== undefined && delay === undefined) {
+            yield* queue.wakeups.notify(queue.name)
+          }
           return true
         }
         // the memory store (its rows cannot be reset): a new element, from the dead letter's copy
@@ -892,7 +988,31 @@ export interface Envelope {
   readonly type: string
   readonly id: string
   readonly payload: unknown
+  /** the producer span's context (absent when the producer traced nothing, and in rows of earlier releases) */
+  readonly trace?: TraceContext | undefined
 }
+
+/** @internal */
+export interface TraceContext {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+}
+
+/** @internal `messaging.system` of the spans, per the OpenTelemetry messaging conventions. */
+export const messagingSystem = "fiberpool"
+
+/**
+ * Whether to trace: a tracer other than Effect's built-in one is installed (an exporter listens), as the pool's
+ * `spans: "auto"` decides.
+ *
+ * @internal
+ */
+export const isTraced: Effect.Effect<boolean> = Effect.map(
+  Effect.context<never>(),
+  (context) =>
+    Context.get(context, References.TracerEnabled) && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
+)
 
 const defaultPollInterval = Duration.millis(500)
 
@@ -900,7 +1020,8 @@ const makeQueue = (
   options: Options & { readonly maintenanceInterval?: Duration.Input | undefined } | undefined,
   store: PersistedQueue.PersistedQueueStore["Service"],
   outcomes: Outcomes.OutcomeStore,
-  table: QueueTable.QueueTable | undefined
+  table: QueueTable.QueueTable | undefined,
+  wakeups: Wakeups.Wakeups | undefined
 ): Effect.Effect<DurableQueue, PoolError.InvalidOptions> =>
   Effect.gen(function*() {
     const name = options?.name ?? "default"
@@ -939,7 +1060,8 @@ const makeQueue = (
       },
       store,
       outcomes,
-      table
+      table,
+      wakeups
     }
   })
 
@@ -957,6 +1079,10 @@ const offer = (
     delay
   }).pipe(
     Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
+    // a delayed job is found by polling when its time comes; a lost notification only costs a poll interval
+    Effect.andThen(
+      queue.wakeups === undefined || delay !== undefined ? Effect.void : queue.wakeups.notify(queue.name)
+    ),
     Effect.as(envelope.id)
   )
 
@@ -1117,6 +1243,7 @@ export const applyRetention = (queue: DurableQueue): Effect.Effect<void, StoreEr
     if (maxCompleted !== undefined) {
       yield* drain(queue.outcomes.deleteBeyond(queue.name, "succeeded", maxCompleted, batch))
     }
+    yield* queue.outcomes.deleteProgressOlder(queue.name, now - Duration.toMillis(completed))
     if (maxDeadLetters !== undefined) {
       yield* deadWithRows(queue.outcomes.deleteBeyond(queue.name, "dead", maxDeadLetters, batch))
     }

@@ -8,6 +8,7 @@
 import { PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,9 +19,12 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import { MalformedPayload, StoreError, UnknownJobType } from "./DurableError.ts"
-import type { Envelope } from "./DurableQueue.ts"
-import { applyRetention, maintain, Service as QueueService } from "./DurableQueue.ts"
+import * as Tracer from "effect/Tracer"
+import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJobType } from "./DurableError.ts"
+import type { Envelope, TraceContext } from "./DurableQueue.ts"
+import { applyRetention, isTraced, maintain, messagingSystem, Service as QueueService } from "./DurableQueue.ts"
+import * as QueueMetrics from "./internal/queueMetrics.ts"
+import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 
 /**
@@ -34,6 +38,14 @@ import * as JobType from "./JobType.ts"
  * - `shutdown`: the pool's shutdown options. Default: `{ gracePeriod: "30 seconds", interruptTimeout: "5 seconds" }`.
  *   When the grace period ends, what still runs is interrupted and handed back to the store at once, without
  *   using an attempt.
+ * - `spans`: a `fiberpool.job` span per delivery, of kind `consumer`, with the OpenTelemetry messaging attributes
+ *   (`messaging.system` `"fiberpool"`, `messaging.destination.name` the queue, `messaging.message.id` the job id,
+ *   `messaging.operation.type` `"process"`) and `fiberpool.job.type`, `fiberpool.attempt`. It is the child of
+ *   the span that enqueued the job (`enqueue` stores that span's context with the job, in any process); a job
+ *   enqueued untraced gets a root span. The handler's spans are its children. `"auto"` (default): when a tracer
+ *   other than Effect's built-in one is installed; `"always"`, `"never"`.
+ * - `metricsInterval`: how often the worker samples the queue's counts into the `DurableMetrics` gauges (SQL
+ *   stores). Default 15 seconds; `"0 millis"` turns the sampling off.
  *
  * @example
  * ```ts
@@ -55,6 +67,7 @@ export interface Options<T extends JobType.Any> {
   readonly name?: string | undefined
   readonly shutdown?: Shutdown.Options | undefined
   readonly spans?: "auto" | "always" | "never" | undefined
+  readonly metricsInterval?: Duration.Input | undefined
 }
 
 /**
@@ -167,12 +180,17 @@ export const make = <T extends JobType.Any>(
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
     const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)
     const known = [...registry.keys()]
+    const metricsInterval = yield* resolveMetricsInterval(options.metricsInterval)
+    // this worker's id among the queue's listeners (see `notifyOthers`)
+    const self = crypto.randomUUID()
+    const hints = yield* FiberSet.make<void>()
 
     const pool = yield* WorkerPool.make({
       name: options.name ?? queue.name,
       concurrency: options.concurrency,
       capacity: options.concurrency,
-      spans: options.spans,
+      // the worker makes the job spans itself (kind consumer, parented to the producer's span)
+      spans: "never",
       shutdown: { gracePeriod: "30 seconds", interruptTimeout: "5 seconds", ...options.shutdown }
     })
 
@@ -195,6 +213,20 @@ export const make = <T extends JobType.Any>(
           Effect.andThen(Effect.fail(storeDeadLetter(error)))
         )
 
+    const reportProgress = (envelope: Envelope, attempt: number) => (value: unknown) =>
+      Effect.gen(function*() {
+        // JSON.stringify throws on bigints and cycles: the boundary with a value of unknown shape
+        const json = yield* Effect.try({
+          try: () => JSON.stringify(value) ?? "null",
+          catch: (error) => new EncodeFailed({ jobType: envelope.type, issue: `progress: ${String(error)}` })
+        })
+        if (json.length > maxProgressBytes) {
+          return yield* new PayloadTooLarge({ jobType: envelope.type, bytes: json.length, maxBytes: maxProgressBytes })
+        }
+        const now = yield* Clock.currentTimeMillis
+        yield* queue.outcomes.putProgress(queue.name, envelope.id, json, attempt, now)
+      })
+
     // Runs one claimed job and decides how the claim settles: success → done; failure → the store retries it
     // (with `current.type`'s delay) or, at its last attempt, marks it failed; interruption → handed back.
     const process = (
@@ -203,6 +235,8 @@ export const make = <T extends JobType.Any>(
     ): Effect.Effect<void, unknown> =>
       Effect.gen(function*() {
         const envelope = toEnvelope(item)
+        // the queue's wake row, inserted as a job after it was deleted: completing it makes it the wake row again
+        if (envelope.type === Wakeups.wakeType && envelope.id === Wakeups.wakeId) return
         const type = registry.get(envelope.type)
         if (type === undefined && envelope.type !== "<missing>" && unknownPolicy !== undefined && queue.table) {
           const released = yield* queue.table.release(
@@ -211,7 +245,20 @@ export const make = <T extends JobType.Any>(
             unknownPolicy.retryAfter,
             unknownPolicy.deadLetterAfter
           )
-          if (released) {
+          if (released !== undefined) {
+            // Whoever polls first once the job is visible again claims it, and pollers keep their phase: an old
+            // worker can win its own released job back round after round (5 rounds in a row in the tests). So
+            // when it is visible, the other workers are woken, this one not: they claim it first.
+            const wakeups = queue.wakeups
+            if (wakeups !== undefined) {
+              yield* FiberSet.run(
+                hints,
+                Effect.sleep(Duration.millis(Math.ceil(released) + 2)).pipe(
+                  Effect.andThen(wakeups.notifyOthers(queue.name, self)),
+                  Effect.ignore({ log: "Debug" })
+                )
+              )
+            }
             return yield* Effect.logDebug(`job ${envelope.id} has type "${envelope.type}", left for another worker`)
           }
         }
@@ -242,10 +289,40 @@ export const make = <T extends JobType.Any>(
           attempt: item.attempts,
           maxAttempts: type.maxAttempts
         }
-        const job = Effect.provideContext(
+        // The services the handler needs come from `make`'s context; the span and log annotations from the
+        // pool's job fiber (providing `make`'s whole context would parent every handler span to `make`'s span).
+        let job: Effect.Effect<unknown, unknown> = Effect.updateContext(
           type.handler(decoded.success, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
-          context
+          (current: Context.Context<never>) =>
+            Context.add(
+              Context.merge(context, current),
+              JobType.CurrentProgress,
+              reportProgress(envelope, item.attempts)
+            )
         )
+        if (options.spans === "always" || (options.spans !== "never" && (yield* isTraced))) {
+          job = Effect.withSpan(job, "fiberpool.job", {
+            kind: "consumer",
+            // a child of the producer's span, in the producer's trace; a job enqueued untraced starts its own
+            // trace rather than joining whatever span was open around `make`
+            ...(envelope.trace === undefined
+              ? { root: true }
+              : { parent: Tracer.externalSpan(envelope.trace) }),
+            attributes: {
+              "messaging.system": messagingSystem,
+              "messaging.destination.name": queue.name,
+              "messaging.operation.type": "process",
+              "messaging.operation.name": "process",
+              "messaging.message.id": envelope.id,
+              "messaging.message.delivery_count": item.attempts,
+              "fiberpool.pool": pool.name,
+              "fiberpool.job": envelope.id,
+              "fiberpool.job.type": type.name,
+              "fiberpool.attempt": item.attempts
+            },
+            captureStackTrace: false
+          })
+        }
         const submitted = yield* Effect.result(WorkerPool.submit(pool, job, {
           id: envelope.id,
           timeout: type.timeout,
@@ -350,6 +427,17 @@ export const make = <T extends JobType.Any>(
         startImmediately: true
       })
     )
+    if (queue.wakeups !== undefined) {
+      fibers.push(yield* Effect.forkDetach(queue.wakeups.listen(queue.name, self), { startImmediately: true }))
+    }
+    if (queue.table !== undefined && Duration.isPositive(metricsInterval)) {
+      const gauges = yield* QueueMetrics.make(queue.name)
+      fibers.push(
+        yield* Effect.forkDetach(every(metricsInterval, "sampling the queue's metrics", gauges.sample(queue)), {
+          startImmediately: true
+        })
+      )
+    }
 
     const done = yield* Deferred.make<Shutdown.Report>()
     let started = false
@@ -428,20 +516,39 @@ const resolveUnknownPolicy = (
   })
 }
 
+const resolveMetricsInterval = (
+  input: Duration.Input | undefined
+): Effect.Effect<Duration.Duration, PoolError.InvalidOptions> => {
+  if (input === undefined) return Effect.succeed(Duration.seconds(15))
+  const duration = Duration.fromInput(input)
+  return duration._tag === "Some" && Duration.isFinite(duration.value) && !Duration.isNegative(duration.value)
+    ? Effect.succeed(duration.value)
+    : Effect.fail(
+      new PoolError.InvalidOptions({ option: "metricsInterval", value: String(input), expected: "a duration" })
+    )
+}
+
 /**
  * PersistedQueue's own attempt cap. The worker dead-letters by the job type's `maxAttempts` itself (the store
  * only sees one cap per queue); this cap only stops a job whose dead-lettering keeps failing.
  */
 const storeMaxAttempts = 1000
 
+/** The largest progress report, in characters of JSON (64 KiB): progress is a figure, not a payload. */
+const maxProgressBytes = 64 * 1024
+
 type EnvelopeLike = Envelope
 
 const toEnvelope = (item: { readonly id: string; readonly element: unknown }): Envelope => {
   const element = item.element as Partial<Record<keyof Envelope, unknown>> | null | undefined
+  const trace = element?.trace as Partial<Record<keyof TraceContext, unknown>> | null | undefined
   return {
     id: typeof element?.id === "string" ? element.id : item.id,
     type: typeof element?.type === "string" ? element.type : "<missing>",
-    payload: element?.payload
+    payload: element?.payload,
+    trace: typeof trace?.traceId === "string" && typeof trace.spanId === "string"
+      ? { traceId: trace.traceId, spanId: trace.spanId, sampled: trace.sampled !== false }
+      : undefined
   }
 }
 

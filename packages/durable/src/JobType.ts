@@ -6,11 +6,13 @@
  * @since 0.1.0
  */
 import { PoolError } from "@fiberpool/core"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { hasProperty } from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import type { EncodeFailed, PayloadTooLarge, StoreError } from "./DurableError.ts"
 
 /**
  * @category type ids
@@ -399,6 +401,61 @@ export const make = <
   ...define(options),
   handler: options.handler as any
 })
+
+/**
+ * Reports the progress of the job the current handler runs, for producers to read with `DurableQueue.progress`
+ * (from any process). Any JSON value: a percentage, `{ done, total }`, a stage name.
+ *
+ * **Details**
+ *
+ * Each call is one write to the store, replacing the previous report: report every few seconds or every few
+ * percent, not per item. At most 64 KiB of JSON (`PayloadTooLarge` beyond). Progress is kept after the job ends,
+ * until the queue's retention for completed jobs removes it, and a retry sees the last attempt's report until it
+ * reports its own. Outside a durable worker's handler it does nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Deferred, Effect, Schema } from "effect"
+ * import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+ *
+ * const program = Effect.gen(function*() {
+ *   const reported = yield* Deferred.make<void>()
+ *   const Export = JobType.make({
+ *     name: "export",
+ *     payload: Schema.Int,
+ *     handler: (rows) =>
+ *       Effect.gen(function*() {
+ *         yield* JobType.reportProgress({ done: rows / 2, total: rows })
+ *         yield* Deferred.succeed(reported, undefined)
+ *       })
+ *   })
+ *   yield* DurableWorker.make({ types: [Export], concurrency: 1 })
+ *   yield* DurableQueue.enqueue(Export, 100, { id: "export-1" })
+ *   yield* Deferred.await(reported)
+ *   const progress = yield* DurableQueue.progress("export-1")
+ *   assert.deepStrictEqual(progress?.value, { done: 50, total: 100 })
+ * })
+ * await Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(DurableQueue.layerMemory())))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const reportProgress = (value: unknown): Effect.Effect<void, EncodeFailed | PayloadTooLarge | StoreError> =>
+  Effect.flatMap(Effect.context<never>(), (context) => {
+    const report = Context.get(context, CurrentProgress)
+    return report === undefined ? Effect.void : report(value)
+  })
+
+/**
+ * The progress reporter of the job the current fiber runs, set by the durable worker.
+ *
+ * @internal
+ */
+export const CurrentProgress = Context.Reference<
+  ((value: unknown) => Effect.Effect<void, EncodeFailed | PayloadTooLarge | StoreError>) | undefined
+>("@fiberpool/durable/JobType/CurrentProgress", { defaultValue: () => undefined })
 
 /**
  * The delay before the next delivery after `attempts` failed attempts, replayed from the persisted attempt count

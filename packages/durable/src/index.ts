@@ -10,6 +10,13 @@
 export * as DurableError from "./DurableError.ts"
 
 /**
+ * The queue's metrics: backlog, backlog age and dead letters, per queue and job type.
+ *
+ * @since 0.1.0
+ */
+export * as DurableMetrics from "./DurableMetrics.ts"
+
+/**
  * The producer side: enqueue jobs, await results, list and re-queue dead letters.
  *
  * @since 0.1.0

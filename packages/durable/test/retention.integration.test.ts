@@ -76,8 +76,9 @@ describe.each(stores)("retention on $name", (store) => {
         const rows = yield* Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
           return yield* sql<{ readonly id: string }>`
-            SELECT id FROM effect_queue WHERE queue_name = ${connect.queueName} ORDER BY id`
+            SELECT id FROM effect_queue WHERE queue_name = ${connect.queueName} AND id <> '~fiberpool/wake' ORDER BY id`
         }).pipe(Effect.provide(connect.sql))
+        // (on PostgreSQL the queue's wake row, which wake-ups offer, is not a job)
         assert.deepStrictEqual(rows.map((r) => r.id), ["d3", "d4"], "the queue rows went with their dead letters")
       }
     }), 30_000)

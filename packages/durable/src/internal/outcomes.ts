@@ -59,12 +59,39 @@ export interface OutcomeStore {
     ReadonlyArray<{ readonly jobType: string; readonly status: OutcomeRow["status"]; readonly count: number }>,
     StoreError
   >
+  /** sets a job's progress (JSON text), reported by attempt `attempt` at `at` */
+  readonly putProgress: (
+    queue: string,
+    jobId: string,
+    progress: string,
+    attempt: number,
+    at: number
+  ) => Effect.Effect<void, StoreError>
+  readonly getProgress: (
+    queue: string,
+    jobId: string
+  ) => Effect.Effect<
+    { readonly progress: string; readonly attempt: number; readonly updatedAt: number } | undefined,
+    StoreError
+  >
+  /** deletes progress last reported before `beforeMillis` */
+  readonly deleteProgressOlder: (queue: string, beforeMillis: number) => Effect.Effect<void, StoreError>
   /** Runs the effect in one database transaction, when the store has transactions. */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
 }
 
 export const makeMemory = (): OutcomeStore => {
   const queues = new Map<string, Map<string, OutcomeRow>>()
+  type ProgressRow = { readonly progress: string; readonly attempt: number; readonly updatedAt: number }
+  const progress = new Map<string, Map<string, ProgressRow>>()
+  const progressOf = (queue: string) => {
+    let map = progress.get(queue)
+    if (map === undefined) {
+      map = new Map()
+      progress.set(queue, map)
+    }
+    return map
+  }
   const rows = (queue: string) => {
     let map = queues.get(queue)
     if (map === undefined) {
@@ -120,6 +147,14 @@ export const makeMemory = (): OutcomeStore => {
         }
         return [...counts.values()]
       }),
+    putProgress: (queue, jobId, value, attempt, at) =>
+      Effect.sync(() => void progressOf(queue).set(jobId, { progress: value, attempt, updatedAt: at })),
+    getProgress: (queue, jobId) => Effect.sync(() => progressOf(queue).get(jobId)),
+    deleteProgressOlder: (queue, beforeMillis) =>
+      Effect.sync(() => {
+        const map = progressOf(queue)
+        for (const [id, row] of map) if (row.updatedAt < beforeMillis) map.delete(id)
+      }),
     transaction: (effect) => effect
   }
 }
@@ -131,6 +166,7 @@ export const makeSql = (
   Effect.gen(function*() {
     const sql = client.withoutTransforms()
     const table = sql(tableName)
+    const progressTable = sql(`${tableName}_progress`)
     const wrap = (operation: string) => <A, R>(effect: Effect.Effect<A, SqlError, R>) =>
       Effect.mapError(effect, (cause) => new StoreError({ operation, cause }))
 
@@ -152,6 +188,15 @@ export const makeSql = (
       yield* sql`CREATE INDEX IF NOT EXISTS ${
         sql(`idx_${tableName}_status`)
       } ON ${table} (queue_name, status, finished_at)`
+      // a table of its own (added after the first release): existing databases get it at the next start
+      yield* sql`CREATE TABLE IF NOT EXISTS ${progressTable} (
+        queue_name VARCHAR(255) NOT NULL,
+        job_id VARCHAR(255) NOT NULL,
+        progress TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (queue_name, job_id)
+      )`
     }).pipe(
       Effect.retry({ times: 20, schedule: Schedule.spaced("100 millis") }),
       wrap("migrate")
@@ -236,6 +281,29 @@ export const makeSql = (
             rows.map((row) => ({ jobType: row.job_type, status: row.status, count: Number(row.count) }))
           ),
           wrap("stats")
+        ),
+      putProgress: (queue, jobId, progress, attempt, at) =>
+        sql`
+          INSERT INTO ${progressTable} (queue_name, job_id, progress, attempt, updated_at)
+          VALUES (${queue}, ${jobId}, ${progress}, ${attempt}, ${at})
+          ON CONFLICT (queue_name, job_id) DO UPDATE SET progress = EXCLUDED.progress, attempt = EXCLUDED.attempt,
+            updated_at = EXCLUDED.updated_at
+        `.pipe(Effect.asVoid, wrap("report progress")),
+      getProgress: (queue, jobId) =>
+        sql<{ readonly progress: string; readonly attempt: number | string; readonly updated_at: number | string }>`
+          SELECT progress, attempt, updated_at FROM ${progressTable} WHERE queue_name = ${queue} AND job_id = ${jobId}
+        `.pipe(
+          Effect.map((rows) =>
+            rows.length === 0
+              ? undefined
+              : { progress: rows[0].progress, attempt: Number(rows[0].attempt), updatedAt: Number(rows[0].updated_at) }
+          ),
+          wrap("read progress")
+        ),
+      deleteProgressOlder: (queue, beforeMillis) =>
+        sql`DELETE FROM ${progressTable} WHERE queue_name = ${queue} AND updated_at < ${beforeMillis}`.pipe(
+          Effect.asVoid,
+          wrap("retention")
         ),
       transaction: (effect) =>
         client.withTransaction(effect).pipe(

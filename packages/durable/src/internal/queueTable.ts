@@ -20,6 +20,7 @@ import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { StoreError } from "../DurableError.ts"
+import { wakeId } from "./wakeups.ts"
 
 export interface OversizeRow {
   readonly id: string
@@ -68,15 +69,16 @@ export interface QueueTable {
   ) => Effect.Effect<number, StoreError>
   /**
    * Releases a claimed row untouched (its attempt not counted), visible again after `retryAfter`, unless it was
-   * enqueued more than `maxAge` ago; true when released. The store's own settlement of the claim then matches
-   * no row: it is guarded by the claim's lock, which this clears.
+   * enqueued more than `maxAge` ago. Returns how many milliseconds from now the row is visible again (by the
+   * database clock; whole seconds on SQLite), or undefined when it was not released. The store's own settlement
+   * of the claim then matches no row: it is guarded by the claim's lock, which this clears.
    */
   readonly release: (
     queue: string,
     id: string,
     retryAfter: Duration.Duration,
     maxAge: Duration.Duration
-  ) => Effect.Effect<boolean, StoreError>
+  ) => Effect.Effect<number | undefined, StoreError>
   /**
    * Cancels a pending or delayed job not claimed by anyone: its row becomes `failed` with the reason
    * "cancelled". Otherwise says where the job is.
@@ -223,7 +225,7 @@ export const make = (
           DELETE FROM ${table}
           WHERE sequence IN (
             SELECT sequence FROM ${table}
-            WHERE queue_name = ${queue} AND state = ${state}
+            WHERE queue_name = ${queue} AND state = ${state} AND id <> ${wakeId}
             AND updated_at < ${secondsFromNow(-Math.ceil(Duration.toSeconds(age)))}
             LIMIT ${sql.literal(String(batchSize))}
           )
@@ -236,7 +238,7 @@ export const make = (
           DELETE FROM ${table}
           WHERE sequence IN (
             SELECT sequence FROM ${table}
-            WHERE queue_name = ${queue} AND state = ${state}
+            WHERE queue_name = ${queue} AND state = ${state} AND id <> ${wakeId}
             ORDER BY updated_at DESC, sequence DESC
             LIMIT ${sql.literal(String(batchSize))} OFFSET ${sql.literal(String(keep))}
           )
@@ -245,14 +247,21 @@ export const make = (
         return repeatBatches(batch).pipe(wrap("retention"))
       },
       release: (queue, id, retryAfter, maxAge) =>
-        sql<{ readonly id: string }>`
+        sql<{ readonly visible_in: number | string }>`
           UPDATE ${table}
           SET attempts = attempts - 1, acquired_at = NULL, acquired_by = NULL, updated_at = ${now},
             visible_at = ${secondsFromNow(Math.max(1, Math.ceil(Duration.toSeconds(retryAfter))))}
           WHERE queue_name = ${queue} AND id = ${id} AND state = 'pending'
           AND created_at > ${secondsFromNow(-Math.ceil(Duration.toSeconds(maxAge)))}
-          RETURNING id
-        `.pipe(Effect.map((rows) => rows.length > 0), wrap("release unknown job")),
+          RETURNING ${
+          isPg
+            ? sql`EXTRACT(EPOCH FROM (visible_at - clock_timestamp())) * 1000`
+            : sql.literal(String(Math.max(1, Math.ceil(Duration.toSeconds(retryAfter))) * 1000))
+        } AS visible_in
+        `.pipe(
+          Effect.map((rows) => rows.length === 0 ? undefined : Math.max(0, Number(rows[0].visible_in))),
+          wrap("release unknown job")
+        ),
       cancel: (queue, id) =>
         Effect.gen(function*() {
           const cancelled = yield* sql<{ readonly head: string | null }>`
@@ -303,7 +312,8 @@ export const make = (
             GROUP BY ${typeExpr}
           `
           const completed = yield* sql<{ readonly count: number | string }>`
-            SELECT COUNT(*) AS count FROM ${table} WHERE queue_name = ${queue} AND state = 'completed'`
+            SELECT COUNT(*) AS count FROM ${table}
+            WHERE queue_name = ${queue} AND state = 'completed' AND id <> ${wakeId}`
           return {
             types: rows.map((row) => ({
               type: row.job_type,

@@ -25,9 +25,15 @@ if (pgUrl === undefined || pgUrl === "") {
  * client of the same database (SQL stores), to look at the rows or break them; `queueName` the queue's name.
  */
 export interface Connect {
-  (options?: DurableQueue.SqlOptions): Layer.Layer<DurableQueue.Service, unknown>
+  /** `applicationName`: PostgreSQL's `application_name` of the connection's sessions (to find them) */
+  (
+    options?: DurableQueue.SqlOptions,
+    client?: { readonly applicationName?: string | undefined }
+  ): Layer.Layer<DurableQueue.Service, unknown>
   readonly queueName: string
   readonly sql: Layer.Layer<SqlClient.SqlClient, unknown> | undefined
+  /** the SQLite file */
+  readonly filename?: string | undefined
 }
 
 export interface StoreCase {
@@ -68,7 +74,7 @@ export const stores: ReadonlyArray<StoreCase> = [
       return Object.assign(
         (options?: DurableQueue.SqlOptions) =>
           DurableQueue.layerSqlite({ filename, name, ...testDefaults, ...options }),
-        { queueName: name, sql: SqliteClient.layer({ filename }) }
+        { queueName: name, sql: SqliteClient.layer({ filename }), filename }
       )
     })
   },
@@ -79,9 +85,15 @@ export const stores: ReadonlyArray<StoreCase> = [
     open: Effect.sync(() => {
       const name = queueName()
       return Object.assign(
-        (options?: DurableQueue.SqlOptions) =>
+        (options?: DurableQueue.SqlOptions, client?: { readonly applicationName?: string | undefined }) =>
           DurableQueue.layerSql({ name, ...testDefaults, ...options }).pipe(
-            Layer.provide(PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 4 }))
+            Layer.provide(
+              PgClient.layer({
+                url: Redacted.make(pgUrl ?? ""),
+                maxConnections: 4,
+                applicationName: client?.applicationName
+              })
+            )
           ),
         { queueName: name, sql: PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 2 }) }
       )
