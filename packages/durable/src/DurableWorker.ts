@@ -19,6 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope, TraceContext } from "./DurableQueue.ts"
@@ -301,7 +302,7 @@ export const make = <T extends JobType.Any>(
             )
         )
         if (options.spans === "always" || (options.spans !== "never" && (yield* isTraced))) {
-          job = Effect.withSpan(job, "fiberpool.job", {
+          job = Effect.withSpan(job, `process ${queue.name}`, {
             kind: "consumer",
             // a child of the producer's span, in the producer's trace; a job enqueued untraced starts its own
             // trace rather than joining whatever span was open around `make`
@@ -332,7 +333,17 @@ export const make = <T extends JobType.Any>(
           // the pool is closing (or runs a job with the same id): hand the job back untouched
           return yield* Effect.interrupt
         }
+        // what the handler reports through core's `Job.Current` is stored as well, at the pool's rate (its
+        // `progressInterval`), so a handler needs one progress API whether it runs in a pool or a durable queue
+        const persisted = yield* Effect.forkChild(
+          Stream.runForEach(
+            submitted.success.progressUpdates,
+            (value) => Effect.ignore(reportProgress(envelope, item.attempts)(value), { log: "Warn" })
+          )
+        )
         const exit = yield* submitted.success.exit
+        // the last report is stored before the outcome, so a producer that sees the result sees it too
+        yield* Fiber.await(persisted)
         if (Exit.isSuccess(exit)) {
           if (type.resultJson === undefined) return
           const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import type { Job } from "@fiberpool/core"
 import { PoolError } from "@fiberpool/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -190,7 +191,8 @@ export type Payload<T> = T extends Contract<any, infer P, any> ? P : never
 export type Result<T> = T extends Contract<any, any, infer A> ? A : never
 
 /**
- * The services a job type's handler needs.
+ * The services a job type's handler needs from the worker's context. `Job.Current` (core's running job) is not
+ * among them: the worker's pool provides it.
  *
  * @example
  * ```ts
@@ -205,7 +207,7 @@ export type Result<T> = T extends Contract<any, any, infer A> ? A : never
  * @category models
  * @since 0.1.0
  */
-export type Services<T> = T extends JobType<any, any, any, any, infer R> ? R : never
+export type Services<T> = T extends JobType<any, any, any, any, infer R> ? Exclude<R, Job.Current> : never
 
 /**
  * Tells whether a value is a {@link JobType}.

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Job } from "@fiberpool/core"
 import { DurableQueue, JobType } from "@fiberpool/durable"
 import { Deferred, Effect, Schema } from "effect"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
@@ -45,6 +46,34 @@ describe.each(stores)("progress on $name", (store) => {
         yield* Deferred.succeed(finish, undefined)
         assert.strictEqual(yield* run(DurableQueue.result(Export, "export-1")), "done")
         assert.deepStrictEqual((yield* read)?.value, { done: 40, total: 40, stage: "upload" }, "kept after the end")
+      }),
+    30_000
+  )
+
+  test(
+    "core's Job.Current progress in a handler is stored too, the last report before the result",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const Import = JobType.make({
+          name: "import",
+          payload: Schema.Int,
+          result: Schema.String,
+          handler: (rows) =>
+            Effect.gen(function*() {
+              const job = yield* Job.Current
+              for (let done = 1; done <= rows; done++) yield* job.progress({ done, rows })
+              return "imported"
+            })
+        })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) =>
+          effect.pipe(Effect.provideContext(producer))
+        yield* startConsumer(connect(), { types: [Import], concurrency: 1 })
+        yield* run(DurableQueue.enqueue(Import, 5, { id: "import-1" }))
+        assert.strictEqual(yield* run(DurableQueue.result(Import, "import-1")), "imported")
+        // five reports in one instant: core sends the first and the last (rate-limited), both are stored
+        assert.deepStrictEqual((yield* run(DurableQueue.progress("import-1")))?.value, { done: 5, rows: 5 })
       }),
     30_000
   )

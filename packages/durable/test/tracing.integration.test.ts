@@ -56,7 +56,7 @@ describe.each(stores.filter((store) => store.sql))("traces across processes on $
         })
 
         const spans = recorded()
-        const job = spans.find((span) => span.name === "fiberpool.job")
+        const job = spans.find((span) => span.name === `process ${connect.queueName}`)
         assert.isDefined(job, "the worker's job span")
         assert.strictEqual(job!.traceId, checkout.traceId, "in the producer's trace")
         assert.strictEqual(job!.parentSpanId, send!.spanId, "a child of the producer's span")
@@ -94,7 +94,7 @@ describe.each(stores.filter((store) => store.sql))("traces across processes on $
       )
       yield* DurableQueue.enqueue(Ping, "hi").pipe(Effect.provide(connect()))
       yield* Deferred.await(done).pipe(Effect.timeout("10 seconds"))
-      const job = recorded().find((span) => span.name === "fiberpool.job")
+      const job = recorded().find((span) => span.name === `process ${connect.queueName}`)
       assert.isDefined(job)
       assert.isUndefined(job!.parentSpanId, "a root span")
     }), 30_000)
