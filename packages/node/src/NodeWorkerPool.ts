@@ -37,11 +37,11 @@ import {
   collectTransferables,
   type DefectInfo,
   issueOf,
+  Listener,
   type Loss,
   type RejectedInfo,
   Reply,
   type ReplyKind,
-  Thread,
   ThreadSet,
   type ThreadSetOptions
 } from "./internal/threads.ts"
@@ -423,6 +423,8 @@ export const make = (
       return yield* new NodeError({ reason: new ThreadStartFailed(threads.startFailure) })
     }
     const pool = yield* WorkerPool.make({ ...core, concurrency: setOptions.max })
+    // while tasks are short, a thread holds several jobs: the core pool runs `depth × max` (see internal/threads.ts)
+    threads.onDepth = (depth) => Effect.runSync(WorkerPool.resize(pool, depth * setOptions.max))
     const impl: PoolImpl = {
       [TypeId]: TypeId,
       name,
@@ -898,41 +900,25 @@ const runOnThread = <T extends AnyTask>(
     }
     const transfer = task.transfer ? collectTransferables(value) : undefined
     return Effect.callback<Task.Output<T>, Task.Error<T> | NodeError>((resume) => {
-      const id = ++impl.seq
       const set = impl.set
-      let thread: Thread | undefined = undefined
-      const acquired = set.acquire({
-        id,
-        onReply: (kind, reply) => {
-          set.release(thread!)
-          resume(decodeReply(task, kind, reply))
-        },
-        onLost: (loss) => resume(Exit.fail(lost(task, loss)))
-      })
-      if (acquired === undefined) {
-        // the pool's concurrency equals the most threads: no free thread is a broken invariant
-        return resume(Effect.die(new Error(`No thread free for task "${task.name}" (pool closed?)`)))
+      const listener = new Listener(
+        ++impl.seq,
+        task.name,
+        value,
+        transfer,
+        (kind, reply) => resume(decodeReply(task, kind, reply)),
+        (loss) => resume(loss._tag === "PostFailed" ? Exit.die(loss.error) : Exit.fail(lost(task, loss)))
+      )
+      const refused = set.submit(listener)
+      if (refused === "closed") {
+        return resume(Effect.die(new Error(`Thread pool closed: task "${task.name}" cannot run`)))
       }
-      if (!(acquired instanceof Thread)) {
-        return resume(Exit.fail(new NodeError({ reason: new ThreadStartFailed(acquired) })))
-      }
-      thread = acquired
-      if (thread.served !== undefined && !thread.served.has(task.name)) {
-        set.release(thread)
-        return resume(
-          Exit.fail(new NodeError({ reason: new TaskNotServed({ task: task.name, served: [...thread.served] }) }))
-        )
-      }
-      const sent = Result.try(() => acquired.post([id, task.name, value], transfer))
-      if (Result.isFailure(sent)) {
-        set.release(acquired)
-        return resume(Effect.die(sent.failure))
-      }
-      return Effect.callback<void>((done) => set.kill(acquired, () => done(Effect.void)))
+      if (refused !== undefined) return resume(Exit.fail(new NodeError({ reason: new ThreadStartFailed(refused) })))
+      return Effect.callback<void>((done) => set.cancel(listener, () => done(Effect.void)))
     })
   })
 
-const lost = (task: AnyTask, loss: Loss): NodeError =>
+const lost = (task: AnyTask, loss: Exclude<Loss, { readonly _tag: "PostFailed" }>): NodeError =>
   new NodeError({
     reason: loss._tag === "Crashed"
       ? new ThreadCrashed({ task: task.name, ...loss.info })
