@@ -229,10 +229,15 @@ describe("NodeWorkerPool on real threads", () => {
     Effect.gen(function*() {
       const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
       const first = yield* NodeWorkerPool.run(threads, Ping, 0)
-      // tiny tasks first, so that the next job is posted behind the long one
-      yield* Effect.forEach(Array.from({ length: 500 }, (_, i) => i), (i) => NodeWorkerPool.run(threads, Ping, i), {
-        concurrency: "unbounded"
-      })
+      // tiny tasks first (of both tasks), so that the next job is posted behind the long one
+      yield* Effect.forEach(
+        Array.from({ length: 500 }, (_, i) => i),
+        (i) =>
+          i % 2 === 0
+            ? Effect.asVoid(NodeWorkerPool.run(threads, Spin, { millis: 0 }))
+            : Effect.asVoid(NodeWorkerPool.run(threads, Divide, { a: i, b: 1 })),
+        { concurrency: "unbounded" }
+      )
       const long = yield* NodeWorkerPool.submit(threads, Spin, { millis: 300 })
       const behind = yield* NodeWorkerPool.submit(threads, Divide, { a: 1, b: 1 })
       yield* behind.cancel
@@ -259,9 +264,15 @@ describe("NodeWorkerPool on real threads", () => {
   it.live("a crash sends the jobs waiting behind the crashed one to the replacement thread", () =>
     Effect.gen(function*() {
       const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
-      yield* Effect.forEach(Array.from({ length: 500 }, (_, i) => i), (i) => NodeWorkerPool.run(threads, Ping, i), {
-        concurrency: "unbounded"
-      })
+      // tiny tasks first (of both tasks), so that the next jobs are posted behind the crashing one
+      yield* Effect.forEach(
+        Array.from({ length: 500 }, (_, i) => i),
+        (i) =>
+          i % 2 === 0
+            ? Effect.asVoid(Effect.exit(NodeWorkerPool.run(threads, Crash, "defect")))
+            : Effect.asVoid(NodeWorkerPool.run(threads, Divide, { a: i, b: 1 })),
+        { concurrency: "unbounded" }
+      )
       const crash = yield* NodeWorkerPool.submit(threads, Crash, "exit")
       const behind = yield* Effect.forEach([1, 2, 3], (a) => NodeWorkerPool.submit(threads, Divide, { a, b: 1 }))
       const error = yield* Effect.flip(crash.await)

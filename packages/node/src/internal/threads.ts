@@ -284,16 +284,18 @@ export class Thread {
   }
   /**
    * Whether the thread can take one more request behind the ones it holds, up to `depth`. Not while requests taken
-   * back wait to be skipped (so that `seq` stays less than `Shared.ring` ahead of the thread), and not behind a
-   * request that has run for long already (one not started yet is expected to be short).
+   * back wait to be skipped (so that `seq` stays less than `Shared.ring` ahead of the thread), and only behind a
+   * request of a short task (`isShort`) that has not run for long already.
    */
-  acceptsBehind(now: number, depth: number): boolean {
+  acceptsBehind(now: number, depth: number, isShort: (task: string) => boolean): boolean {
     const listeners = this.listeners
     const held = listeners.length
     if (held === 0 || held >= depth || !this.ready || this.killed) return false
     const consumed = Atomics.load(this.shared, Shared.consumed)
-    return this.lastSeq - consumed <= held &&
-      (consumed < listeners[0].seq || now - this.times[Times.started] < Prefetch.shortMillis)
+    if (this.lastSeq - consumed > held) return false
+    return consumed < listeners[0].seq
+      ? isShort(listeners[0].task)
+      : now - this.times[Times.started] < Prefetch.shortMillis
   }
 }
 
@@ -325,8 +327,9 @@ export class ThreadSet {
   sweepTimer: Timer | undefined = undefined
   /** Requests per thread: see `Prefetch`. */
   depth = 1
-  /** The average run time of the last requests, in milliseconds. */
+  /** The average run time of the last requests, in milliseconds, and per task. */
   averageMillis = Prefetch.shortMillis
+  readonly taskMillis = new Map<string, number>()
   /** Told when `depth` changes: the core pool runs `depth × max` jobs at once. */
   onDepth: ((depth: number) => void) | undefined = undefined
 
@@ -406,13 +409,19 @@ export class ThreadSet {
       this.post(thread, listener, performance.now())
       return
     }
-    if (this.depth > 1 && listener.transfer === undefined) {
-      const now = performance.now()
-      for (const busy of this.all) {
-        if (busy.acceptsBehind(now, this.depth)) {
-          this.post(busy, listener, now)
-          return
+    if (this.depth > 1) {
+      if (this.fitsBehind(listener)) {
+        const now = performance.now()
+        for (const busy of this.all) {
+          if (busy.acceptsBehind(now, this.depth, this.isShort)) {
+            this.post(busy, listener, now)
+            return
+          }
         }
+      } else {
+        // a task not known to be short found no thread: one job per thread again, so that the core pool starts no
+        // more jobs than there are threads (a job waiting here counts its wait toward its timeout)
+        this.setDepth(1)
       }
     }
     this.waiting.push(listener)
@@ -504,7 +513,7 @@ export class ThreadSet {
       return
     }
     const now = performance.now()
-    this.observe(thread.times[Times.lastMillis])
+    let last: Listener | undefined = undefined
     for (let i = 0; i < message.length; i += 3) {
       const listeners = thread.listeners
       const id = message[i + 1]
@@ -512,9 +521,12 @@ export class ThreadSet {
       const index = listeners.length > 0 && listeners[0].id === id ? 0 : listeners.findIndex((l) => l.id === id)
       if (index < 0) continue
       const listener = listeners[index]
+      last = listener
       this.remove(thread, listener, now)
       listener.onReply(message[i] as ReplyKind, message[i + 2])
     }
+    // the thread's last run time is (about) the last reply's
+    if (last !== undefined) this.observe(last.task, thread.times[Times.lastMillis])
     // the replies may have started more jobs (on this thread too); an idle thread takes a request queued behind
     // another thread's running one
     if (thread.listeners.length === 0 && !thread.killed && !thread.exited) this.steal(thread)
@@ -621,7 +633,7 @@ export class ThreadSet {
     if (listeners.length === 0) {
       this.busy--
       this.toIdle(thread, now)
-    } else if (this.waiting.length > 0 && thread.acceptsBehind(now, this.depth)) {
+    } else if (this.waiting.length > 0 && thread.acceptsBehind(now, this.depth, this.isShort)) {
       this.postWaiting(thread, now)
     }
   }
@@ -638,9 +650,12 @@ export class ThreadSet {
     if (this.live > this.options.min) this.scheduleSweep(this.options.idleTimeoutMillis)
   }
 
-  postWaiting(thread: Thread, now: number): void {
-    const index = this.waiting.findIndex((listener) => listener.transfer === undefined)
-    if (index >= 0) this.post(thread, this.waiting.splice(index, 1)[0], now)
+  /** Posts the oldest waiting job that may go behind others to `thread`; false when there is none. */
+  postWaiting(thread: Thread, now: number): boolean {
+    const index = this.waiting.findIndex(this.fitsBehind)
+    if (index < 0) return false
+    this.post(thread, this.waiting.splice(index, 1)[0], now)
+    return true
   }
 
   /** Hands waiting jobs to idle threads (after a thread was replaced). */
@@ -663,7 +678,9 @@ export class ThreadSet {
     const now = performance.now()
     for (const thread of this.all) {
       if (this.waiting.length === 0 || this.depth === 1) break
-      while (this.waiting.length > 0 && thread.acceptsBehind(now, this.depth)) this.postWaiting(thread, now)
+      while (this.waiting.length > 0 && thread.acceptsBehind(now, this.depth, this.isShort)) {
+        if (!this.postWaiting(thread, now)) break
+      }
     }
   }
 
@@ -684,16 +701,33 @@ export class ThreadSet {
     }
   }
 
-  /** Records how long a request ran; capped, so that one pause (a GC) does not end prefetching for long. */
-  observe(millis: number): void {
-    this.averageMillis += (Math.min(millis, 8 * Prefetch.shortMillis) - this.averageMillis) / 8
+  /**
+   * Records how long a request of `task` ran, in the pool's average and the task's; capped, so that one pause (a
+   * GC) does not end prefetching for long.
+   */
+  observe(task: string, millis: number): void {
+    const sample = Math.min(millis, 8 * Prefetch.shortMillis)
+    this.averageMillis += (sample - this.averageMillis) / 8
+    const average = this.taskMillis.get(task)
+    this.taskMillis.set(task, average === undefined ? sample : average + (sample - average) / 8)
   }
+
+  /** Whether the recent requests of `task` ran for less than `Prefetch.shortMillis` on average. */
+  readonly isShort = (task: string): boolean =>
+    (this.taskMillis.get(task) ?? Prefetch.shortMillis) < Prefetch.shortMillis
+
+  /** Whether a request may wait behind others: a short task, without buffers to move (it could not move again). */
+  readonly fitsBehind = (listener: Listener): boolean => listener.transfer === undefined && this.isShort(listener.task)
 
   updateDepth(): void {
     const average = this.averageMillis
     let depth = this.depth
     while (depth < Prefetch.maxDepth && average * depth * 4 <= Prefetch.shortMillis) depth *= 2
     while (depth > 1 && average * depth > Prefetch.shortMillis) depth /= 2
+    this.setDepth(depth)
+  }
+
+  setDepth(depth: number): void {
     if (depth === this.depth || this.closed) return
     this.depth = depth
     this.onDepth?.(depth)
