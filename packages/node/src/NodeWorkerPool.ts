@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { type Job, type PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
+import { type Job, type PoolError, type Shutdown, Validation, WorkerPool } from "@fiberpool/core"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -796,7 +796,7 @@ const defaultStartupTimeoutMillis = 30_000
 const resolveOptions = (options: Options): Result.Result<ResolvedOptions, PoolError.InvalidOptions> =>
   Result.gen(function*() {
     if (typeof options !== "object" || options === null) {
-      return yield* Result.fail(options_.invalid("options", options, "an object"))
+      return yield* Result.fail(Validation.invalid("options", options, "an object"))
     }
     const {
       worker: workerInput,
@@ -812,37 +812,33 @@ const resolveOptions = (options: Options): Result.Result<ResolvedOptions, PoolEr
     const url = yield* options_.workerFile(workerInput)
     const name = core.name ?? "threads"
     if (typeof name !== "string" || name.length === 0) {
-      return yield* Result.fail(options_.invalid("name", core.name, "a non-empty string"))
+      return yield* Result.fail(Validation.invalid("name", core.name, "a non-empty string"))
     }
     const elastic = minInput !== undefined || maxInput !== undefined || idleTimeout !== undefined
     if (elastic && threadsInput !== undefined) {
       return yield* Result.fail(
-        options_.invalid("threads", threadsInput, "no fixed size together with minThreads, maxThreads or idleTimeout")
+        Validation.invalid("threads", threadsInput, "no fixed size together with minThreads, maxThreads or idleTimeout")
       )
     }
     let min: number
     let max: number
     if (elastic) {
-      min = yield* options_.integer("minThreads", minInput, 1, 1)
-      max = yield* options_.integer("maxThreads", maxInput, Math.max(min, availableParallelism()), 1)
+      min = yield* Validation.integer("minThreads", minInput, { fallback: 1 })
+      max = yield* Validation.integer("maxThreads", maxInput, { fallback: Math.max(min, availableParallelism()) })
       if (max < min) {
-        return yield* Result.fail(options_.invalid("maxThreads", maxInput, `at least minThreads (${min})`))
+        return yield* Result.fail(Validation.invalid("maxThreads", maxInput, `at least minThreads (${min})`))
       }
     } else {
-      min = max = yield* options_.integer("threads", threadsInput, availableParallelism(), 1)
+      min = max = yield* Validation.integer("threads", threadsInput, { fallback: availableParallelism() })
     }
-    const idleTimeoutMillis = yield* options_.durationMillis(
-      "idleTimeout",
-      idleTimeout,
-      defaultIdleTimeoutMillis,
-      true
-    )
-    const startupTimeoutMillis = yield* options_.durationMillis(
-      "startupTimeout",
-      startupTimeout,
-      defaultStartupTimeoutMillis,
-      true
-    )
+    const idleTimeoutMillis = yield* Validation.durationMillis("idleTimeout", idleTimeout, {
+      fallback: defaultIdleTimeoutMillis,
+      positive: true
+    })
+    const startupTimeoutMillis = yield* Validation.durationMillis("startupTimeout", startupTimeout, {
+      fallback: defaultStartupTimeoutMillis,
+      positive: true
+    })
     yield* options_.object("resourceLimits", resourceLimits)
     yield* options_.object("workerOptions", workerOptions)
     return {

@@ -3,13 +3,15 @@
  * speak. Plain callbacks, no fibers: the pool's job effects drive it, and it is the boundary with Node's `Worker`
  * API, so its two timers (startup and idle) are Node timers, unref'ed.
  *
- * Protocol (structured clone over the worker's port, arrays for speed):
- * - main → thread: first `[0, "", sharedBuffer, performance.timeOrigin]` (see `Shared`), then
- *   `[id, task, input, seq]`, `seq` counting the thread's requests from 1, each followed by a wake-up of the
- *   thread through the buffer
- * - thread → main: `[Ready, servedTaskNames]` once the handler module has loaded, then one reply per request it
- *   runs: `[Success, id, output]`, `[Failure, id, encodedError]`, `[Defect, id, { name, message, stack }]` or
- *   `[Rejected, id, RejectedInfo]` (the values did not match the task's Schemas, or the task is not served).
+ * Protocol (structured clone over the worker's port, flat arrays for speed):
+ * - main → thread: first `[0, "", sharedBuffer, performance.timeOrigin]` (see `Shared`), then batches of requests,
+ *   four items each: `id, task, input, seq` (`seq` counts the thread's requests from 1). A request to an idle
+ *   thread goes at once; the ones for a busy thread are sent together at the end of the current turn of the event
+ *   loop (`ThreadSet.flush`), each message followed by one wake-up of the thread through the buffer.
+ * - thread → main: `[Ready]` once the handler module has loaded, then batches of replies, three items each:
+ *   `Success, id, output`, `Failure, id, encodedError`, `Defect, id, { name, message, stack }` or
+ *   `Rejected, id, RejectedInfo` (the values did not match the task's Schemas, or the task is not served). A
+ *   thread answers the requests of one message together, holding a reply for `Batch.holdMillis` of work at most.
  *
  * Dispatch: a job goes to an idle thread; else (elastic) to a new thread below `max`; else, while the recent
  * tasks are short (see `Prefetch`), it is posted to a busy thread behind its running task, so that the thread
@@ -406,7 +408,7 @@ export class ThreadSet {
     }
     if (thread !== undefined) {
       this.busy++
-      this.post(thread, listener, performance.now())
+      this.post(thread, listener)
       return
     }
     if (this.depth > 1) {
@@ -414,7 +416,7 @@ export class ThreadSet {
         const now = performance.now()
         for (const busy of this.all) {
           if (busy.acceptsBehind(now, this.depth, this.isShort)) {
-            this.post(busy, listener, now)
+            this.post(busy, listener)
             return
           }
         }
@@ -594,7 +596,7 @@ export class ThreadSet {
    * Posts to `thread`, which the caller counted busy: at once to an idle thread (it waits for it); to a busy one at
    * the end of this turn of the event loop, with the others posted meanwhile (it has work until then).
    */
-  post(thread: Thread, listener: Listener, _now: number): void {
+  post(thread: Thread, listener: Listener): void {
     const idle = thread.listeners.length === 0
     thread.enqueue(listener)
     if (idle) return this.flushOne(thread)
@@ -634,7 +636,7 @@ export class ThreadSet {
       this.busy--
       this.toIdle(thread, now)
     } else if (this.waiting.length > 0 && thread.acceptsBehind(now, this.depth, this.isShort)) {
-      this.postWaiting(thread, now)
+      this.postWaiting(thread)
     }
   }
 
@@ -642,7 +644,7 @@ export class ThreadSet {
   toIdle(thread: Thread, now: number): void {
     if (this.waiting.length > 0) {
       this.busy++
-      this.post(thread, this.waiting.shift()!, now)
+      this.post(thread, this.waiting.shift()!)
       return
     }
     thread.idleSince = now
@@ -651,10 +653,10 @@ export class ThreadSet {
   }
 
   /** Posts the oldest waiting job that may go behind others to `thread`; false when there is none. */
-  postWaiting(thread: Thread, now: number): boolean {
+  postWaiting(thread: Thread): boolean {
     const index = this.waiting.findIndex(this.fitsBehind)
     if (index < 0) return false
-    this.post(thread, this.waiting.splice(index, 1)[0], now)
+    this.post(thread, this.waiting.splice(index, 1)[0])
     return true
   }
 
@@ -662,7 +664,7 @@ export class ThreadSet {
   serveWaiting(): void {
     while (this.waiting.length > 0 && this.idle.length > 0) {
       this.busy++
-      this.post(this.idle.pop()!, this.waiting.shift()!, performance.now())
+      this.post(this.idle.pop()!, this.waiting.shift()!)
     }
   }
 
@@ -679,7 +681,7 @@ export class ThreadSet {
     for (const thread of this.all) {
       if (this.waiting.length === 0 || this.depth === 1) break
       while (this.waiting.length > 0 && thread.acceptsBehind(now, this.depth, this.isShort)) {
-        if (!this.postWaiting(thread, now)) break
+        if (!this.postWaiting(thread)) break
       }
     }
   }
@@ -696,7 +698,7 @@ export class ThreadSet {
       listeners.pop()
       this.idle.splice(index, 1)
       this.busy++
-      this.post(thread, last, performance.now())
+      this.post(thread, last)
       return
     }
   }
