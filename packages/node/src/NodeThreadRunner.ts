@@ -83,7 +83,9 @@ export type HandlersContext<H> = {
  * `TaskNotServed`); a defect (a throw inside the handler's Effect) is sent back as a defect of that job. Either
  * way the thread goes on.
  *
- * A handler that returns an `Exit` (`Effect.succeed`, `Effect.fail`) is answered without starting a fiber. With
+ * A thread runs one request at a time, in the order they were posted. A handler that returns an `Exit`
+ * (`Effect.succeed`, `Effect.fail`) is answered without starting a fiber, and the requests that came in one message
+ * are answered in one message (a reply waits for at most 0.2 ms of work on the next ones). With
  * nothing in flight, the thread waits for its next request in `Atomics.wait`, for up to 50 ms before it goes
  * back to its event loop, so that back-to-back requests cost no event-loop turn: the worker file's own timers
  * and I/O still run, up to 50 ms late while synchronous requests keep arriving. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.

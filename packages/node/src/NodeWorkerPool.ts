@@ -14,6 +14,10 @@
  * - **Bounded startup**: a thread that does not call `NodeThreadRunner.serve` within `startupTimeout` is ended,
  *   and `make` (or the job waiting on it) fails with `ThreadStartFailed`.
  * - **Elastic**: between `minThreads` and `maxThreads` threads; those above the minimum end after `idleTimeout`.
+ * - **Pipelined short tasks**: while a task's recent runs take less than 1 ms on average, several of its jobs are
+ *   posted to a busy thread behind the one it runs (up to 16 per thread, as many as fit in about 1 ms), and the
+ *   core pool's concurrency rises to that many times `maxThreads`; it falls back to `maxThreads` as soon as a job
+ *   of a longer task finds no idle thread.
  *
  * @since 0.1.0
  */
@@ -371,6 +375,13 @@ export const defineTask = <
  * Fails with `InvalidOptions` naming a rejected option, or with `NodeError` (`ThreadStartFailed`, naming the
  * worker file and what happened) when a thread cannot start: the file fails to load or exits, or it does not
  * call `NodeThreadRunner.serve` within `startupTimeout`. It never waits longer than that.
+ *
+ * Short tasks are pipelined: a job of a task whose recent runs took less than 1 ms on average may be posted to a
+ * busy thread behind up to 15 others, about 1 ms of work in all, instead of waiting for an idle thread; meanwhile
+ * the core pool's `concurrency` (in `WorkerPool.stats`) is that depth times `maxThreads` and such a job counts as
+ * running, and its wait on the thread counts toward its timeout. Such a job moves to a thread that goes idle, and
+ * cancelling it before its thread starts it takes it back without ending the thread. Jobs of longer tasks, and of
+ * tasks with `transfer: true`, only go to idle threads.
  *
  * Closing the scope is the graceful shutdown of the core pool (its `shutdown` options: in-flight jobs finish
  * within the grace period, the queue is drained or cancelled), then the threads are terminated. Jobs still

@@ -37,7 +37,7 @@ export interface Context {
 }
 
 /** @internal */
-export const maxBodyBytes = 16 * 1024
+const maxBodyBytes = 16 * 1024
 
 /**
  * The snapshot, shared by every client within half a refresh interval, so that the queue sources are read once

@@ -111,7 +111,7 @@ export const Wake = {
  *
  * @internal
  */
-export const Prefetch = {
+const Prefetch = {
   maxDepth: 16,
   shortMillis: 1
 } as const
