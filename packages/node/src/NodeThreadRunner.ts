@@ -187,8 +187,12 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         }
         if (inFlight === 0) flush()
       }
-      const finished = (seq: number): void => {
-        times![Times.lastMillis] = performance.now() - startedAt
+      // how long the last request of each task ran here: replies are not held across one that may run long
+      const lastRun = new Map<string, number>()
+      const finished = (name: string, seq: number): void => {
+        const millis = performance.now() - startedAt
+        times![Times.lastMillis] = millis
+        lastRun.set(name, millis)
         Atomics.store(shared!, Shared.done, seq)
       }
       const start = (id: number, name: string, input: unknown, seq: number): void => {
@@ -199,19 +203,23 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         if (!claimed) return
         startedAt = performance.now()
         times![Times.started] = startedAt + clockOffset
+        if (
+          outbox.length > 0 &&
+          (startedAt - outboxSince >= Batch.holdMillis || !((lastRun.get(name) ?? Batch.holdMillis) < Batch.holdMillis))
+        ) flush()
         const task = byName.get(name)
         const handler =
           (handlers as Record<string, (input: unknown) => Effect.Effect<unknown, unknown, HandlersContext<H>>>)[name]
         if (task === undefined || typeof handler !== "function") {
           reject(id, { _tag: "TaskNotServed", served })
-          return finished(seq)
+          return finished(name, seq)
         }
         let value: unknown = input
         if (plainGuard(task.input)?.(input) !== true) {
           const decoded = Schema.decodeUnknownExit(task.input)(input)
           if (Exit.isFailure(decoded)) {
             reject(id, { _tag: "InvalidInput", issue: issueOf(decoded.cause) })
-            return finished(seq)
+            return finished(name, seq)
           }
           value = decoded.value
         }
@@ -220,7 +228,7 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         const effect = Result.try(() => handler(value))
         if (Result.isSuccess(effect) && Exit.isExit(effect.success)) {
           reply(task, id, effect.success, send)
-          return finished(seq)
+          return finished(name, seq)
         }
         // the replies so far go now: this one may take a while
         flush()
@@ -229,7 +237,7 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         fiber.addObserver((exit) => {
           inFlight--
           reply(task, id, exit, send)
-          finished(seq)
+          finished(name, seq)
           const rest = queued
           queued = []
           for (let i = 0; i < rest.length; i += 4) {

@@ -246,6 +246,35 @@ describe("NodeWorkerPool on real threads", () => {
       assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 0)
     }).pipe(Effect.scoped))
 
+  it.live("the jobs around one preempted in the middle of a pipelined batch all get their results", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      // tiny tasks first (of both tasks), so that the next jobs are posted behind each other
+      yield* Effect.forEach(
+        Array.from({ length: 500 }, (_, i) => i),
+        (i) =>
+          i % 2 === 0
+            ? Effect.asVoid(NodeWorkerPool.run(threads, Spin, { millis: 0 }))
+            : Effect.asVoid(NodeWorkerPool.run(threads, Divide, { a: i, b: 1 })),
+        { concurrency: "unbounded" }
+      )
+      // submitted together, the jobs reach the thread in a few messages; the stuck one is preempted by its timeout,
+      // and the jobs before it (answered, their replies possibly still held by the thread) and behind it (moved to
+      // the replacement thread) all succeed
+      const handles = yield* Effect.forEach(
+        Array.from({ length: 41 }, (_, i) => i),
+        (i) =>
+          i === 5
+            ? NodeWorkerPool.submit(threads, Spin, { millis: 10_000 }, { timeout: "200 millis" })
+            : NodeWorkerPool.submit(threads, Spin, { millis: 0 }),
+        { concurrency: "unbounded" }
+      )
+      const exits = yield* Effect.forEach(handles, (handle) => Effect.exit(handle.await))
+      exits.forEach((exit, i) => assert.strictEqual(Exit.isSuccess(exit), i !== 5, `job ${i}`))
+      assert.strictEqual(yield* handles[5].status, "timedOut")
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 1)
+    }).pipe(Effect.scoped))
+
   it.live("a short job is not stuck behind a long one while another thread is free", () =>
     Effect.gen(function*() {
       const threads = yield* NodeWorkerPool.make({ worker, threads: 2 })

@@ -217,6 +217,8 @@ export class Thread {
   error: Error | undefined = undefined
   /** Set when the pool terminates the thread itself (preemption, idle, startup timeout, close): no crash. */
   killed = false
+  /** The request whose job was interrupted while it ran here, which ended the thread. */
+  preempted: Listener | undefined = undefined
   exited = false
   exitWaiters: Array<() => void> = []
   startTimer: Timer | undefined = undefined
@@ -461,6 +463,9 @@ export class ThreadSet {
       this.resubmit(moved)
       return onDone()
     }
+    // the requests before it have run, but the thread may still hold their replies: they run again elsewhere if
+    // the thread ends without sending them (see onExit)
+    thread.preempted = listener
     this.kill(thread, onDone)
     this.resubmit(moved)
   }
@@ -562,12 +567,14 @@ export class ThreadSet {
       const listeners = thread.listeners.splice(0)
       this.detach(thread, listeners.length > 0)
       if (thread.ready) {
-        // requests it never started go elsewhere; the one it ran fails
+        // requests it never started, or answered without sending the reply, go elsewhere; the one it ran fails
         const lost: Array<Listener> = []
         const moved: Array<Listener> = []
+        const done = Atomics.load(thread.shared, Shared.done)
         for (const listener of listeners) {
           // moved buffers went with the thread: such a request cannot be sent again
-          ;(listener.transfer === undefined && thread.takeBack(listener) ? moved : lost).push(listener)
+          const again = listener.transfer === undefined && (listener.seq <= done || thread.takeBack(listener))
+          ;(again ? moved : lost).push(listener)
         }
         // replace first, so that the job failing below is followed by a job that finds a thread
         if (!this.closed) {
@@ -584,6 +591,12 @@ export class ThreadSet {
         this.notifyReady()
         for (const listener of listeners) listener.onLost({ _tag: "StartFailed", info: failure })
       }
+    } else if (!this.closed) {
+      // answered requests whose replies the thread still held when it was ended: their jobs wait on them
+      const unanswered = thread.listeners.splice(0).filter((listener) => listener !== thread.preempted)
+      this.resubmit(unanswered.filter((listener) => listener.transfer === undefined))
+      const info = crashInfo(thread, code)
+      for (const listener of unanswered) if (listener.transfer !== undefined) listener.onLost({ _tag: "Crashed", info })
     }
     const waiters = thread.exitWaiters
     thread.exitWaiters = []
