@@ -380,8 +380,10 @@ export const defineTask = <
  * busy thread behind up to 15 others, about 1 ms of work in all, instead of waiting for an idle thread; meanwhile
  * the core pool's `concurrency` (in `WorkerPool.stats`) is that depth times `maxThreads` and such a job counts as
  * running, and its wait on the thread counts toward its timeout. Such a job moves to a thread that goes idle, and
- * cancelling it before its thread starts it takes it back without ending the thread. Jobs of longer tasks, and of
- * tasks with `transfer: true`, only go to idle threads.
+ * cancelling it before its thread starts it takes it back without ending the thread. A thread answers the jobs of
+ * one message together: if it crashes or is preempted while it still holds such answers (a job of a short task
+ * that ran long), those jobs run again on another thread. Jobs of longer tasks, and of tasks with
+ * `transfer: true`, only go to idle threads.
  *
  * Closing the scope is the graceful shutdown of the core pool (its `shutdown` options: in-flight jobs finish
  * within the grace period, the queue is drained or cancelled), then the threads are terminated. Jobs still
