@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { PoolError, Shutdown } from "@fiberpool/core"
+import { type PoolError, Shutdown, Validation } from "@fiberpool/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { HttpServerRequest } from "effect/http/HttpServerRequest"
@@ -142,18 +142,10 @@ export const make = (
     const port = options?.port ?? defaultPort
     const host = options?.host ?? defaultHost
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      return yield* new PoolError.InvalidOptions({
-        option: "port",
-        value: String(port),
-        expected: "an integer from 0 to 65535"
-      })
+      return yield* Validation.invalid("port", port, "an integer from 0 to 65535")
     }
     if (typeof host !== "string" || host.length === 0) {
-      return yield* new PoolError.InvalidOptions({
-        option: "host",
-        value: JSON.stringify(host) ?? String(host),
-        expected: "a non-empty host name or IP address"
-      })
+      return yield* Validation.invalid("host", host, "a non-empty host name or IP address")
     }
     const controller = options?.controller ?? (yield* Shutdown.CurrentController)
     let closing = false

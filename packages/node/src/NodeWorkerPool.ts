@@ -14,10 +14,14 @@
  * - **Bounded startup**: a thread that does not call `NodeThreadRunner.serve` within `startupTimeout` is ended,
  *   and `make` (or the job waiting on it) fails with `ThreadStartFailed`.
  * - **Elastic**: between `minThreads` and `maxThreads` threads; those above the minimum end after `idleTimeout`.
+ * - **Pipelined short tasks**: while a task's recent runs take less than 1 ms on average, several of its jobs are
+ *   posted to a busy thread behind the one it runs (up to 16 per thread, as many as fit in about 1 ms), and the
+ *   core pool's concurrency rises to that many times `maxThreads`; it falls back to `maxThreads` as soon as a job
+ *   of a longer task finds no idle thread.
  *
  * @since 0.1.0
  */
-import { type Job, type PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
+import { type Job, type PoolError, type Shutdown, Validation, WorkerPool } from "@fiberpool/core"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -37,11 +41,11 @@ import {
   collectTransferables,
   type DefectInfo,
   issueOf,
+  Listener,
   type Loss,
   type RejectedInfo,
   Reply,
   type ReplyKind,
-  Thread,
   ThreadSet,
   type ThreadSetOptions
 } from "./internal/threads.ts"
@@ -372,6 +376,15 @@ export const defineTask = <
  * worker file and what happened) when a thread cannot start: the file fails to load or exits, or it does not
  * call `NodeThreadRunner.serve` within `startupTimeout`. It never waits longer than that.
  *
+ * Short tasks are pipelined: a job of a task whose recent runs took less than 1 ms on average may be posted to a
+ * busy thread behind up to 15 others, about 1 ms of work in all, instead of waiting for an idle thread; meanwhile
+ * the core pool's `concurrency` (in `WorkerPool.stats`) is that depth times `maxThreads` and such a job counts as
+ * running, and its wait on the thread counts toward its timeout. Such a job moves to a thread that goes idle, and
+ * cancelling it before its thread starts it takes it back without ending the thread. A thread answers the jobs of
+ * one message together: if it crashes or is preempted while it still holds such answers (a job of a short task
+ * that ran long), those jobs run again on another thread. Jobs of longer tasks, and of tasks with
+ * `transfer: true`, only go to idle threads.
+ *
  * Closing the scope is the graceful shutdown of the core pool (its `shutdown` options: in-flight jobs finish
  * within the grace period, the queue is drained or cancelled), then the threads are terminated. Jobs still
  * running when the grace period ends are interrupted, which terminates their threads.
@@ -423,6 +436,8 @@ export const make = (
       return yield* new NodeError({ reason: new ThreadStartFailed(threads.startFailure) })
     }
     const pool = yield* WorkerPool.make({ ...core, concurrency: setOptions.max })
+    // while tasks are short, a thread holds several jobs: the core pool runs `depth × max` (see internal/threads.ts)
+    threads.onDepth = (depth) => Effect.runSync(WorkerPool.resize(pool, depth * setOptions.max))
     const impl: PoolImpl = {
       [TypeId]: TypeId,
       name,
@@ -794,7 +809,7 @@ const defaultStartupTimeoutMillis = 30_000
 const resolveOptions = (options: Options): Result.Result<ResolvedOptions, PoolError.InvalidOptions> =>
   Result.gen(function*() {
     if (typeof options !== "object" || options === null) {
-      return yield* Result.fail(options_.invalid("options", options, "an object"))
+      return yield* Result.fail(Validation.invalid("options", options, "an object"))
     }
     const {
       worker: workerInput,
@@ -810,37 +825,33 @@ const resolveOptions = (options: Options): Result.Result<ResolvedOptions, PoolEr
     const url = yield* options_.workerFile(workerInput)
     const name = core.name ?? "threads"
     if (typeof name !== "string" || name.length === 0) {
-      return yield* Result.fail(options_.invalid("name", core.name, "a non-empty string"))
+      return yield* Result.fail(Validation.invalid("name", core.name, "a non-empty string"))
     }
     const elastic = minInput !== undefined || maxInput !== undefined || idleTimeout !== undefined
     if (elastic && threadsInput !== undefined) {
       return yield* Result.fail(
-        options_.invalid("threads", threadsInput, "no fixed size together with minThreads, maxThreads or idleTimeout")
+        Validation.invalid("threads", threadsInput, "no fixed size together with minThreads, maxThreads or idleTimeout")
       )
     }
     let min: number
     let max: number
     if (elastic) {
-      min = yield* options_.integer("minThreads", minInput, 1, 1)
-      max = yield* options_.integer("maxThreads", maxInput, Math.max(min, availableParallelism()), 1)
+      min = yield* Validation.integer("minThreads", minInput, { fallback: 1 })
+      max = yield* Validation.integer("maxThreads", maxInput, { fallback: Math.max(min, availableParallelism()) })
       if (max < min) {
-        return yield* Result.fail(options_.invalid("maxThreads", maxInput, `at least minThreads (${min})`))
+        return yield* Result.fail(Validation.invalid("maxThreads", maxInput, `at least minThreads (${min})`))
       }
     } else {
-      min = max = yield* options_.integer("threads", threadsInput, availableParallelism(), 1)
+      min = max = yield* Validation.integer("threads", threadsInput, { fallback: availableParallelism() })
     }
-    const idleTimeoutMillis = yield* options_.durationMillis(
-      "idleTimeout",
-      idleTimeout,
-      defaultIdleTimeoutMillis,
-      true
-    )
-    const startupTimeoutMillis = yield* options_.durationMillis(
-      "startupTimeout",
-      startupTimeout,
-      defaultStartupTimeoutMillis,
-      true
-    )
+    const idleTimeoutMillis = yield* Validation.durationMillis("idleTimeout", idleTimeout, {
+      fallback: defaultIdleTimeoutMillis,
+      positive: true
+    })
+    const startupTimeoutMillis = yield* Validation.durationMillis("startupTimeout", startupTimeout, {
+      fallback: defaultStartupTimeoutMillis,
+      positive: true
+    })
     yield* options_.object("resourceLimits", resourceLimits)
     yield* options_.object("workerOptions", workerOptions)
     return {
@@ -898,41 +909,25 @@ const runOnThread = <T extends AnyTask>(
     }
     const transfer = task.transfer ? collectTransferables(value) : undefined
     return Effect.callback<Task.Output<T>, Task.Error<T> | NodeError>((resume) => {
-      const id = ++impl.seq
       const set = impl.set
-      let thread: Thread | undefined = undefined
-      const acquired = set.acquire({
-        id,
-        onReply: (kind, reply) => {
-          set.release(thread!)
-          resume(decodeReply(task, kind, reply))
-        },
-        onLost: (loss) => resume(Exit.fail(lost(task, loss)))
-      })
-      if (acquired === undefined) {
-        // the pool's concurrency equals the most threads: no free thread is a broken invariant
-        return resume(Effect.die(new Error(`No thread free for task "${task.name}" (pool closed?)`)))
+      const listener = new Listener(
+        ++impl.seq,
+        task.name,
+        value,
+        transfer,
+        (kind, reply) => resume(decodeReply(task, kind, reply)),
+        (loss) => resume(loss._tag === "PostFailed" ? Exit.die(loss.error) : Exit.fail(lost(task, loss)))
+      )
+      const refused = set.submit(listener)
+      if (refused === "closed") {
+        return resume(Effect.die(new Error(`Thread pool closed: task "${task.name}" cannot run`)))
       }
-      if (!(acquired instanceof Thread)) {
-        return resume(Exit.fail(new NodeError({ reason: new ThreadStartFailed(acquired) })))
-      }
-      thread = acquired
-      if (thread.served !== undefined && !thread.served.has(task.name)) {
-        set.release(thread)
-        return resume(
-          Exit.fail(new NodeError({ reason: new TaskNotServed({ task: task.name, served: [...thread.served] }) }))
-        )
-      }
-      const sent = Result.try(() => acquired.post([id, task.name, value], transfer))
-      if (Result.isFailure(sent)) {
-        set.release(acquired)
-        return resume(Effect.die(sent.failure))
-      }
-      return Effect.callback<void>((done) => set.kill(acquired, () => done(Effect.void)))
+      if (refused !== undefined) return resume(Exit.fail(new NodeError({ reason: new ThreadStartFailed(refused) })))
+      return Effect.callback<void>((done) => set.cancel(listener, () => done(Effect.void)))
     })
   })
 
-const lost = (task: AnyTask, loss: Loss): NodeError =>
+const lost = (task: AnyTask, loss: Exclude<Loss, { readonly _tag: "PostFailed" }>): NodeError =>
   new NodeError({
     reason: loss._tag === "Crashed"
       ? new ThreadCrashed({ task: task.name, ...loss.info })

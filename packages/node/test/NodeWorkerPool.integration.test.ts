@@ -85,7 +85,9 @@ describe("NodeWorkerPool on real threads", () => {
       const [cancelMillis] = yield* elapsed(handle.cancel)
       assert.isBelow(cancelMillis, 1_000)
       assert.strictEqual(yield* handle.status, "interrupted")
-      // interrupting `run` cancels too
+      // interrupting `run` cancels too (once the replacement thread runs it: a job whose thread has not started it
+      // yet is taken back without ending the thread)
+      yield* NodeWorkerPool.run(threads, Spin, { millis: 1 })
       const waiter = yield* Effect.forkChild(NodeWorkerPool.run(threads, Spin, { millis: 10_000 }))
       yield* Effect.sleep("50 millis")
       yield* Fiber.interrupt(waiter)
@@ -193,6 +195,120 @@ describe("NodeWorkerPool on real threads", () => {
       yield* Effect.sleep("300 millis")
       const after = yield* NodeWorkerPool.run(threads, Ticks, null)
       assert.isAtLeast(after - before, 5, `the interval fired ${after - before} times in 300 ms`)
+    }).pipe(Effect.scoped))
+
+  it.live("a burst of tiny tasks is pipelined: each thread holds several, every result comes back once", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 2, capacity: Infinity })
+      const burst = Effect.forEach(
+        Array.from({ length: 2_000 }, (_, i) => i),
+        (i) => NodeWorkerPool.run(threads, Divide, { a: i, b: 1 }),
+        { concurrency: "unbounded" }
+      )
+      let pipelined = false
+      for (let round = 0; round < 5 && !pipelined; round++) {
+        const results = yield* burst
+        assert.deepStrictEqual(results.map((r) => r.quotient), Array.from({ length: 2_000 }, (_, i) => i))
+        // the core pool runs more jobs than there are threads: the extra ones wait in their thread's port
+        pipelined = (yield* WorkerPool.stats(threads.pool)).concurrency > threads.threads
+      }
+      assert.isTrue(pipelined, "tiny tasks are posted behind running ones")
+      // tasks of several milliseconds: one per thread again
+      yield* Effect.forEach(
+        Array.from({ length: 8 }, () => 5),
+        (millis) => NodeWorkerPool.run(threads, Spin, { millis }),
+        {
+          concurrency: 2
+        }
+      )
+      assert.strictEqual((yield* WorkerPool.stats(threads.pool)).concurrency, threads.threads)
+      assert.deepStrictEqual(yield* NodeWorkerPool.threadStats(threads), { busy: 0, idle: 2, respawned: 0 })
+    }).pipe(Effect.scoped))
+
+  it.live("a job waiting behind another one on its thread is taken back when cancelled: the thread goes on", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      const first = yield* NodeWorkerPool.run(threads, Ping, 0)
+      // tiny tasks first (of both tasks), so that the next job is posted behind the long one
+      yield* Effect.forEach(
+        Array.from({ length: 500 }, (_, i) => i),
+        (i) =>
+          i % 2 === 0
+            ? Effect.asVoid(NodeWorkerPool.run(threads, Spin, { millis: 0 }))
+            : Effect.asVoid(NodeWorkerPool.run(threads, Divide, { a: i, b: 1 })),
+        { concurrency: "unbounded" }
+      )
+      const long = yield* NodeWorkerPool.submit(threads, Spin, { millis: 300 })
+      const behind = yield* NodeWorkerPool.submit(threads, Divide, { a: 1, b: 1 })
+      yield* behind.cancel
+      assert.strictEqual(yield* behind.status, "interrupted")
+      assert.strictEqual((yield* long.await).threadId, first, "the long job ran to its end on the same thread")
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 0)
+    }).pipe(Effect.scoped))
+
+  it.live("the jobs around one preempted in the middle of a pipelined batch all get their results", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      // tiny tasks first (of both tasks), so that the next jobs are posted behind each other
+      yield* Effect.forEach(
+        Array.from({ length: 500 }, (_, i) => i),
+        (i) =>
+          i % 2 === 0
+            ? Effect.asVoid(NodeWorkerPool.run(threads, Spin, { millis: 0 }))
+            : Effect.asVoid(NodeWorkerPool.run(threads, Divide, { a: i, b: 1 })),
+        { concurrency: "unbounded" }
+      )
+      // submitted together, the jobs reach the thread in a few messages; the stuck one is preempted by its timeout,
+      // and the jobs before it (answered, their replies possibly still held by the thread) and behind it (moved to
+      // the replacement thread) all succeed
+      const handles = yield* Effect.forEach(
+        Array.from({ length: 41 }, (_, i) => i),
+        (i) =>
+          i === 5
+            ? NodeWorkerPool.submit(threads, Spin, { millis: 10_000 }, { timeout: "200 millis" })
+            : NodeWorkerPool.submit(threads, Spin, { millis: 0 }),
+        { concurrency: "unbounded" }
+      )
+      const exits = yield* Effect.forEach(handles, (handle) => Effect.exit(handle.await))
+      exits.forEach((exit, i) => assert.strictEqual(Exit.isSuccess(exit), i !== 5, `job ${i}`))
+      assert.strictEqual(yield* handles[5].status, "timedOut")
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 1)
+    }).pipe(Effect.scoped))
+
+  it.live("a short job is not stuck behind a long one while another thread is free", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 2 })
+      yield* Effect.forEach(Array.from({ length: 500 }, (_, i) => i), (i) => NodeWorkerPool.run(threads, Ping, i), {
+        concurrency: "unbounded"
+      })
+      const long = yield* NodeWorkerPool.submit(threads, Spin, { millis: 1_000 })
+      const other = yield* NodeWorkerPool.submit(threads, Ping, 0)
+      const short = yield* NodeWorkerPool.submit(threads, Divide, { a: 4, b: 2 })
+      assert.strictEqual((yield* short.await).quotient, 2)
+      yield* other.await
+      assert.strictEqual(yield* long.status, "running", "the short job did not wait for the long one")
+      yield* long.await
+    }).pipe(Effect.scoped))
+
+  it.live("a crash sends the jobs waiting behind the crashed one to the replacement thread", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      // tiny tasks first (of both tasks), so that the next jobs are posted behind the crashing one
+      yield* Effect.forEach(
+        Array.from({ length: 500 }, (_, i) => i),
+        (i) =>
+          i % 2 === 0
+            ? Effect.asVoid(Effect.exit(NodeWorkerPool.run(threads, Crash, "defect")))
+            : Effect.asVoid(NodeWorkerPool.run(threads, Divide, { a: i, b: 1 })),
+        { concurrency: "unbounded" }
+      )
+      const crash = yield* NodeWorkerPool.submit(threads, Crash, "exit")
+      const behind = yield* Effect.forEach([1, 2, 3], (a) => NodeWorkerPool.submit(threads, Divide, { a, b: 1 }))
+      const error = yield* Effect.flip(crash.await)
+      assert.instanceOf((error as NodeError.NodeError).reason, NodeError.ThreadCrashed)
+      const results = yield* Effect.forEach(behind, (handle) => handle.await)
+      assert.deepStrictEqual(results.map((r) => r.quotient), [1, 2, 3])
+      assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 1)
     }).pipe(Effect.scoped))
 
   it.live("an invalid thread count is InvalidOptions naming it", () =>

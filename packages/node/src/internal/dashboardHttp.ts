@@ -45,7 +45,7 @@ export interface Context {
 }
 
 /** @internal */
-export const maxBodyBytes = 16 * 1024
+const maxBodyBytes = 16 * 1024
 
 /** How long an action may take before the answer is 202 (still in progress) instead of its result. */
 const actionWaitMillis = 3000
