@@ -12,6 +12,7 @@ export const peerNames = [
   "fiberpool",
   "fiberpool-run",
   "fiberpool-unbounded",
+  "fiberpool-promise",
   "fastq",
   "fastq-callback",
   "p-queue-bounded",

@@ -134,7 +134,15 @@ const buildCases = (sizes: Sizes): Array<Case> => {
       cases.push({
         scenario: "promise",
         label: `${modeLabel[mode]}, c=${concurrency}, N=${formatN(params.n)}`,
-        entries: ["fiberpool", "fiberpool-unbounded", "fastq", "effect-foreach", "effect-pool", "plain-loop"].map((
+        entries: [
+          "fiberpool",
+          "fiberpool-unbounded",
+          "fiberpool-promise",
+          "fastq",
+          "effect-foreach",
+          "effect-pool",
+          "plain-loop"
+        ].map((
           peer
         ) => ({ label: peer, peer, params }))
       })

@@ -119,8 +119,15 @@ describe("a consumer's type-check", () => {
     expect(result.output, `tsc -p tsconfig.${name}.json`).toBe("")
     expect(result.status).toBe(0)
   }
-  const core = ["src/core-app.ts"]
-  const all = ["src/core-app.ts", "src/node-app.ts", "src/sum.ts", "src/sum.worker.ts", "src/durable-app.ts"]
+  const core = ["src/core-app.ts", "src/promise-app.ts"]
+  const all = [
+    "src/core-app.ts",
+    "src/promise-app.ts",
+    "src/node-app.ts",
+    "src/sum.ts",
+    "src/sum.worker.ts",
+    "src/durable-app.ts"
+  ]
   const withoutNodeTypes = { ...compilerOptions, types: [], lib: ["ES2022", "DOM"] }
 
   it("core without @types/node, module nodenext", () => {
@@ -186,6 +193,25 @@ describe("a consumer's programs on plain Node", () => {
     timedOutTotal: 1
   }
 
+  const promiseExpected = {
+    invalid: "InvalidOptions Invalid option \"concurrency\": expected a positive integer, got 0",
+    values: ["a:A", "b:B", "c:C"],
+    timedOut: "JobTimedOut",
+    cancelled: "JobInterrupted",
+    progress: ["half"],
+    own: "mine",
+    succeeded: 4,
+    size: 0
+  }
+
+  it("promise: a program that never imports effect", () => {
+    const source = readFileSync(fileURLToPath(new URL("./app/promise-app.ts", import.meta.url)), "utf8")
+    expect(source).not.toMatch(/from "effect/)
+    const run = sh(process.execPath, ["out/promise-app.js"])
+    expect(run.status, run.output).toBe(0)
+    expect(JSON.parse(run.output)).toEqual(promiseExpected)
+  })
+
   it("core: typed results and errors", () => {
     const run = sh(process.execPath, ["out/core-app.js"])
     expect(run.status, run.output).toBe(0)
@@ -217,6 +243,9 @@ describe("a consumer's programs on plain Node", () => {
     const run = sh(system, ["out/core-app.js"])
     expect(run.status, `${version}: ${run.output}`).toBe(0)
     expect(JSON.parse(run.output)).toEqual(coreExpected)
+    const promise = sh(system, ["out/promise-app.js"])
+    expect(promise.status, `${version}: ${promise.output}`).toBe(0)
+    expect(JSON.parse(promise.output)).toEqual(promiseExpected)
   })
 
   it("core bundled with esbuild", () => {
