@@ -141,6 +141,9 @@ export type JobFunction<A> = (signal: AbortSignal, ctx: JobContext) => PromiseLi
  * - `signal`: aborting it cancels the job while queued (`JobCancelled`) or interrupts it while running
  *   (`JobInterrupted`; the job's own signal aborts).
  * - `metadata`: free-form data, on `ctx.metadata`.
+ * - `retry`: `{ times, while }`: run a job that threw again, at most `times` more times, while `while(error)`
+ *   holds (default: every error). Timeouts, cancellations and interruptions are never retried; `ctx.attempt`
+ *   counts the runs. The job's `timeout` covers every attempt.
  * - `onProgress`: called with every progress value the job reports (see {@link JobContext}).
  *
  * @example
@@ -161,6 +164,9 @@ export interface AddOptions {
   readonly key?: string | undefined
   readonly signal?: AbortSignal | undefined
   readonly metadata?: Readonly<Record<string, unknown>> | undefined
+  readonly retry?:
+    | { readonly times?: number | undefined; readonly while?: ((error: unknown) => boolean) | undefined }
+    | undefined
   readonly onProgress?: ((value: unknown) => void) | undefined
 }
 

@@ -34,6 +34,27 @@ describe("promise pool", () => {
     await pool.close()
   })
 
+  it("retries a job that threw, as many times as asked, while the predicate holds", async () => {
+    const pool = createPool({ concurrency: 1 })
+    const attempts: Array<number> = []
+    const result = await pool.add(async (_signal, ctx) => {
+      attempts.push(ctx.attempt)
+      if (ctx.attempt < 3) throw new Error("transient")
+      return "third time"
+    }, { retry: { times: 5 } })
+    assert.strictEqual(result, "third time")
+    assert.deepStrictEqual(attempts, [1, 2, 3])
+    const fatal = new Error("fatal")
+    let runs = 0
+    const error = await pool.add(async () => {
+      runs++
+      throw fatal
+    }, { retry: { times: 5, while: (e) => e !== fatal } }).catch((e) => e)
+    assert.strictEqual(error, fatal)
+    assert.strictEqual(runs, 1)
+    await pool.close()
+  })
+
   it("a timeout stops the work: the signal aborts and the promise rejects JobTimedOut", async () => {
     const pool = createPool({ concurrency: 1 })
     let aborted = false
