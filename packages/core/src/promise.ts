@@ -320,7 +320,9 @@ export type ShutdownReport = Shutdown.Report
  * - `size`: jobs queued, not started; `pending`: jobs running.
  * - `onIdle()`: resolves when nothing is queued or running.
  * - `pause()` / `resume()`: stop and restart starting jobs (running ones go on; `add` still queues).
- * - `close(options)`: the graceful shutdown, resolving with the {@link ShutdownReport}; idempotent.
+ * - `close(options)`: the graceful shutdown, resolving with the {@link ShutdownReport}. Idempotent: a later
+ *   call resolves with the same report, and can only make the running shutdown more forceful (`drain: false`,
+ *   `gracePeriod: 0`).
  *
  * @example
  * ```ts
@@ -531,7 +533,12 @@ export const createPool = (options: PoolOptions): Pool => {
       Effect.runSync(WorkerPool.resume(pool))
     },
     close: (closeOptions) => {
-      if (closing !== undefined) return closing
+      if (closing !== undefined) {
+        // a later call can make the running shutdown more forceful (`drain: false`, `gracePeriod: 0`), never
+        // longer; it returns the same report
+        if (closeOptions !== undefined) Effect.runFork(WorkerPool.shutdown(pool, toShutdownOptions(closeOptions)))
+        return closing
+      }
       closing = new Promise<ShutdownReport>((resolve, reject) => {
         const program = Effect.flatMap(
           WorkerPool.shutdown(pool, closeOptions === undefined ? undefined : toShutdownOptions(closeOptions)),

@@ -93,6 +93,18 @@ describe("promise pool", () => {
     assert.strictEqual(await pool.close(), report)
   })
 
+  it("a second close escalates a draining one", async () => {
+    const pool = createPool({ concurrency: 1 })
+    const running = pool.add(untilAborted, { id: "r" }).catch((e) => e)
+    await new Promise((r) => setTimeout(r, 5))
+    const first = pool.close({ gracePeriod: "1 minute" })
+    const second = pool.close({ gracePeriod: 0 })
+    assert.strictEqual(first, second)
+    const report = await first
+    assert.deepStrictEqual(report.jobs.interrupted, ["r"])
+    assert.ok((await running) instanceof JobError)
+  })
+
   it("close({ drain: false }) cancels queued jobs; a closed pool refuses new ones", async () => {
     const pool = createPool({ concurrency: 1 })
     pool.pause()
