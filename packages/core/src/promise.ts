@@ -22,6 +22,26 @@ import type * as CorePoolOptions from "./PoolOptions.ts"
 import type * as Shutdown from "./Shutdown.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
+declare global {
+  // The standard `AbortSignal`, declared by the DOM lib and by @types/node; core builds with neither (it runs
+  // wherever Effect runs), so the name is declared here and merges with the full declaration a consumer has.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface AbortSignal {}
+}
+
+/** What this module uses of `AbortSignal` and `AbortController`, present in every runtime Effect supports. */
+interface Signal {
+  readonly aborted: boolean
+  addEventListener(type: "abort", listener: () => void, options?: { readonly once?: boolean }): void
+  removeEventListener(type: "abort", listener: () => void): void
+}
+interface Controller {
+  readonly signal: AbortSignal
+  abort(): void
+}
+const AbortControllerImpl = (globalThis as unknown as { readonly AbortController: new() => Controller })
+  .AbortController
+
 /**
  * A duration: milliseconds as a number, or a string such as `"30 seconds"` or `"250 millis"`.
  *
@@ -399,7 +419,7 @@ const jobEffect = <A>(fn: JobFunction<A>): Effect.Effect<A, unknown, Job.Current
     // when the promise settles. So a job that ignores its signal is still running, and the pool's bounded
     // close abandons it (named in the report) rather than forgetting it.
     return Effect.callback<A, unknown>((resume) => {
-      const controller = new AbortController()
+      const controller = new AbortControllerImpl()
       let settled: Promise<unknown>
       try {
         const promise = Promise.resolve(fn(controller.signal, ctx))
@@ -432,7 +452,7 @@ const jobEffect = <A>(fn: JobFunction<A>): Effect.Effect<A, unknown, Job.Current
  * import { createPool, JobError } from "@fiberpool/core/promise"
  *
  * const pool = createPool({ concurrency: 2, capacity: 100, timeout: "5 seconds" })
- * const controller = new AbortController()
+ * const controller = new AbortControllerImpl()
  * const queued = pool.add(async () => "never", { signal: controller.signal, priority: -1 })
  * controller.abort()
  * const error = await queued.catch((e) => e)
@@ -456,7 +476,8 @@ export const createPool = (options: PoolOptions): Pool => {
   let closing: Promise<ShutdownReport> | undefined
 
   const add = <A>(fn: JobFunction<A>, jobOptions: AddOptions = {}): Promise<A> => {
-    const { onProgress, signal, ...rest } = jobOptions
+    const { onProgress, signal: userSignal, ...rest } = jobOptions
+    const signal = userSignal as Signal | undefined
     const submitOptions: Job.Options<unknown> = rest as Job.Options<unknown>
     let accepted = false
     const program = Effect.gen(function*() {
