@@ -25,7 +25,6 @@ import * as WorkerPool from "./WorkerPool.ts"
 declare global {
   // The standard `AbortSignal`, declared by the DOM lib and by @types/node; core builds with neither (it runs
   // wherever Effect runs), so the name is declared here and merges with the full declaration a consumer has.
-  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface AbortSignal {}
 }
 
@@ -480,37 +479,40 @@ export const createPool = (options: PoolOptions): Pool => {
     const signal = userSignal as Signal | undefined
     const submitOptions: Job.Options<unknown> = rest as Job.Options<unknown>
     let accepted = false
-    const program = Effect.gen(function*() {
-      if (signal?.aborted === true) {
-        // never submitted, never run
-        return yield* Effect.fail(
-          new CorePoolError.JobError({
-            jobId: jobOptions.id ?? "",
-            reason: new CorePoolError.JobCancelled({ by: "handle" })
-          })
+    // the common case (no signal, no progress listener) in one step, without a generator
+    const program: Effect.Effect<A, unknown> = signal === undefined && onProgress === undefined
+      ? Effect.flatMap(WorkerPool.submit(pool, jobEffect(fn), submitOptions), (handle) => handle.await)
+      : Effect.gen(function*() {
+        if (signal?.aborted === true) {
+          // never submitted, never run
+          return yield* Effect.fail(
+            new CorePoolError.JobError({
+              jobId: jobOptions.id ?? "",
+              reason: new CorePoolError.JobCancelled({ by: "handle" })
+            })
+          )
+        }
+        const handle = yield* WorkerPool.submit(pool, jobEffect(fn), submitOptions)
+        accepted = true
+        let unlisten = (): void => {}
+        if (signal !== undefined) {
+          const onAbort = () => {
+            Effect.runFork(handle.cancel)
+          }
+          if (signal.aborted) onAbort()
+          else {
+            signal.addEventListener("abort", onAbort, { once: true })
+            unlisten = () => signal.removeEventListener("abort", onAbort)
+          }
+        }
+        const progress = onProgress === undefined ? undefined : yield* Effect.forkChild(
+          Stream.runForEach(handle.progressUpdates, (value) => Effect.sync(() => onProgress(value)))
         )
-      }
-      const handle = yield* WorkerPool.submit(pool, jobEffect(fn), submitOptions)
-      accepted = true
-      let unlisten = (): void => {}
-      if (signal !== undefined) {
-        const onAbort = () => {
-          Effect.runFork(handle.cancel)
-        }
-        if (signal.aborted) onAbort()
-        else {
-          signal.addEventListener("abort", onAbort, { once: true })
-          unlisten = () => signal.removeEventListener("abort", onAbort)
-        }
-      }
-      const progress = onProgress === undefined ? undefined : yield* Effect.forkChild(
-        Stream.runForEach(handle.progressUpdates, (value) => Effect.sync(() => onProgress(value)))
-      )
-      const exit = yield* handle.exit
-      unlisten()
-      if (progress !== undefined) yield* Fiber.await(progress)
-      return yield* exit
-    })
+        const exit = yield* handle.exit
+        unlisten()
+        if (progress !== undefined) yield* Fiber.await(progress)
+        return yield* exit
+      })
     return new Promise<A>((resolve, reject) => {
       const fiber = Effect.runFork(program)
       // Before acceptance (a submitter waiting for room under "suspend"), the signal withdraws the
