@@ -451,7 +451,7 @@ const jobEffect = <A>(fn: JobFunction<A>): Effect.Effect<A, unknown, Job.Current
  * import { createPool, JobError } from "@fiberpool/core/promise"
  *
  * const pool = createPool({ concurrency: 2, capacity: 100, timeout: "5 seconds" })
- * const controller = new AbortControllerImpl()
+ * const controller = new AbortController()
  * const queued = pool.add(async () => "never", { signal: controller.signal, priority: -1 })
  * controller.abort()
  * const error = await queued.catch((e) => e)
