@@ -477,7 +477,9 @@ export const createPool = (options: PoolOptions): Pool => {
   const add = <A>(fn: JobFunction<A>, jobOptions: AddOptions = {}): Promise<A> => {
     const { onProgress, signal: userSignal, ...rest } = jobOptions
     const signal = userSignal as Signal | undefined
-    const submitOptions: Job.Options<unknown> = rest as Job.Options<unknown>
+    // no options: nothing to resolve per job
+    let submitOptions: Job.Options<unknown> | undefined = rest as Job.Options<unknown>
+    if (Object.keys(rest).length === 0) submitOptions = undefined
     let accepted = false
     // the common case (no signal, no progress listener) in one step, without a generator
     const program: Effect.Effect<A, unknown> = signal === undefined && onProgress === undefined
