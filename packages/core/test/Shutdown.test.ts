@@ -106,6 +106,20 @@ describe("Shutdown", () => {
       assert.deepStrictEqual(log.sort(), ["finalized queued", "finalized quick", "finalized slow"])
     }))
 
+  it.effect("with no grace period, interrupting running jobs reports the grace period expired", () =>
+    Effect.gen(function*() {
+      for (const mode of ["drain", "cancel"] as const) {
+        const pool = yield* WorkerPool.make({ concurrency: 1 })
+        yield* WorkerPool.submit(pool, Effect.never, { id: `never-${mode}` })
+        yield* WorkerPool.submit(pool, Effect.never, { id: `queued-${mode}` })
+        const report = yield* WorkerPool.shutdown(pool, { mode, gracePeriod: 0 })
+        assert.deepStrictEqual(report.jobs.interrupted, [`never-${mode}`])
+        assert.deepStrictEqual(report.jobs.cancelled, [`queued-${mode}`])
+        assert.isTrue(report.graceExpired, `mode ${mode}`)
+        assert.strictEqual(report.durationMillis, 0)
+      }
+    }))
+
   it.effect("drain: what is still queued when the grace period ends is cancelled", () =>
     Effect.gen(function*() {
       const pool = yield* WorkerPool.make({ concurrency: 1 })

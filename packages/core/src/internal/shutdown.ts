@@ -166,7 +166,8 @@ export abstract class PoolShutdown extends PoolAdmission {
 /** The shutdown's own fiber: the grace period, the interrupt phase, the report. */
 const runShutdown = Effect.fnUntraced(function*(pool: PoolShutdown, state: ShutdownState, gracePeriodMillis: number) {
   yield* pool.waitIdleFor(gracePeriodMillis, state.force)
-  const graceExpired = !pool.isIdle
+  // with no grace period the interrupts went out in the caller's step, and the jobs may have stopped already
+  const graceExpired = state.interrupted || !pool.isIdle
   if (graceExpired) {
     if (!state.interrupted) pool.interruptAll()
     const interruptedAt = pool.clock.currentTimeMillisUnsafe()
