@@ -13,7 +13,7 @@
 import { WorkerPool } from "@fiberpool/core"
 import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
 import { NodeDashboard, NodeShutdown } from "@fiberpool/node"
-import { Data, Effect, Layer, Schedule, Schema } from "effect"
+import { Clock, Data, Effect, Layer, Schedule, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -78,7 +78,7 @@ const program = Effect.gen(function*() {
   const queue = yield* DurableQueue.Service
   const provideQueue = Effect.provideService(DurableQueue.Service, queue)
   // DurableQueue has no listing of waiting jobs: the page lists the reminders this process scheduled.
-  const reminders = new Set<string>()
+  const reminders = new Map<string, number>() // id → when it becomes claimable (epoch ms)
   const invoices: NodeDashboard.QueueSource = {
     name: queue.name,
     deadLetters: provideQueue(DurableQueue.deadLetters()),
@@ -95,7 +95,9 @@ const program = Effect.gen(function*() {
         completed: stats.completed
       }
     }),
-    jobs: Effect.sync(() => [...reminders].map((id) => ({ id, type: SendReminder.name, state: "delayed" as const }))),
+    jobs: Effect.sync(() =>
+      [...reminders].map(([id, runAt]) => ({ id, type: SendReminder.name, state: "delayed" as const, runAt }))
+    ),
     cancel: (id) =>
       Effect.tap(
         provideQueue(DurableQueue.cancel(id)),
@@ -118,7 +120,7 @@ const program = Effect.gen(function*() {
   for (let i = 1; i <= 3; i++) {
     const id = `reminder-${i}`
     yield* DurableQueue.enqueue(SendReminder, { customer: `customer-${i}` }, { id, delay: "1 hour" })
-    reminders.add(id)
+    reminders.set(id, (yield* Clock.currentTimeMillis) + 60 * 60 * 1000)
   }
   yield* log("export-1 runs until cancelled, export-2 waits for it; reminder-1 … reminder-3 wait an hour")
 
