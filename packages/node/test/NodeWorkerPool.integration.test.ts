@@ -4,7 +4,7 @@ import { Cause, Effect, Exit, Fiber, Metric, Result } from "effect"
 import { fileURLToPath } from "node:url"
 import * as NodeError from "../src/NodeError.ts"
 import * as NodeWorkerPool from "../src/NodeWorkerPool.ts"
-import { Crash, Divide, DivisionByZero, Double, Ping, Spin, Ticks } from "./fixtures/thread-tasks.ts"
+import { Crash, Divide, DivisionByZero, Double, Ping, Sequence, Spin, Ticks } from "./fixtures/thread-tasks.ts"
 import { exitWithin, run } from "./utils/spawn.ts"
 
 const worker = new URL("./fixtures/thread-worker.ts", import.meta.url)
@@ -273,6 +273,29 @@ describe("NodeWorkerPool on real threads", () => {
       exits.forEach((exit, i) => assert.strictEqual(Exit.isSuccess(exit), i !== 5, `job ${i}`))
       assert.strictEqual(yield* handles[5].status, "timedOut")
       assert.strictEqual((yield* NodeWorkerPool.threadStats(threads)).respawned, 1)
+    }).pipe(Effect.scoped))
+
+  it.live("pipelined requests behind an asynchronous one all get their results", () =>
+    Effect.gen(function*() {
+      const threads = yield* NodeWorkerPool.make({ worker, threads: 1 })
+      // short tasks first, so that the next requests are pipelined behind the running one
+      yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) => NodeWorkerPool.run(threads, Ping, i), {
+        concurrency: "unbounded"
+      })
+      for (let round = 0; round < 10; round++) {
+        // the first request of each burst is asynchronous: the synchronous ones behind it wait in the thread, and
+        // more arrive while they run (a thread that ran them out of order stopped getting requests)
+        const positions = yield* Effect.forEach(
+          Array.from({ length: 200 }, (_, n) => n),
+          (n) => NodeWorkerPool.run(threads, Sequence, { n, sleepMillis: n % 50 === 0 ? 5 : 0 }),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.timeout("10 seconds"))
+        assert.deepStrictEqual(
+          [...positions].sort((a, b) => a - b),
+          Array.from({ length: 200 }, (_, n) => round * 200 + n),
+          `round ${round}: every request ran once`
+        )
+      }
     }).pipe(Effect.scoped))
 
   it.live("a short job is not stuck behind a long one while another thread is free", () =>
