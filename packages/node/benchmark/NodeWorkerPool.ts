@@ -3,7 +3,8 @@
  *
  * - "64 jobs of ~20 ms CPU on 2 threads": wall time, and the speed-up over running them on the main thread.
  * - "10k tiny tasks at once": time per task, all submitted together.
- * - "one-at-a-time round trips": time per task, each awaited before the next.
+ * - "one-at-a-time round trips": time per task, each awaited before the next, and the main thread's CPU time per
+ *   task (`process.threadCpuUsage`): what the pool itself costs, apart from waiting for the thread.
  * - "graceful close with 100 in flight": 100 jobs of ~5 ms submitted, then the pool is closed at once; how
  *   many completed and how long the close took, against the ideal 100 × 5 ms / 2 threads.
  *
@@ -54,11 +55,18 @@ interface Sample {
   mainMillis: number
   burstMicros: number
   tripMicros: number
+  tripCpuMicros: number
   closeCompleted: number
   closeMillis: number
 }
 type Peer = "fiberpool" | "piscina" | "tinypool"
 const samples: Record<Peer, Array<Sample>> = { fiberpool: [], piscina: [], tinypool: [] }
+
+/** The main thread's CPU time so far, in µs. */
+const mainCpu = (): number => {
+  const usage = process.threadCpuUsage()
+  return usage.user + usage.system
+}
 
 const timeMain = () => {
   const start = performance.now()
@@ -87,8 +95,10 @@ const fiberpool = (mainMillis: number): Promise<Sample> =>
     assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
 
     start = performance.now()
+    const cpu = mainCpu()
     for (let i = 0; i < trips; i++) assert.strictEqual(yield* NodeWorkerPool.run(pool, Echo, i), i)
     const tripMicros = (performance.now() - start) * 1000 / trips
+    const tripCpuMicros = (mainCpu() - cpu) / trips
 
     const handles = yield* all(closeJobs, (i) => NodeWorkerPool.submit(pool, Work, { seed: i + 1, iterations: iters5 }))
     start = performance.now()
@@ -97,7 +107,7 @@ const fiberpool = (mainMillis: number): Promise<Sample> =>
     let closeCompleted = 0
     for (const handle of handles) if ((yield* handle.status) === "succeeded") closeCompleted++
     assert.strictEqual(report.totals.succeeded, closeCompleted + cpuJobs + burst + trips + warmup + 4)
-    return { cpuMillis, mainMillis, burstMicros, tripMicros, closeCompleted, closeMillis }
+    return { cpuMillis, mainMillis, burstMicros, tripMicros, tripCpuMicros, closeCompleted, closeMillis }
   })))
 
 interface PromisePool {
@@ -123,8 +133,10 @@ const peer = async (
   assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
 
   start = performance.now()
+  const cpu = mainCpu()
   for (let i = 0; i < trips; i++) assert.strictEqual(await pool.run(i), i)
   const tripMicros = (performance.now() - start) * 1000 / trips
+  const tripCpuMicros = (mainCpu() - cpu) / trips
 
   let closeCompleted = 0
   const inFlight = Array.from(
@@ -135,7 +147,7 @@ const peer = async (
   await close()
   const closeMillis = performance.now() - start
   await Promise.allSettled(inFlight)
-  return { cpuMillis, mainMillis, burstMicros, tripMicros, closeCompleted, closeMillis }
+  return { cpuMillis, mainMillis, burstMicros, tripMicros, tripCpuMicros, closeCompleted, closeMillis }
 }
 
 const piscina = (mainMillis: number) => {
@@ -175,6 +187,7 @@ const rows: Array<[string, (s: Sample) => number, number]> = [
   [`${cpuJobs} jobs × 20 ms, speed-up over main`, (s) => s.mainMillis / s.cpuMillis, 2],
   [`${burst} tiny tasks at once, µs/task`, (s) => s.burstMicros, 1],
   [`one-at-a-time round trip, µs/task`, (s) => s.tripMicros, 1],
+  [`one-at-a-time round trip, main-thread CPU µs/task`, (s) => s.tripCpuMicros, 1],
   [`close with ${closeJobs} in flight: completed`, (s) => s.closeCompleted, 0],
   [`close with ${closeJobs} in flight: ms (ideal ${(closeJobs * 5 / threads).toFixed(0)})`, (s) => s.closeMillis, 0]
 ]

@@ -232,18 +232,17 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
         }
         // the replies so far go now: this one may take a while
         flush()
-        inFlight++
         const fiber = run(Result.isSuccess(effect) ? effect.success : Effect.die(effect.failure))
-        // A synchronous handler (`Effect.sync`) has ended inside `run`: it is answered here. Its observer would
-        // run inside this call, start the requests queued behind it or wait for new ones, and so run requests
-        // out of the order they came in while the caller still holds earlier ones (the main thread then sees
-        // `consumed` go backwards and stops posting to this thread).
+        // A fiber that ended inside `run` (`Effect.sync`) is answered here, like an Exit. Its observer would run
+        // inside this call, start the requests queued behind it or wait for new ones, and so run requests out of
+        // the order they came in while the caller still holds earlier ones (the main thread then sees `consumed`
+        // go backwards and stops posting to this thread).
         const early = fiber.pollUnsafe()
         if (early !== undefined) {
-          inFlight--
           reply(task, id, early, send)
           return finished(name, seq)
         }
+        inFlight++
         fiber.addObserver((exit) => {
           inFlight--
           reply(task, id, exit, send)

@@ -287,7 +287,7 @@ describe("NodeWorkerPool on real threads", () => {
         // more arrive while they run (a thread that ran them out of order stopped getting requests)
         const positions = yield* Effect.forEach(
           Array.from({ length: 200 }, (_, n) => n),
-          (n) => NodeWorkerPool.run(threads, Sequence, { n, sleepMillis: n % 50 === 0 ? 5 : 0 }),
+          (n) => NodeWorkerPool.run(threads, Sequence, { sleepMillis: n % 50 === 0 ? 5 : 0 }),
           { concurrency: "unbounded" }
         ).pipe(Effect.timeout("10 seconds"))
         assert.deepStrictEqual(
