@@ -13,7 +13,7 @@
 import { WorkerPool } from "@fiberpool/core"
 import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
 import { NodeDashboard, NodeShutdown } from "@fiberpool/node"
-import { Clock, Data, Effect, Layer, Schedule, Schema } from "effect"
+import { Clock, Data, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -62,6 +62,7 @@ const order = (n: number): Effect.Effect<number, PaymentDeclined | Flaky> => {
 }
 
 // Reminders are scheduled an hour ahead: they wait, delayed, and can be cancelled from the page.
+const reminderDelay = Duration.hours(1)
 const SendReminder = JobType.make({
   name: "send-reminder",
   payload: Schema.Struct({ customer: Schema.String }),
@@ -119,8 +120,8 @@ const program = Effect.gen(function*() {
   }
   for (let i = 1; i <= 3; i++) {
     const id = `reminder-${i}`
-    yield* DurableQueue.enqueue(SendReminder, { customer: `customer-${i}` }, { id, delay: "1 hour" })
-    reminders.set(id, (yield* Clock.currentTimeMillis) + 60 * 60 * 1000)
+    yield* DurableQueue.enqueue(SendReminder, { customer: `customer-${i}` }, { id, delay: reminderDelay })
+    reminders.set(id, (yield* Clock.currentTimeMillis) + Duration.toMillis(reminderDelay))
   }
   yield* log("export-1 runs until cancelled, export-2 waits for it; reminder-1 … reminder-3 wait an hour")
 
