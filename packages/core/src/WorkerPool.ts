@@ -335,8 +335,9 @@ export const submit: {
     Effect.withFiber((fiber) => {
       if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
       const pool = impl(self)
-      const resolved = jobOptions(pool, fiber, options)
-      if (Exit.isExit(resolved)) return resolved
+      // no options (the common case): nothing to resolve or reject
+      const resolved = options === undefined ? noJobOptions : jobOptions(pool, fiber, options)
+      if (resolved !== noJobOptions && Exit.isExit(resolved)) return resolved
       return pool.submit(effect, resolved, fiber.context) as Effect.Effect<Job.JobHandle<A, E>, PoolError>
     })
 )
@@ -345,9 +346,8 @@ export const submit: {
 const jobOptions = (
   pool: PoolImpl,
   fiber: Fiber.Fiber<unknown, unknown>,
-  options: Job.Options<any> | undefined
+  options: Job.Options<any>
 ): ResolvedJobOptions | Exit.Exit<never, PoolError> => {
-  if (options === undefined) return noJobOptions
   const resolved = resolveJobOptions(options, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
   if (Result.isSuccess(resolved)) return resolved.success
   pool.countRejection("InvalidOptions")
@@ -437,8 +437,9 @@ export const run: {
     Effect.withFiber((fiber) => {
       if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
       const pool = impl(self)
-      const resolved = jobOptions(pool, fiber, options)
-      if (Exit.isExit(resolved)) return resolved
+      // no options (the common case): nothing to resolve or reject
+      const resolved = options === undefined ? noJobOptions : jobOptions(pool, fiber, options)
+      if (resolved !== noJobOptions && Exit.isExit(resolved)) return resolved
       return pool.submitAndAwait(effect, resolved, fiber.context) as Effect.Effect<A, E | JobError | PoolError>
     })
 )
