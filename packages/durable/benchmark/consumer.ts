@@ -25,7 +25,7 @@ if (system === "fiberpool") {
   const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.sync(() => void count++) })
   const Sql = store === "sqlite"
     ? SqliteClient.layer({ filename: db, busyTimeout: "20 seconds" })
-    : PgClient.layer({ url: Redacted.make(db), maxConnections: Number(process.env.BENCH_PG_CONNECTIONS ?? 10) })
+    : PgClient.layer({ url: Redacted.make(db), maxConnections: Number(process.env.BENCH_PG_CONNECTIONS ?? 4) })
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(
     Layer.buildWithScope(DurableQueue.layerSql({ name: queue }).pipe(Layer.provide(Sql)), scope)
@@ -37,7 +37,12 @@ if (system === "fiberpool") {
   )
   stop = () => Effect.runPromise(Scope.close(scope, Exit.void))
 } else {
-  const boss = new PgBoss({ connectionString: db, max: 4, supervise: false, schedule: false })
+  const boss = new PgBoss({
+    connectionString: db,
+    max: Number(process.env.BENCH_PG_CONNECTIONS ?? 4),
+    supervise: false,
+    schedule: false
+  })
   boss.on("error", (error) => console.error(error))
   await boss.start()
   console.log("ready")

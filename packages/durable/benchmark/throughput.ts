@@ -6,6 +6,11 @@
  * Each cell: enqueue N jobs (not timed), start the consumer processes and wait until they are connected, then
  * say "go" and time until the store reports every job completed (acks included). Checks that every job ran.
  *
+ * Fair by construction: both systems get the same job count, the same concurrency per process (so the same total),
+ * the same number of database connections per process (`BENCH_PG_CONNECTIONS`, default 4: pg-boss's `max`, the
+ * fiberpool consumer's `maxConnections`), and each PostgreSQL cell runs in a database created for it and dropped
+ * after (pg-boss is fastest on a fresh database: its tables and indexes hold no dead rows yet).
+ *
  * Run: `FIBERPOOL_TEST_PG_URL=postgres://... node packages/durable/benchmark/throughput.ts [--quick] [--rounds 3]`
  */
 import { PgClient } from "@effect/sql-pg"
@@ -24,6 +29,7 @@ const roundsAt = args.indexOf("--rounds")
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : quick ? 1 : 3
 const JOBS = quick ? 500 : 5000
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
+const CONNECTIONS = Number(process.env.BENCH_PG_CONNECTIONS ?? 4)
 const pgUrl = process.env.FIBERPOOL_TEST_PG_URL ?? process.env.DATABASE_URL
 const consumerFile = new URL("./consumer.ts", import.meta.url).pathname
 
@@ -51,14 +57,38 @@ if (!pgUrl) console.warn("FIBERPOOL_TEST_PG_URL is not set: PostgreSQL cells ski
 const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.void })
 let serial = 0
 
-const sqlLayer = (cell: Cell, file: string): Layer.Layer<SqlClient.SqlClient, unknown> =>
-  cell.store === "sqlite" ? SqliteClient.layer({ filename: file }) : PgClient.layer({ url: Redacted.make(pgUrl!) })
+const sqlLayer = (cell: Cell, file: string, url: string | undefined): Layer.Layer<SqlClient.SqlClient, unknown> =>
+  cell.store === "sqlite"
+    ? SqliteClient.layer({ filename: file })
+    : PgClient.layer({ url: Redacted.make(url!), maxConnections: CONNECTIONS })
+
+/** The same server and credentials, another database. */
+const withDatabase = (url: string, database: string): string => {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  return parsed.toString()
+}
+
+/** Runs `statement` on the server's maintenance connection (the URL's own database). */
+const admin = (statement: string) =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(statement)
+    }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl!), maxConnections: 1 })), Effect.orDie)
+  )
 
 const runCell = async (cell: Cell): Promise<number> => {
   const queue = `bench_${process.pid}_${serial++}`
   const file = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-bench-")), "queue.db")
-  const db = cell.store === "sqlite" ? file : pgUrl!
-  const Sql = sqlLayer(cell, file)
+  let database: string | undefined
+  if (cell.store === "postgres") {
+    database = queue
+    await admin(`CREATE DATABASE ${database}`)
+  }
+  const url = database === undefined ? undefined : withDatabase(pgUrl!, database)
+  const db = cell.store === "sqlite" ? file : url!
+  const Sql = sqlLayer(cell, file, url)
 
   // enqueue (not timed)
   let boss: PgBoss | undefined
@@ -74,7 +104,7 @@ const runCell = async (cell: Cell): Promise<number> => {
       }).pipe(Effect.provide(DurableQueue.layerSql({ name: queue }).pipe(Layer.provideMerge(Sql))), Effect.orDie)
     )
   } else {
-    boss = new PgBoss({ connectionString: pgUrl!, max: 4, supervise: false, schedule: false })
+    boss = new PgBoss({ connectionString: db, max: CONNECTIONS, supervise: false, schedule: false })
     boss.on("error", (error) => console.error(error))
     await boss.start()
     await boss.createQueue(queue)
@@ -87,7 +117,7 @@ const runCell = async (cell: Cell): Promise<number> => {
     const child = ChildProcess.spawn(
       process.execPath,
       [consumerFile, cell.system, cell.store, db, queue, String(CONCURRENCY)],
-      { stdio: ["pipe", "pipe", "inherit"] }
+      { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, BENCH_PG_CONNECTIONS: String(CONNECTIONS) } }
     )
     const state = { child, count: 0, ready: false }
     let buffer = ""
@@ -131,12 +161,16 @@ const runCell = async (cell: Cell): Promise<number> => {
   await boss?.stop({ graceful: false })
   const ran = children.reduce((sum, c) => sum + c.count, 0)
   if (ran < JOBS) throw new Error(`${cell.name}: ${ran} of ${JOBS} jobs ran`)
-  if (cell.store === "sqlite") Fs.rmSync(Path.dirname(file), { recursive: true, force: true })
+  Fs.rmSync(Path.dirname(file), { recursive: true, force: true })
+  if (database !== undefined) await admin(`DROP DATABASE ${database} WITH (FORCE)`)
   return JOBS / (millis / 1000)
 }
 
 const results = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
-console.log(`durable throughput: ${JOBS} no-op jobs per cell, consumer concurrency ${CONCURRENCY}, ${rounds} round(s)`)
+console.log(
+  `durable throughput: ${JOBS} no-op jobs per cell, concurrency ${CONCURRENCY} and ${CONNECTIONS} connections per ` +
+    `consumer process, a fresh PostgreSQL database per cell, ${rounds} round(s)`
+)
 console.log(`node ${process.version}, ${Os.cpus().length} CPUs (${Os.cpus()[0]?.model ?? "?"})`)
 for (let round = 0; round < rounds; round++) {
   for (const cell of cells) {
@@ -146,10 +180,24 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-console.log("\n| cell | jobs/s (median) | min–max |\n| --- | ---: | ---: |")
-for (const [name, rates] of results) {
-  console.log(
-    `| ${name} | ${median(rates).toFixed(0)} | ${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)} |`
-  )
+const cellText = (name: string) => {
+  const rates = results.get(name)
+  if (rates === undefined || rates.length === 0) return "–"
+  return `${median(rates).toFixed(0)} (${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`
+}
+console.log("\n| cell | fiberpool jobs/s | pg-boss jobs/s | fiberpool ÷ pg-boss |\n| --- | ---: | ---: | ---: |")
+for (
+  const [label, processes, store] of [
+    ["SQLite, 1 consumer process", 1, "SQLite"],
+    ["PostgreSQL, 1 consumer process", 1, "PostgreSQL"],
+    ["PostgreSQL, 4 consumer processes", 4, "PostgreSQL"]
+  ] as const
+) {
+  const suffix = `${store}, ${processes} process${processes === 1 ? "" : "es"}`
+  const mine = results.get(`fiberpool, ${suffix}`)
+  const theirs = results.get(`pg-boss, ${suffix}`)
+  const ratio = mine?.length && theirs?.length ? (median(mine) / median(theirs)).toFixed(2) : "–"
+  if (!mine?.length && !theirs?.length) continue
+  console.log(`| ${label} | ${cellText(`fiberpool, ${suffix}`)} | ${cellText(`pg-boss, ${suffix}`)} | ${ratio} |`)
 }
 process.exit(0)

@@ -1,0 +1,76 @@
+/**
+ * Group commit: many callers' writes become one statement. A write that arrives while no statement is running
+ * starts one at once (no added latency when the store is idle); writes that arrive while one runs wait for it
+ * and go together in the next, up to `maxSize` a statement. Under load, N concurrent acknowledgements cost one
+ * round trip instead of N, which is how pg-boss completes its batches.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+
+/** @internal */
+export interface GroupCommit<A, E> {
+  /** Adds an item to the next statement; succeeds or fails with the statement that wrote it. */
+  readonly write: (item: A) => Effect.Effect<void, E>
+}
+
+interface Group<A, E> {
+  readonly items: Array<A>
+  readonly done: Deferred.Deferred<void, E>
+}
+
+/**
+ * `flush` writes one group of items in one statement (retrying as it sees fit); its failure fails every caller
+ * of that group. The statements run one at a time, in a fiber of the given scope: closing the scope interrupts a
+ * running one, whose callers then see the interruption.
+ * @internal
+ */
+export const make = <A, E>(options: {
+  readonly maxSize: number
+  readonly flush: (items: ReadonlyArray<A>) => Effect.Effect<void, E>
+}): Effect.Effect<GroupCommit<A, E>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const groups: Array<Group<A, E>> = []
+    let running = false
+
+    // runs the groups one statement at a time until none is left
+    const drain: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
+      const group = groups.shift()
+      if (group === undefined) {
+        running = false
+        return Effect.void
+      }
+      return options.flush(group.items).pipe(
+        Effect.onExit((exit) => Effect.sync(() => Deferred.doneUnsafe(group.done, exit))),
+        Effect.exit,
+        Effect.flatMap(loop)
+      )
+    })
+
+    const write = (item: A): Effect.Effect<void, E> =>
+      Effect.suspend(() => {
+        let group = groups.at(-1)
+        if (group === undefined || group.items.length >= options.maxSize) {
+          group = { items: [], done: Deferred.makeUnsafe<void, E>() }
+          groups.push(group)
+        }
+        group.items.push(item)
+        const done = group.done
+        if (!running) {
+          running = true
+          // started on the scheduler's next turn, so that writes made in this same turn join the first statement
+          return Effect.andThen(Effect.forkIn(drain, scope), Deferred.await(done))
+        }
+        return Deferred.await(done)
+      })
+
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        for (const group of groups.splice(0)) Deferred.doneUnsafe(group.done, Exit.interrupt())
+      })
+    )
+    return { write }
+  })
