@@ -1014,9 +1014,11 @@ export const isTraced: Effect.Effect<boolean> = Effect.map(
     Context.get(context, References.TracerEnabled) && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
 )
 
-const defaultPollInterval = Duration.millis(500)
+/** @internal */
+export const defaultPollInterval: Duration.Duration = Duration.millis(500)
 
-const makeQueue = (
+/** @internal the queue handle over a store; the layers of this module and `DurableRedis` build it */
+export const makeQueue = (
   options: Options & { readonly maintenanceInterval?: Duration.Input | undefined } | undefined,
   store: PersistedQueue.PersistedQueueStore["Service"],
   outcomes: Outcomes.OutcomeStore,
@@ -1086,7 +1088,8 @@ const offer = (
     Effect.as(envelope.id)
   )
 
-const durationOption = (
+/** @internal */
+export const durationOption = (
   option: string,
   input: Duration.Input | undefined,
   fallback: Duration.Duration
