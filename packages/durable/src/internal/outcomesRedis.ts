@@ -92,13 +92,12 @@ export const make = (redis: Redis.Redis["Service"], prefix: string): OutcomeStor
       return deleteBeyond(keys.rows, keys.kinds, keys.counts, keys.base, status, keep, limit).pipe(wrap("retention"))
     },
     counts: (queue) =>
-      redis.send<ReadonlyArray<string>>("HGETALL", keysOf(queue).counts).pipe(
-        Effect.map((flat) => {
+      redis.send<ReadonlyArray<string> | Readonly<Record<string, string>>>("HGETALL", keysOf(queue).counts).pipe(
+        Effect.map((reply) => {
           const counts: Array<{ jobType: string; status: OutcomeRow["status"]; count: number }> = []
-          for (let i = 0; i + 1 < flat.length; i += 2) {
-            const kind = flat[i]
+          for (const [kind, value] of hashEntries(reply)) {
             const separator = kind.indexOf("|")
-            const count = Number(flat[i + 1])
+            const count = Number(value)
             if (separator < 0 || count <= 0) continue
             counts.push({
               status: kind.slice(0, separator) as OutcomeRow["status"],
@@ -146,6 +145,17 @@ export const make = (redis: Redis.Redis["Service"], prefix: string): OutcomeStor
 // ---- Internal ----
 
 const progressBatch = 1000
+
+/** A hash as `HGETALL` answers it: node-redis maps it to an object; a RESP2 client answers a flat array. */
+const hashEntries = (
+  reply: ReadonlyArray<string> | Readonly<Record<string, string>> | null
+): ReadonlyArray<readonly [string, string]> => {
+  if (reply === null) return []
+  if (!Array.isArray(reply)) return Object.entries(reply)
+  const entries: Array<readonly [string, string]> = []
+  for (let i = 0; i + 1 < reply.length; i += 2) entries.push([reply[i], reply[i + 1]])
+  return entries
+}
 
 /** Removes a row with its indexes and count; `base` is the queue's `…:fp:by:` prefix. */
 const unindexLua = `
