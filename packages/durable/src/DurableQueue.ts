@@ -832,7 +832,12 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
   Service.use((queue) => {
     const table = queue.table
     if (table === undefined) {
-      return Effect.fail(new StoreError({ operation: "cancel", cause: new Error("only the SQL stores can cancel (not the memory or Redis store)") }))
+      return Effect.fail(
+        new StoreError({
+          operation: "cancel",
+          cause: new Error("only the SQL stores can cancel (not the memory or Redis store)")
+        })
+      )
     }
     return queue.outcomes.transaction(Effect.gen(function*() {
       const { head, outcome } = yield* table.cancel(queue.name, id)
@@ -1270,7 +1275,10 @@ const queueStats = (queue: DurableQueue): Effect.Effect<QueueStats, StoreError> 
   Effect.gen(function*() {
     const table = queue.table
     if (table === undefined) {
-      return yield* new StoreError({ operation: "stats", cause: new Error("only the SQL stores keep counts (not the memory or Redis store)") })
+      return yield* new StoreError({
+        operation: "stats",
+        cause: new Error("only the SQL stores keep counts (not the memory or Redis store)")
+      })
     }
     const rows = yield* table.stats(queue.name)
     const outcomes = yield* queue.outcomes.counts(queue.name)

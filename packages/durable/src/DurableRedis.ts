@@ -199,7 +199,10 @@ export const layer = (
   Redis.RedisError | PoolError.InvalidOptions
 > =>
   Layer.unwrap(
-    Effect.map(clientOptions(options), (client) => layerStore(options).pipe(Layer.provideMerge(NodeRedis.layer(client))))
+    Effect.map(
+      clientOptions(options),
+      (client) => layerStore(options).pipe(Layer.provideMerge(NodeRedis.layer(client)))
+    )
   )
 
 // ---- Internal ----

@@ -24,7 +24,14 @@ const keysUnder = (redis: Redis.Redis["Service"], pattern: string) =>
     const keys: Array<string> = []
     let cursor = "0"
     do {
-      const [next, batch] = yield* redis.send<[string, Array<string>]>("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
+      const [next, batch] = yield* redis.send<[string, Array<string>]>(
+        "SCAN",
+        cursor,
+        "MATCH",
+        pattern,
+        "COUNT",
+        "1000"
+      )
       cursor = next
       keys.push(...batch)
     } while (cursor !== "0")
@@ -65,7 +72,12 @@ describe("DurableRedis", () => {
       const all = yield* keysUnder(redis, `fptest:${name}:*`)
       assert.isTrue(all.every((key) => key.startsWith(a) || key.startsWith(b)), all.join(", "))
       // effect's store keys, and the package's own beside them
-      assert.includeMembers(all, [`${a}${name}:ids`, `${a}${name}:fp:outcomes`, `${a}${name}:fp:by:dead`, `${b}${name}`])
+      assert.includeMembers(all, [
+        `${a}${name}:ids`,
+        `${a}${name}:fp:outcomes`,
+        `${a}${name}:fp:by:dead`,
+        `${b}${name}`
+      ])
       // b's job is still waiting in b's list
       assert.strictEqual(yield* redis.send<number>("LLEN", `${b}${name}`), 1)
     }), 30_000)
@@ -95,27 +107,31 @@ describe("DurableRedis", () => {
       )
     }), 30_000)
 
-  test("bad options are typed errors naming the option; an unreachable server is a RedisError", () =>
-    Effect.gen(function*() {
-      const open = (options: DurableRedis.Options) => Effect.flip(Layer.build(DurableRedis.layer(options)))
-      const http = yield* open({ url: "http://user:secret@127.0.0.1:6379" })
-      assert(http._tag === "InvalidOptions" && http.option === "url", http.message)
-      assert.notInclude(http.message, "secret")
-      const notUrl = yield* open({ url: "not a url" })
-      assert(notUrl._tag === "InvalidOptions" && notUrl.option === "url", notUrl.message)
-      const lease = yield* open({ url, lockExpiration: "0 seconds" })
-      assert(lease._tag === "InvalidOptions" && lease.option === "lockExpiration", lease.message)
-      const refresh = yield* open({ url, lockRefreshInterval: "soon" as any })
-      assert(refresh._tag === "InvalidOptions" && refresh.option === "lockRefreshInterval", refresh.message)
-      const prefix = yield* open({ url, prefix: 42 as any })
-      assert(prefix._tag === "InvalidOptions" && prefix.option === "prefix", prefix.message)
-      const name = yield* open({ url, name: "" })
-      assert(name._tag === "InvalidOptions" && name.option === "name", name.message)
-      // a port nobody listens on (the server's own, plus one, is very likely free; any refused port will do)
-      const port = Number(new URL(url).port) + 1
-      const down = yield* open({ url: `redis://127.0.0.1:${port}` })
-      assert.strictEqual(down._tag, "RedisError")
-    }), 30_000)
+  test(
+    "bad options are typed errors naming the option; an unreachable server is a RedisError",
+    () =>
+      Effect.gen(function*() {
+        const open = (options: DurableRedis.Options) => Effect.flip(Layer.build(DurableRedis.layer(options)))
+        const http = yield* open({ url: "http://user:secret@127.0.0.1:6379" })
+        assert(http._tag === "InvalidOptions" && http.option === "url", http.message)
+        assert.notInclude(http.message, "secret")
+        const notUrl = yield* open({ url: "not a url" })
+        assert(notUrl._tag === "InvalidOptions" && notUrl.option === "url", notUrl.message)
+        const lease = yield* open({ url, lockExpiration: "0 seconds" })
+        assert(lease._tag === "InvalidOptions" && lease.option === "lockExpiration", lease.message)
+        const refresh = yield* open({ url, lockRefreshInterval: "soon" as any })
+        assert(refresh._tag === "InvalidOptions" && refresh.option === "lockRefreshInterval", refresh.message)
+        const prefix = yield* open({ url, prefix: 42 as any })
+        assert(prefix._tag === "InvalidOptions" && prefix.option === "prefix", prefix.message)
+        const name = yield* open({ url, name: "" })
+        assert(name._tag === "InvalidOptions" && name.option === "name", name.message)
+        // a port nobody listens on (the server's own, plus one, is very likely free; any refused port will do)
+        const port = Number(new URL(url).port) + 1
+        const down = yield* open({ url: `redis://127.0.0.1:${port}` })
+        assert.strictEqual(down._tag, "RedisError")
+      }),
+    30_000
+  )
 
   test("stats and cancel fail with a StoreError that says only SQL stores have them", () =>
     Effect.gen(function*() {
@@ -198,25 +214,37 @@ describe("the Redis outcome store", () => {
       ])
     }), 30_000)
 
-  test("retention deletes the oldest beyond a count, rows older than a time, and old progress", () =>
-    Effect.gen(function*() {
-      const { q, store } = yield* open
-      yield* Effect.forEach([1, 2, 3, 4, 5], (n) => store.put(q, row(`d${n}`, "dead", "mail", n * 100)), {
-        discard: true
-      })
-      yield* store.put(q, row("s1", "succeeded", "mail", 50))
-      assert.deepStrictEqual(yield* store.deleteBeyond(q, "dead", 2, 2), ["d3", "d2"])
-      assert.deepStrictEqual(yield* store.deleteBeyond(q, "dead", 2, 2), ["d1"])
-      assert.deepStrictEqual(yield* store.deleteOlder(q, "dead", 500, 10), ["d4"])
-      assert.deepStrictEqual(yield* store.deleteOlder(q, "succeeded", 51, 10), ["s1"])
-      assert.deepStrictEqual(sortCounts(yield* store.counts(q)), ["dead|mail=1"])
+  test(
+    "retention deletes the oldest beyond a count, rows older than a time, and old progress",
+    () =>
+      Effect.gen(function*() {
+        const { q, store } = yield* open
+        yield* Effect.forEach([1, 2, 3, 4, 5], (n) => store.put(q, row(`d${n}`, "dead", "mail", n * 100)), {
+          discard: true
+        })
+        yield* store.put(q, row("s1", "succeeded", "mail", 50))
+        assert.deepStrictEqual(yield* store.deleteBeyond(q, "dead", 2, 2), ["d3", "d2"])
+        assert.deepStrictEqual(yield* store.deleteBeyond(q, "dead", 2, 2), ["d1"])
+        assert.deepStrictEqual(yield* store.deleteOlder(q, "dead", 500, 10), ["d4"])
+        assert.deepStrictEqual(yield* store.deleteOlder(q, "succeeded", 51, 10), ["s1"])
+        assert.deepStrictEqual(sortCounts(yield* store.counts(q)), ["dead|mail=1"])
 
-      yield* store.putProgress(q, "p1", "{\"done\":1}", 1, 100)
-      yield* store.putProgress(q, "p2", "{\"done\":2}", 2, 300)
-      yield* store.putProgress(q, "p1", "{\"done\":3}", 1, 200)
-      assert.deepStrictEqual(yield* store.getProgress(q, "p1"), { progress: "{\"done\":3}", attempt: 1, updatedAt: 200 })
-      yield* store.deleteProgressOlder(q, 250)
-      assert.isUndefined(yield* store.getProgress(q, "p1"))
-      assert.deepStrictEqual(yield* store.getProgress(q, "p2"), { progress: "{\"done\":2}", attempt: 2, updatedAt: 300 })
-    }), 30_000)
+        yield* store.putProgress(q, "p1", "{\"done\":1}", 1, 100)
+        yield* store.putProgress(q, "p2", "{\"done\":2}", 2, 300)
+        yield* store.putProgress(q, "p1", "{\"done\":3}", 1, 200)
+        assert.deepStrictEqual(yield* store.getProgress(q, "p1"), {
+          progress: "{\"done\":3}",
+          attempt: 1,
+          updatedAt: 200
+        })
+        yield* store.deleteProgressOlder(q, 250)
+        assert.isUndefined(yield* store.getProgress(q, "p1"))
+        assert.deepStrictEqual(yield* store.getProgress(q, "p2"), {
+          progress: "{\"done\":2}",
+          attempt: 2,
+          updatedAt: 300
+        })
+      }),
+    30_000
+  )
 })
