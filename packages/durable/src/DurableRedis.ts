@@ -65,7 +65,7 @@ export type ClientOptions = NonNullable<Parameters<typeof NodeRedis.layer>[0]>
  * Options of {@link layer}: the store's options plus the connection.
  *
  * - `url`: `redis://[[user]:password@]host[:port][/database]` or `rediss://...` (TLS), e.g.
- *   `process.env.REDIS_URL`. Default: `redis://127.0.0.1:6379`.
+ *   `process.env.REDIS_URL`. Default: node-redis's, `localhost:6379`.
  * - `redis`: any other `node-redis` client option; it overrides `url`.
  *
  * @example
