@@ -31,7 +31,10 @@ if (url === undefined || url === "") {
 }
 const consumerFile = new URL("./redis-consumer.ts", import.meta.url).pathname
 const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.void })
-const cells = [1, 4].map((processes) => ({ name: `fiberpool, Redis, ${processes} process${processes > 1 ? "es" : ""}`, processes }))
+const cells = [1, 4].map((processes) => ({
+  name: `fiberpool, Redis, ${processes} process${processes > 1 ? "es" : ""}`,
+  processes
+}))
 let serial = 0
 
 const runCell = async (processes: number): Promise<number> => {
