@@ -16,6 +16,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Redacted from "effect/Redacted"
 import * as DurableQueue from "./DurableQueue.ts"
 import * as OutcomesRedis from "./internal/outcomesRedis.ts"
+import * as WakeupsRedis from "./internal/wakeupsRedis.ts"
 
 /**
  * Options of {@link layerStore}: the queue's options plus the store's.
@@ -26,6 +27,9 @@ import * as OutcomesRedis from "./internal/outcomesRedis.ts"
  * - `lockExpiration`: the lease, as on the SQL stores (default 30 seconds, see `DurableQueue.SqlOptions`): a
  *   crashed process's jobs are delivered again once their lock key has expired. `lockRefreshInterval`: default
  *   `lockExpiration / 6` (at least 500 ms).
+ * - `notify`: producers `PUBLISH` once a job is enqueued (in the background, one message for a burst of enqueues)
+ *   and each worker subscribes, so an idle worker in any process starts a new job within milliseconds; polling
+ *   (`pollInterval`) stays the fallback, and finds delayed jobs and retries. Default `true`; `false` polls only.
  *
  * @example
  * ```ts
@@ -42,6 +46,7 @@ export interface StoreOptions extends DurableQueue.Options {
   readonly prefix?: string | undefined
   readonly lockExpiration?: Duration.Input | undefined
   readonly lockRefreshInterval?: Duration.Input | undefined
+  readonly notify?: boolean | undefined
 }
 
 /**
@@ -109,9 +114,8 @@ export const defaultPrefix: string = "fiberpool:"
  *
  * What differs from the SQL stores (see the README's Redis section): `stats` and `cancel` fail with
  * `StoreError`, a job of a type this worker does not run is dead-lettered (the `unknownTypes` policy needs a SQL
- * store), a dead letter keeps a copy of its payload (as on the memory store), the queue gauges of
- * `DurableMetrics` are not sampled, and workers of other processes see a new job within `pollInterval` (no
- * `NOTIFY`).
+ * store), a dead letter keeps a copy of its payload (as on the memory store), and the queue gauges of
+ * `DurableMetrics` are not sampled.
  *
  * @example
  * ```ts
@@ -166,7 +170,10 @@ export const layerStore = (
         DurableQueue.defaultPollInterval
       )
       const store = yield* PersistedQueue.makeStoreRedis({ prefix, pollInterval, lockExpiration, lockRefreshInterval })
-      return yield* DurableQueue.makeQueue(options, store, OutcomesRedis.make(redis, prefix), undefined, undefined)
+      const wakeups = options?.notify === false
+        ? undefined
+        : yield* WakeupsRedis.make(redis, prefix, store, { reconnectAfter: Duration.seconds(1) })
+      return yield* DurableQueue.makeQueue(options, store, OutcomesRedis.make(redis, prefix), undefined, wakeups)
     })
   )
 

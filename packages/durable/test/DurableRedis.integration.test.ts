@@ -133,6 +133,43 @@ describe("DurableRedis", () => {
     30_000
   )
 
+  test("a job enqueued by another process starts at once, not at the worker's next poll", () =>
+    Effect.gen(function*() {
+      const starts = new Map<string, number>()
+      const Ping = JobType.make({
+        name: "ping",
+        payload: Schema.Null,
+        handler: (_, { id }) => Effect.sync(() => void starts.set(id, Date.now()))
+      })
+      const run = (notify: boolean) =>
+        Effect.gen(function*() {
+          const name = unique()
+          // separate layers: separate clients and stores, as two processes have; polls 10 s apart
+          const open = () =>
+            DurableRedis.layer({ url, name, prefix: `fptest:${name}:`, pollInterval: "10 seconds", notify })
+          yield* startConsumer(open(), { types: [Ping], concurrency: 2 })
+          const producer = yield* Layer.build(open())
+          yield* Effect.sleep("300 millis") // the worker has polled, found nothing, and sleeps
+          const latencies: Array<number> = []
+          for (let i = 0; i < 5; i++) {
+            const id = `${name}-${i}`
+            const enqueuedAt = Date.now()
+            yield* DurableQueue.enqueue(Ping, null, { id }).pipe(Effect.provideContext(producer))
+            const started = yield* Effect.exit(waitUntil("the job starts", Effect.sync(() => starts.has(id)), 1_000))
+            if (started._tag === "Failure") return undefined
+            latencies.push(starts.get(id)! - enqueuedAt)
+            yield* Effect.sleep(`${20 + 30 * i} millis`)
+          }
+          return latencies
+        })
+      const notified = yield* run(true)
+      assert.isDefined(notified, "every job started within a second")
+      assert.isBelow(Math.max(...notified!), 500, `start latencies ${notified!.join(", ")} ms`)
+      console.log(`redis: start latencies across connections with notifications: ${notified!.join(", ")} ms`)
+      // without notifications the job waits for the next poll
+      assert.isUndefined(yield* run(false))
+    }), 30_000)
+
   test("stats and cancel fail with a StoreError that says only SQL stores have them", () =>
     Effect.gen(function*() {
       const name = unique()

@@ -152,7 +152,8 @@ const redisOptions = (options: DurableQueue.SqlOptions | undefined): DurableRedi
     "maxPayloadBytes",
     "retention",
     "lockExpiration",
-    "lockRefreshInterval"
+    "lockRefreshInterval",
+    "notify"
   ]
   return Object.fromEntries(shared.flatMap((key) => options?.[key] === undefined ? [] : [[key, options[key]]]))
 }
