@@ -6,8 +6,13 @@ import { NodeRedis } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, JobType } from "@fiberpool/durable"
 import * as DurableRedis from "@fiberpool/durable/DurableRedis"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Schema } from "effect"
 import { Redis } from "effect/persistence"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as OutcomesRedis from "../src/internal/outcomesRedis.ts"
 import { redisUrl, startConsumer, waitUntil } from "./utils/stores.ts"
 
@@ -181,6 +186,105 @@ describe("DurableRedis", () => {
       assert(cancel._tag === "StoreError" && cancel.operation === "cancel", cancel.message)
       assert.match(cancel.message, /only the SQL stores can cancel/)
     }), 30_000)
+})
+
+/** A Redis server of the test's own (it is stopped and started again), persisted to an append-only file. */
+const ownServer = Effect.gen(function*() {
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-redis-outage-"))
+  const port = yield* Effect.promise(() =>
+    new Promise<number>((resolve) => {
+      const probe = Net.createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as Net.AddressInfo
+        probe.close(() => resolve(port))
+      })
+    })
+  )
+  let server: ChildProcess.ChildProcess | undefined
+  const stop = Effect.promise(() =>
+    new Promise<void>((resolve) => {
+      if (server === undefined || server.exitCode !== null) return resolve()
+      server.once("exit", () => resolve())
+      server.kill("SIGKILL")
+    })
+  )
+  const start = Effect.gen(function*() {
+    server = ChildProcess.spawn("redis-server", [
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--dir",
+      dir,
+      "--save",
+      "",
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "always"
+    ], { stdio: "ignore" })
+    yield* waitUntil(
+      "the server answers",
+      Effect.promise(() =>
+        new Promise<boolean>((resolve) => {
+          const socket = Net.connect(port, "127.0.0.1", () => (socket.end(), resolve(true)))
+          socket.on("error", () => resolve(false))
+        })
+      )
+    )
+  })
+  yield* Effect.addFinalizer(() => Effect.andThen(stop, Effect.sync(() => Fs.rmSync(dir, { recursive: true }))))
+  yield* start
+  return { url: `redis://127.0.0.1:${port}`, stop, start }
+})
+
+describe("DurableRedis when the server goes away", () => {
+  test(
+    "enqueue fails with a typed StoreError, and the queue goes on once the server is back",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* ownServer
+        const name = unique()
+        const runs: Array<string> = []
+        const Note = JobType.make({
+          name: "note",
+          payload: Schema.String,
+          result: Schema.String,
+          handler: (text) => Effect.sync(() => (runs.push(text), text))
+        })
+        const open = () => DurableRedis.layer({ url: server.url, name, pollInterval: "100 millis" })
+        yield* startConsumer(open(), { types: [Note], concurrency: 2 })
+        const producer = yield* Layer.build(open())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) =>
+          effect.pipe(Effect.provideContext(producer))
+        yield* run(DurableQueue.enqueue(Note, "before", { id: "before" }))
+        assert.strictEqual(yield* run(DurableQueue.result(Note, "before")), "before")
+        // enqueued, not yet run: a delay keeps it waiting through the outage
+        yield* run(DurableQueue.enqueue(Note, "delayed", { id: "delayed", delay: "1500 millis" }))
+
+        yield* server.stop
+        const down = yield* Effect.exit(
+          run(DurableQueue.enqueue(Note, "during", { id: "during" })).pipe(
+            Effect.timeout("5 seconds")
+          )
+        )
+        assert(Exit.isFailure(down), "enqueue failed")
+        const error = down.cause.reasons.find((reason) => reason._tag === "Fail")
+        assert(error?._tag === "Fail" && (error.error as { _tag: string })._tag === "StoreError", String(down.cause))
+        yield* Effect.sleep("1 second")
+
+        yield* server.start
+        // the clients reconnect by themselves; what was stored before the outage is still there (append-only file)
+        yield* waitUntil(
+          "the producer's client is back",
+          Effect.map(Effect.exit(run(DurableQueue.enqueue(Note, "after", { id: "after" }))), Exit.isSuccess),
+          10_000
+        )
+        assert.strictEqual(yield* run(DurableQueue.result(Note, "after")), "after")
+        assert.strictEqual(yield* run(DurableQueue.result(Note, "delayed")), "delayed")
+        assert.deepStrictEqual([...runs].sort(), ["after", "before", "delayed"])
+      }),
+    30_000
+  )
 })
 
 describe("the Redis outcome store", () => {
