@@ -1,6 +1,7 @@
 /**
  * What is particular to the Redis store; the behaviour it shares with the others runs in the suites over
- * `stores` (see utils/stores.ts). Needs FIBERPOOL_TEST_REDIS_URL (`eval "$(.ci/redis.sh start)"`).
+ * `stores` (see utils/stores.ts). Needs FIBERPOOL_TEST_REDIS_URL (`eval "$(.ci/redis.sh start)"`), and the outage
+ * test `redis-server` on the PATH (it starts a server of its own; `.ci/redis.sh` installs the package).
  */
 import { NodeRedis } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
