@@ -3,12 +3,10 @@
  * FIBERPOOL_TEST_PG_URL is set (start one with `eval "$(.ci/postgres.sh start)"`), and Redis when
  * FIBERPOOL_TEST_REDIS_URL is set (start one with `eval "$(.ci/redis.sh start)"`).
  */
-import { NodeRedis } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { DurableQueue, DurableWorker, type JobType, SqliteClient } from "@fiberpool/durable"
 import * as DurableRedis from "@fiberpool/durable/DurableRedis"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
-import type { Redis } from "effect/persistence"
 import type { SqlClient } from "effect/sql"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -47,8 +45,7 @@ export interface Connect {
   readonly sql: Layer.Layer<SqlClient.SqlClient, unknown> | undefined
   /** the SQLite file */
   readonly filename?: string | undefined
-  /** Redis: a plain client of the same server, and the test's key prefix */
-  readonly redis?: Layer.Layer<Redis.Redis, unknown> | undefined
+  /** Redis: the test's key prefix */
   readonly prefix?: string | undefined
 }
 
@@ -133,12 +130,7 @@ export const stores: ReadonlyArray<StoreCase> = [
       return Object.assign(
         (options?: DurableQueue.SqlOptions) =>
           DurableRedis.layer({ url: redisUrl ?? "", name, prefix, ...testDefaults, ...redisOptions(options) }),
-        {
-          queueName: name,
-          sql: undefined,
-          redis: NodeRedis.layer({ url: redisUrl ?? "" }),
-          prefix
-        }
+        { queueName: name, sql: undefined, prefix }
       )
     })
   }
