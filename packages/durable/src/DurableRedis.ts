@@ -24,6 +24,7 @@ import * as WakeupsRedis from "./internal/wakeupsRedis.ts"
  * - `prefix`: the start of every key the queue writes (default `"fiberpool:"`): effect's store keys
  *   (`<prefix><name>`, `<prefix><name>:pending`...) and the durable package's own (`<prefix><name>:fp:...`). Give
  *   each application its own prefix when several share one Redis database; several queues can share one prefix.
+ *   1 to 200 characters.
  * - `lockExpiration`: the lease, as on the SQL stores (default 30 seconds, see `DurableQueue.SqlOptions`): a
  *   crashed process's jobs are delivered again once their lock key has expired. `lockRefreshInterval`: default
  *   `lockExpiration / 6` (at least 500 ms).
@@ -140,11 +141,12 @@ export const layerStore = (
     Effect.gen(function*() {
       const redis = yield* Redis.Redis
       const prefix = options?.prefix ?? defaultPrefix
-      if (typeof prefix !== "string" || prefix.length > 200) {
+      // not empty: effect's store cleanup scans `<prefix>*:ids`, which would be every such key of the database
+      if (typeof prefix !== "string" || prefix.length === 0 || prefix.length > 200) {
         return yield* new PoolError.InvalidOptions({
           option: "prefix",
           value: JSON.stringify(prefix),
-          expected: "a key prefix of at most 200 characters"
+          expected: "a key prefix of 1 to 200 characters"
         })
       }
       const lockExpiration = yield* DurableQueue.durationOption(
