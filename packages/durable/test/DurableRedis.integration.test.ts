@@ -129,6 +129,8 @@ describe("DurableRedis", () => {
         assert(refresh._tag === "InvalidOptions" && refresh.option === "lockRefreshInterval", refresh.message)
         const prefix = yield* open({ url, prefix: 42 as any })
         assert(prefix._tag === "InvalidOptions" && prefix.option === "prefix", prefix.message)
+        const empty = yield* open({ url, prefix: "" })
+        assert(empty._tag === "InvalidOptions" && empty.option === "prefix", empty.message)
         const name = yield* open({ url, name: "" })
         assert(name._tag === "InvalidOptions" && name.option === "name", name.message)
         // a port nobody listens on (the server's own, plus one, is very likely free; any refused port will do)
