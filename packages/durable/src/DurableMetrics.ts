@@ -5,8 +5,8 @@
  * default 15 seconds) and registers these gauges in the `Metric.MetricRegistry` of the context it was made in,
  * with the attributes `queue` and `type`. They describe the queue, not the worker: every worker of a queue
  * reports the same values (aggregate them across processes with `max`, not `sum`). A type whose jobs are all
- * gone reads 0 until the worker closes; a closing worker removes its series. The memory store keeps no counts:
- * its workers register none. The pool's own metrics (`PoolMetrics`, attribute `pool`) count what each worker
+ * gone reads 0 until the worker closes; a closing worker removes its series. The memory and Redis stores keep no
+ * counts: their workers register none. The pool's own metrics (`PoolMetrics`, attribute `pool`) count what each worker
  * ran.
  *
  * | name | type | meaning |

@@ -806,7 +806,7 @@ export type CancelResult = "cancelled" | "running" | "completed" | "failed" | "n
  *
  * A job a worker has already claimed is not touched (`"running"`): durable jobs run to their end, their handler
  * decides. The check and the cancellation are one statement, so a job is either cancelled or claimed, never
- * both. SQL stores only: the memory store fails with `StoreError`.
+ * both. SQL stores only: the memory and Redis stores fail with `StoreError`.
  *
  * @example
  * ```ts
@@ -832,7 +832,12 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
   Service.use((queue) => {
     const table = queue.table
     if (table === undefined) {
-      return Effect.fail(new StoreError({ operation: "cancel", cause: new Error("the memory store cannot cancel") }))
+      return Effect.fail(
+        new StoreError({
+          operation: "cancel",
+          cause: new Error("only the SQL stores can cancel (not the memory or Redis store)")
+        })
+      )
     }
     return queue.outcomes.transaction(Effect.gen(function*() {
       const { head, outcome } = yield* table.cancel(queue.name, id)
@@ -917,7 +922,7 @@ export interface QueueStats {
  *
  * Reads the unfinished rows of the queue (through the store's pending-only index) and counts the completed ones:
  * cheap for a backlog of thousands, a scan for millions; poll it every few seconds, not per job.
- * SQL stores only: the memory store fails with `StoreError`.
+ * SQL stores only: the memory and Redis stores fail with `StoreError`.
  *
  * @example
  * ```ts
@@ -1014,9 +1019,11 @@ export const isTraced: Effect.Effect<boolean> = Effect.map(
     Context.get(context, References.TracerEnabled) && Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
 )
 
-const defaultPollInterval = Duration.millis(500)
+/** @internal */
+export const defaultPollInterval: Duration.Duration = Duration.millis(500)
 
-const makeQueue = (
+/** @internal the queue handle over a store; the layers of this module and `DurableRedis` build it */
+export const makeQueue = (
   options: Options & { readonly maintenanceInterval?: Duration.Input | undefined } | undefined,
   store: PersistedQueue.PersistedQueueStore["Service"],
   outcomes: Outcomes.OutcomeStore,
@@ -1086,7 +1093,8 @@ const offer = (
     Effect.as(envelope.id)
   )
 
-const durationOption = (
+/** @internal */
+export const durationOption = (
   option: string,
   input: Duration.Input | undefined,
   fallback: Duration.Duration
@@ -1267,7 +1275,10 @@ const queueStats = (queue: DurableQueue): Effect.Effect<QueueStats, StoreError> 
   Effect.gen(function*() {
     const table = queue.table
     if (table === undefined) {
-      return yield* new StoreError({ operation: "stats", cause: new Error("the memory store keeps no counts") })
+      return yield* new StoreError({
+        operation: "stats",
+        cause: new Error("only the SQL stores keep counts (not the memory or Redis store)")
+      })
     }
     const rows = yield* table.stats(queue.name)
     const outcomes = yield* queue.outcomes.counts(queue.name)

@@ -157,15 +157,17 @@ describe.each(stores)("DurableQueue on $name", (store) => {
             )
           )
       })
+      // enqueued before A starts, so that A claims the three at once: enqueued one by one from another
+      // connection, "quick" could be claimed a poll before the others and be done before the shutdown
+      const producer = yield* connectProducer(connect())
+      yield* DurableQueue.enqueue(Work, { millis: 100 }, { id: "quick" }).pipe(Effect.provideContext(producer))
+      yield* DurableQueue.enqueue(Work, { millis: 60_000 }, { id: "slow-1" }).pipe(Effect.provideContext(producer))
+      yield* DurableQueue.enqueue(Work, { millis: 60_000 }, { id: "slow-2" }).pipe(Effect.provideContext(producer))
       const a = yield* startConsumer(connect(), {
         types: [Work],
         concurrency: 3,
         shutdown: { gracePeriod: "500 millis" }
       }).pipe(Effect.provideService(ConsumerName, "A"))
-      const producer = yield* connectProducer(connect())
-      yield* DurableQueue.enqueue(Work, { millis: 100 }, { id: "quick" }).pipe(Effect.provideContext(producer))
-      yield* DurableQueue.enqueue(Work, { millis: 60_000 }, { id: "slow-1" }).pipe(Effect.provideContext(producer))
-      yield* DurableQueue.enqueue(Work, { millis: 60_000 }, { id: "slow-2" }).pipe(Effect.provideContext(producer))
       yield* waitUntil("A runs all three", Effect.sync(() => starts.length === 3))
 
       const report = yield* a.worker.shutdown

@@ -3,7 +3,7 @@ import { DurableQueue, JobType } from "@fiberpool/durable"
 import { Effect, Schedule, Schema } from "effect"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
 
-describe.each(stores.filter((store) => store.sql))("claiming on $name", (store) => {
+describe.each(stores.filter((store) => store.shared))("claiming on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
 
   // A worker's claimers each hold one job at a time; a settlement path that left a claimer behind (never back in
@@ -47,16 +47,22 @@ describe.each(stores.filter((store) => store.sql))("claiming on $name", (store) 
         yield* run(DurableQueue.enqueueEncoded("work", 42))
         yield* run(DurableQueue.enqueueEncoded("other", "x"))
         yield* run(DurableQueue.enqueueEncoded("other", "y"))
-        // every job but the two "ok" ones and the malformed one runs twice (a retry, or its second attempt)
+        // every job but the two "ok" ones and the malformed one runs twice (a retry, or its second attempt); the two
+        // of an unknown type are left for another worker on the SQL stores, dead-lettered at once on Redis
+        const deadLetters = store.sql ? 5 : 7
         yield* waitUntil(
           "the first wave settles",
-          Effect.map(run(DurableQueue.deadLetters()), (letters) => letters.length === 5 && runs.length === 14),
+          Effect.map(
+            run(DurableQueue.deadLetters()),
+            (letters) => letters.length === deadLetters && runs.length === 14
+          ),
           15_000
         )
         for (let wave = 0; wave < 5; wave++) {
           const ids = Array.from({ length: 6 }, (_, i) => `w${wave}-${i}`)
           yield* Effect.forEach(ids, (id) => run(DurableQueue.enqueue(Work, "ok", { id })))
           yield* waitUntil(`wave ${wave} runs`, Effect.sync(() => ids.every((id) => runs.includes(id))), 5_000)
+          if (!store.sql) continue // (no counts on Redis: the wave's runs above are the check)
           const stats = yield* run(DurableQueue.stats)
           const work = stats.types.find((t) => t.type === "work")
           assert.strictEqual(work?.pending ?? 0, 0, "no job of type work is left waiting")

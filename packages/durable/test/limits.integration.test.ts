@@ -50,7 +50,7 @@ describe.each(stores)("limits on $name", (store) => {
       assert.match(error.message, /maxPayloadBytes/)
       // the same through enqueueEncoded, and the limit is configurable
       const small = yield* Layer.build(
-        store.sql ? connect({ maxPayloadBytes: 1000 }) : DurableQueue.layerMemory({ maxPayloadBytes: 1000 })
+        store.shared ? connect({ maxPayloadBytes: 1000 }) : DurableQueue.layerMemory({ maxPayloadBytes: 1000 })
       )
       const encoded = yield* Effect.flip(
         DurableQueue.enqueueEncoded("blob", { data: bigText(2000) }).pipe(Effect.provideContext(small))
@@ -100,7 +100,7 @@ describe.each(stores)("limits on $name", (store) => {
       assert(noResult._tag === "InvalidOptions" && noResult.option === "result", noResult.message)
 
       const open = (options: DurableQueue.SqlOptions) =>
-        Layer.build(store.sql ? connect(options) : DurableQueue.layerMemory(options))
+        Layer.build(store.shared ? connect(options) : DurableQueue.layerMemory(options))
       const badQueue = yield* Effect.flip(open({ name: "" }))
       assert.strictEqual((badQueue as { _tag: string })._tag, "InvalidOptions")
       const badLimit = yield* Effect.flip(open({ maxPayloadBytes: -1 }))

@@ -1,31 +1,37 @@
+import { NodeRedis } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, SqliteClient } from "@fiberpool/durable"
-import { Effect, Layer, Redacted } from "effect"
+import * as DurableRedis from "@fiberpool/durable/DurableRedis"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { Redis } from "effect/persistence"
 import { SqlClient } from "effect/sql"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { makeRecord } from "./fixtures/record.ts"
-import { pgUrl, waitUntil } from "./utils/stores.ts"
+import { pgUrl, redisUrl, waitUntil } from "./utils/stores.ts"
 
 const JOBS = 2000
 const CONSUMERS = 4
 const fixture = Path.join(import.meta.dirname, "fixtures", "consumer.ts")
 
 interface Case {
-  readonly store: "sqlite" | "postgres"
+  readonly store: "sqlite" | "postgres" | "redis"
   readonly skip: boolean
+  /** `sql`: where the jobs record their runs (and the queue's tables, SQL stores) */
   readonly setup: () => { readonly db: string; readonly sql: Layer.Layer<SqlClient.SqlClient, unknown> }
 }
+
+const sqliteFile = () => Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-mp-")), "queue.db")
 
 const cases: ReadonlyArray<Case> = [
   {
     store: "sqlite",
     skip: false,
     setup: () => {
-      const db = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-mp-")), "queue.db")
+      const db = sqliteFile()
       return { db, sql: SqliteClient.layer({ filename: db, busyTimeout: "20 seconds" }) }
     }
   },
@@ -33,6 +39,15 @@ const cases: ReadonlyArray<Case> = [
     store: "postgres",
     skip: pgUrl === undefined || pgUrl === "",
     setup: () => ({ db: pgUrl ?? "", sql: PgClient.layer({ url: Redacted.make(pgUrl ?? "") }) })
+  },
+  {
+    // the queue in Redis; the runs are recorded in a SQLite file
+    store: "redis",
+    skip: redisUrl === undefined || redisUrl === "",
+    setup: () => {
+      const db = sqliteFile()
+      return { db, sql: SqliteClient.layer({ filename: db, busyTimeout: "20 seconds" }) }
+    }
   }
 ]
 
@@ -55,14 +70,26 @@ describe.each(cases)("4 consumer processes on $store, one SIGKILLed mid-run", (c
 
         // migrate and enqueue from this process (as a producer would), before any consumer starts
         const ids = Array.from({ length: JOBS }, (_, n) => `job-${String(n).padStart(5, "0")}`)
+        const prefix = `fpmp:${suffix}:`
+        const enqueueAll = Effect.forEach(
+          ids,
+          (id, n) => DurableQueue.enqueue(makeRecord(suffix, "producer"), { n }, { id }),
+          { discard: true }
+        )
         yield* Effect.scoped(Effect.gen(function*() {
+          if (c.store === "redis") {
+            const queue = yield* Layer.build(DurableRedis.layer({ url: redisUrl ?? "", name: queueName, prefix }))
+            return yield* enqueueAll.pipe(Effect.provideContext(queue))
+          }
           const queue = yield* Layer.build(DurableQueue.layerSql({ name: queueName }))
-          yield* sql.withTransaction(
-            Effect.forEach(ids, (id, n) => DurableQueue.enqueue(makeRecord(suffix, "producer"), { n }, { id }), {
-              discard: true
-            })
-          ).pipe(Effect.provideContext(queue))
+          yield* sql.withTransaction(enqueueAll).pipe(Effect.provideContext(queue))
         }))
+        const redis = c.store === "redis"
+          ? yield* Effect.map(
+            Layer.build(NodeRedis.layer({ url: redisUrl ?? "" })),
+            (context) => Context.get(context, Redis.Redis)
+          )
+          : undefined
 
         const children = Array.from({ length: CONSUMERS }, () =>
           ChildProcess.spawn(process.execPath, [fixture], {
@@ -70,6 +97,8 @@ describe.each(cases)("4 consumer processes on $store, one SIGKILLed mid-run", (c
               ...process.env,
               STORE: c.store,
               DB: db,
+              REDIS: redisUrl ?? "",
+              PREFIX: prefix,
               QUEUE: queueName,
               SUFFIX: suffix,
               CONCURRENCY: "4",
@@ -98,11 +127,21 @@ describe.each(cases)("4 consumer processes on $store, one SIGKILLed mid-run", (c
           sql<{ total: number | string }>`SELECT total FROM ${counter}`,
           (r) => Number(r[0].total)
         )
-        const open = Effect.map(
-          sql<{ c: number | string }>`SELECT COUNT(*) AS c FROM effect_queue
+        // jobs not completed: pending, delayed or claimed (effect's Redis store: its list, delayed set, claim hash)
+        const open = redis !== undefined
+          ? Effect.map(
+            Effect.all([
+              redis.send<number>("LLEN", `${prefix}${queueName}`),
+              redis.send<number>("ZCARD", `${prefix}${queueName}:delayed`),
+              redis.send<number>("HLEN", `${prefix}${queueName}:pending`)
+            ]),
+            (counts) => counts.reduce((a, b) => a + b, 0)
+          )
+          : Effect.map(
+            sql<{ c: number | string }>`SELECT COUNT(*) AS c FROM effect_queue
           WHERE queue_name = ${queueName} AND (state <> 'completed' OR acquired_by IS NOT NULL)`,
-          (r) => Number(r[0].c)
-        )
+            (r) => Number(r[0].c)
+          )
         yield* waitUntil(
           "every job is done",
           Effect.map(Effect.all([total, open]), ([t, o]) => t === JOBS && o === 0),
@@ -124,7 +163,10 @@ describe.each(cases)("4 consumer processes on $store, one SIGKILLed mid-run", (c
         assert.strictEqual(Number(effectRows), JOBS)
         assert.strictEqual(yield* open, 0, "nothing remains pending or claimed")
         // the victim's claimed jobs came back after the lease, the crash counting as an attempt
-        const [{ c: redelivered }] = yield* sql<{ c: number | string }>`SELECT COUNT(*) AS c FROM effect_queue
+        // (effect's Redis store forgets a completed job's attempts: there the runs recorded by a later attempt count)
+        const [{ c: redelivered }] = redis !== undefined
+          ? yield* sql<{ c: number | string }>`SELECT COUNT(DISTINCT job_id) AS c FROM ${runs} WHERE attempt > 1`
+          : yield* sql<{ c: number | string }>`SELECT COUNT(*) AS c FROM effect_queue
         WHERE queue_name = ${queueName} AND attempts > 1`
         assert.isAtLeast(Number(redelivered), 1, "the killed consumer's jobs were delivered again")
         assert.isAtLeast(doneAfterKill, 2_500, "they came back only once the 3 s lease had expired")

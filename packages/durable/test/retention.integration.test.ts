@@ -12,7 +12,7 @@ describe.each(stores)("retention on $name", (store) => {
     Effect.gen(function*() {
       const connect = yield* store.open
       const options = { retention: { interval: "200 millis" as const, ...retention } }
-      const context = yield* Layer.build(store.sql ? connect(options) : DurableQueue.layerMemory(options))
+      const context = yield* Layer.build(store.shared ? connect(options) : DurableQueue.layerMemory(options))
       return { connect, context, layer: Layer.succeedContext(context) }
     })
 

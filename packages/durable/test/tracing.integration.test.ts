@@ -4,11 +4,11 @@ import { Deferred, Effect, Schema } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { makeRecordingTracer, type RecordedSpan } from "./utils/spans.ts"
-import { pgUrl, startConsumer, stores } from "./utils/stores.ts"
+import { pgUrl, redisUrl, startConsumer, stores } from "./utils/stores.ts"
 
 const fixture = Path.join(import.meta.dirname, "fixtures", "traced-producer.ts")
 
-describe.each(stores.filter((store) => store.sql))("traces across processes on $name", (store) => {
+describe.each(stores.filter((store) => store.shared))("traces across processes on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
 
   test(
@@ -29,13 +29,22 @@ describe.each(stores.filter((store) => store.sql))("traces across processes on $
           Effect.withTracer(tracer)
         )
 
-        const db = store.name === "sqlite" ? connect.filename! : pgUrl!
+        const db = store.name === "sqlite" ? connect.filename! : store.name === "redis" ? redisUrl! : pgUrl!
         const output = yield* Effect.promise(() =>
           new Promise<string>((resolve, reject) =>
             ChildProcess.execFile(
               process.execPath,
               [fixture],
-              { env: { ...process.env, STORE: store.name, DB: db, QUEUE: connect.queueName }, timeout: 20_000 },
+              {
+                env: {
+                  ...process.env,
+                  STORE: store.name,
+                  DB: db,
+                  QUEUE: connect.queueName,
+                  PREFIX: connect.prefix ?? ""
+                },
+                timeout: 20_000
+              },
               (error, stdout) => error ? reject(error) : resolve(stdout)
             )
           )

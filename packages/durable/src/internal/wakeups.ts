@@ -60,7 +60,8 @@ interface Listener {
 const isListener = (client: SqlClient.SqlClient): client is SqlClient.SqlClient & Listener =>
   typeof (client as Partial<Listener>).listen === "function"
 
-const notifyGap = Duration.millis(2)
+/** The least time between two notifications of a sender (a stream of enqueues: the workers are awake by then). */
+export const notifyGap = Duration.millis(2)
 
 /** The notification channel of a queue table: one per table, the payload names the queue. */
 export const channelOf = (tableName: string): string => {
@@ -190,9 +191,9 @@ const makePgUnsafe = (
 }
 
 /** `notifyOthers`' payload is JSON, `{"q":queue,"skip":worker}`; an enqueue's is the queue's name. */
-const othersPrefix = `{"q":`
+export const othersPrefix = `{"q":`
 
-const readOthers = (payload: string): { readonly queue: string; readonly skip: string } | undefined => {
+export const readOthers = (payload: string): { readonly queue: string; readonly skip: string } | undefined => {
   const parsed = Option.getOrUndefined(parseOption(payload)) as { q?: unknown; skip?: unknown } | null | undefined
   return typeof parsed?.q === "string" && typeof parsed.skip === "string"
     ? { queue: parsed.q, skip: parsed.skip }

@@ -1,9 +1,11 @@
 /**
- * The stores every durable test runs against: memory, a SQLite file in a temp dir, and PostgreSQL when
- * FIBERPOOL_TEST_PG_URL is set (start one with `eval "$(.ci/postgres.sh start)"`).
+ * The stores every durable test runs against: memory, a SQLite file in a temp dir, PostgreSQL when
+ * FIBERPOOL_TEST_PG_URL is set (start one with `eval "$(.ci/postgres.sh start)"`), and Redis when
+ * FIBERPOOL_TEST_REDIS_URL is set (start one with `eval "$(.ci/redis.sh start)"`).
  */
 import { PgClient } from "@effect/sql-pg"
 import { DurableQueue, DurableWorker, type JobType, SqliteClient } from "@fiberpool/durable"
+import * as DurableRedis from "@fiberpool/durable/DurableRedis"
 import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import type { SqlClient } from "effect/sql"
 import * as Fs from "node:fs"
@@ -11,12 +13,21 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 
 export const pgUrl = process.env.FIBERPOOL_TEST_PG_URL
+export const redisUrl = process.env.FIBERPOOL_TEST_REDIS_URL
 
 if (pgUrl === undefined || pgUrl === "") {
   const line = "!".repeat(100)
   console.warn(
     `\n${line}\n!! FIBERPOOL_TEST_PG_URL is not set: the PostgreSQL durable tests are SKIPPED.\n` +
       `!! Start a throwaway cluster with: eval "$(.ci/postgres.sh start)"\n${line}\n`
+  )
+}
+
+if (redisUrl === undefined || redisUrl === "") {
+  const line = "!".repeat(100)
+  console.warn(
+    `\n${line}\n!! FIBERPOOL_TEST_REDIS_URL is not set: the Redis durable tests are SKIPPED.\n` +
+      `!! Start a throwaway server with: eval "$(.ci/redis.sh start)"\n${line}\n`
   )
 }
 
@@ -34,11 +45,16 @@ export interface Connect {
   readonly sql: Layer.Layer<SqlClient.SqlClient, unknown> | undefined
   /** the SQLite file */
   readonly filename?: string | undefined
+  /** Redis: the test's key prefix */
+  readonly prefix?: string | undefined
 }
 
 export interface StoreCase {
-  readonly name: "memory" | "sqlite" | "postgres"
+  readonly name: "memory" | "sqlite" | "postgres" | "redis"
+  /** a SQL store: its queue table is read and written directly (stats, cancel, unknown-type release...) */
   readonly sql: boolean
+  /** separate connections (processes) share the store, with leases: false for memory only */
+  readonly shared: boolean
   readonly skip: boolean
   /** One store per test, under a fresh queue name. */
   readonly open: Effect.Effect<Connect, unknown, Scope.Scope>
@@ -53,6 +69,7 @@ export const stores: ReadonlyArray<StoreCase> = [
   {
     name: "memory",
     sql: false,
+    shared: false,
     skip: false,
     open: Effect.gen(function*() {
       const context = yield* Layer.build(DurableQueue.layerMemory({ name: queueName() }))
@@ -66,6 +83,7 @@ export const stores: ReadonlyArray<StoreCase> = [
   {
     name: "sqlite",
     sql: true,
+    shared: true,
     skip: false,
     open: Effect.sync(() => {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-durable-"))
@@ -81,6 +99,7 @@ export const stores: ReadonlyArray<StoreCase> = [
   {
     name: "postgres",
     sql: true,
+    shared: true,
     skip: pgUrl === undefined || pgUrl === "",
     open: Effect.sync(() => {
       const name = queueName()
@@ -98,8 +117,38 @@ export const stores: ReadonlyArray<StoreCase> = [
         { queueName: name, sql: PgClient.layer({ url: Redacted.make(pgUrl ?? ""), maxConnections: 2 }) }
       )
     })
+  },
+  {
+    name: "redis",
+    sql: false,
+    shared: true,
+    skip: redisUrl === undefined || redisUrl === "",
+    // each test under its own key prefix as well as its own queue name: retention scans the whole prefix
+    open: Effect.sync(() => {
+      const name = queueName()
+      const prefix = `fptest:${name}:`
+      return Object.assign(
+        (options?: DurableQueue.SqlOptions) =>
+          DurableRedis.layer({ url: redisUrl ?? "", name, prefix, ...testDefaults, ...redisOptions(options) }),
+        { queueName: name, sql: undefined, prefix }
+      )
+    })
   }
 ]
+
+/** The options of a SQL layer that the Redis store has too (the others are about the queue table). */
+const redisOptions = (options: DurableQueue.SqlOptions | undefined): DurableRedis.StoreOptions => {
+  const shared: Array<keyof DurableRedis.StoreOptions & keyof DurableQueue.SqlOptions> = [
+    "name",
+    "pollInterval",
+    "maxPayloadBytes",
+    "retention",
+    "lockExpiration",
+    "lockRefreshInterval",
+    "notify"
+  ]
+  return Object.fromEntries(shared.flatMap((key) => options?.[key] === undefined ? [] : [[key, options[key]]]))
+}
 
 /** A consumer: its own connection (layer) and worker, closed together like a process that exits. */
 export interface Consumer {

@@ -1,0 +1,121 @@
+/**
+ * Wake-ups across processes on Redis, by pub/sub: the `Wakeups` of `wakeups.ts` (PostgreSQL's `LISTEN`/`NOTIFY`)
+ * over Redis' `PUBLISH`/`SUBSCRIBE`.
+ *
+ * - `notify`: a producer that enqueued a job asks for a `PUBLISH <channel> <queue>`; a fiber of the queue's layer
+ *   sends them, one per queue for all the requests made while it sends, then at most one every 2 ms: the enqueue
+ *   does not wait for it. (`notifyOthers` publishes `{"q":queue,"skip":worker}`, as on PostgreSQL.)
+ * - `listen`: a worker subscribes (node-redis gives the subscription its own connection, re-subscribed after a
+ *   lost connection); a message for its queue wakes the local poller of effect's Redis store at once instead of at
+ *   its next poll.
+ *
+ * effect's Redis store wakes its poller only when an `offer` through the same store succeeds. So a nudge is an
+ * offer of the queue's wake id ({@link Wakeups.wakeId}) whose de-duplication entry the listener parks first
+ * (`ZADD <prefix><queue>:ids NX +inf`, as the store parks a pending job's): the offer's script finds the id and
+ * pushes nothing, one round trip. The entry is never claimed, and the store's cleanup only trims finite scores
+ * (completed jobs). Should it be gone anyway (deleted by hand), the offer pushes a job of type
+ * {@link Wakeups.wakeType}, which a worker completes without running anything; the next subscription parks the
+ * entry again.
+ *
+ * Pub/sub is fire-and-forget: a message lost while a subscription comes back costs a poll interval, and every
+ * (re)subscription is followed by one nudge, for what was enqueued while nobody listened.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Latch from "effect/Latch"
+import type * as PersistedQueue from "effect/persistence/PersistedQueue"
+import type * as Redis from "effect/persistence/Redis"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import { StoreError } from "../DurableError.ts"
+import { notifyGap, othersPrefix, readOthers, wakeId, wakeType, type Wakeups } from "./wakeups.ts"
+
+/** The channel of a key prefix: Redis' pub/sub channels are shared by all its databases, so the prefix is in it. */
+export const channelOf = (prefix: string): string => `${prefix}~fiberpool/wake`
+
+export const make = (
+  redis: Redis.Redis["Service"],
+  prefix: string,
+  store: PersistedQueue.PersistedQueueStore["Service"],
+  options: { readonly reconnectAfter: Duration.Duration }
+): Effect.Effect<Wakeups, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const channel = channelOf(prefix)
+
+    // the queues whose notification is due; the sender takes them all at each round
+    const due = new Set<string>()
+    const send = Latch.makeUnsafe(false)
+    const sender = send.await.pipe(
+      Effect.andThen(Effect.suspend(() => {
+        send.closeUnsafe()
+        const queues = [...due]
+        due.clear()
+        return Effect.forEach(queues, (queue) => redis.send("PUBLISH", channel, queue), { discard: true })
+      })),
+      // a lost notification costs the workers one poll interval
+      Effect.catchCause((cause) => Effect.logDebug("sending a notification failed", cause)),
+      Effect.andThen(Effect.sleep(notifyGap)),
+      Effect.forever
+    )
+    // forked from the layer, not from the first enqueue (whose span it would keep)
+    yield* Effect.forkScoped(sender)
+
+    const wakeElement = { type: wakeType, id: wakeId, payload: null }
+    const nudge = (queue: string) => store.offer({ name: queue, id: wakeId, element: wakeElement, isCustomId: true })
+    const ensureWakeEntry = (queue: string) => redis.send("ZADD", `${prefix}${queue}:ids`, "NX", "+inf", wakeId)
+
+    const listen = (queue: string, self: string): Effect.Effect<never> =>
+      Effect.suspend(() => {
+        const wake = Latch.makeUnsafe(false)
+        const nudger = wake.await.pipe(
+          Effect.andThen(Effect.sync(() => wake.closeUnsafe())),
+          Effect.andThen(nudge(queue)),
+          Effect.catchCause((cause) => Effect.logDebug("waking the queue's poller failed", cause)),
+          Effect.forever
+        )
+        const session = Effect.scoped(Effect.gen(function*() {
+          const messages = yield* redis.subscribe(channel)
+          yield* ensureWakeEntry(queue)
+          // (re)subscribed: look once for what was enqueued while nobody listened
+          wake.openUnsafe()
+          while (true) {
+            const batch = yield* Queue.takeAll(messages)
+            for (const { message } of batch) {
+              if (message === queue) wake.openUnsafe()
+              else if (message.startsWith(othersPrefix)) {
+                const target = readOthers(message)
+                if (target !== undefined && target.queue === queue && target.skip !== self) wake.openUnsafe()
+              }
+            }
+          }
+        }))
+        const listener = session.pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning(
+              `listening for new jobs failed; polling meanwhile, listening again in ${
+                Duration.format(options.reconnectAfter)
+              }`,
+              cause
+            )
+          ),
+          Effect.andThen(Effect.sleep(options.reconnectAfter)),
+          Effect.forever
+        )
+        return Effect.raceFirst(nudger, listener)
+      })
+
+    return {
+      channel,
+      notify: (queue) =>
+        Effect.sync(() => {
+          due.add(queue)
+          send.openUnsafe()
+        }),
+      notifyOthers: (queue, self) =>
+        redis.send("PUBLISH", channel, JSON.stringify({ q: queue, skip: self })).pipe(
+          Effect.asVoid,
+          Effect.mapError((error) => new StoreError({ operation: "notify", cause: error.cause }))
+        ),
+      listen
+    }
+  })
