@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PoolError, WorkerPool } from "@fiberpool/core"
 import { DurableFlow, DurableQueue, JobType } from "@fiberpool/durable"
-import { Context, Data, Deferred, Effect, Schema } from "effect"
+import { Context, Data, Deferred, Duration, Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import { settleFlowChild } from "../src/DurableQueue.ts"
+import { applyRetention, settleFlowChild } from "../src/DurableQueue.ts"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly source: string }> {
@@ -462,6 +462,102 @@ describe.each(stores)("DurableFlow on $name", (store) => {
           DurableFlow.enqueue(Report, null, { children: [DurableFlow.child(Fetch, "a")] })
         ).pipe(Effect.provideService(DurableQueue.Service, { ...queue, flows: undefined }))
         assert.strictEqual(noFlows._tag, "FlowsUnsupported")
+      }),
+    30_000
+  )
+})
+
+describe.each(stores)("DurableFlow retention on $name", (store) => {
+  ;(store.skip ? it.live.skip : it.live)(
+    "a finished flow goes with the queue's retention; a waiting one stays",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const Fetch = JobType.make({
+          name: "fetch",
+          payload: Schema.String,
+          result: Schema.Int,
+          handler: (s) => Effect.succeed(s.length)
+        })
+        const Report = JobType.make({
+          name: "report",
+          payload: Schema.Null,
+          result: Schema.Int,
+          handler: () => Effect.succeed(0)
+        })
+        const producer = yield* connectProducer(connect())
+        yield* DurableFlow.enqueue(Report, null, { id: "done", children: [DurableFlow.child(Fetch, "a")] }).pipe(
+          Effect.provideContext(producer)
+        )
+        const consumer = yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 2 })
+        yield* DurableQueue.result(Report, "done", { pollInterval: "50 millis" }).pipe(Effect.provideContext(producer))
+        yield* consumer.close
+        yield* DurableFlow.enqueue(Report, null, { id: "waiting", children: [DurableFlow.child(Fetch, "b")] }).pipe(
+          Effect.provideContext(producer)
+        )
+        const queue = Context.get(producer, DurableQueue.Service)
+        yield* Effect.sleep("10 millis")
+        yield* applyRetention({
+          ...queue,
+          retention: { ...queue.retention, completed: Duration.zero, deadLetters: Duration.zero }
+        })
+        const gone = yield* Effect.flip(DurableFlow.children({ id: "done" })).pipe(Effect.provideContext(producer))
+        assert.strictEqual(gone._tag, "FlowNotFound")
+        const kept = yield* DurableFlow.children({ id: "waiting" }).pipe(Effect.provideContext(producer))
+        assert.deepStrictEqual(kept.map((child) => child.status), ["pending"])
+      }),
+    30_000
+  )
+})
+
+describe.each(stores.filter((store) => store.sql))("DurableFlow cancellation on $name", (store) => {
+  ;(store.skip ? it.live.skip : it.live)(
+    "cancelling a waiting parent or a pending child",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        let parentRuns = 0
+        const Fetch = JobType.make({
+          name: "fetch",
+          payload: Schema.String,
+          result: Schema.Int,
+          handler: (s) => Effect.succeed(s.length)
+        })
+        const Report = JobType.make({
+          name: "report",
+          payload: Schema.Null,
+          result: Schema.Int,
+          handler: () => Effect.sync(() => ++parentRuns)
+        })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+        yield* run(
+          DurableFlow.enqueue(Report, null, { id: "p1", children: [DurableFlow.child(Fetch, "a", { id: "p1-a" })] })
+        )
+        yield* run(DurableFlow.enqueue(Report, null, {
+          id: "p2",
+          children: [DurableFlow.child(Fetch, "a", { id: "p2-a" }), DurableFlow.child(Fetch, "b", { id: "p2-b" })]
+        }))
+        // the parent waits in the flow table: cancelled there
+        assert.strictEqual(yield* run(DurableQueue.cancel("p1")), "cancelled")
+        assert.strictEqual(yield* run(DurableQueue.cancel("p1")), "failed")
+        const cancelled = yield* Effect.flip(run(DurableQueue.result(Report, "p1", { pollInterval: "50 millis" })))
+        assert.strictEqual(cancelled._tag, "JobCancelled")
+        // a cancelled child is a dead child: its parent is dead-lettered, naming it
+        assert.strictEqual(yield* run(DurableQueue.cancel("p2-b")), "cancelled")
+        const dead = yield* Effect.flip(run(DurableQueue.result(Report, "p2", { pollInterval: "50 millis" })))
+        assert(dead._tag === "JobDeadLettered", dead.message)
+        assert.match(dead.error, /child p2-b \(fetch\) was dead-lettered: cancelled/)
+
+        const consumer = yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 2 })
+        yield* waitUntil(
+          "the remaining children ran",
+          Effect.map(WorkerPool.stats(consumer.worker.pool), (stats) => stats.succeeded === 2)
+        )
+        yield* Effect.sleep("500 millis")
+        assert.strictEqual(parentRuns, 0, "neither parent runs")
+        const children = yield* run(DurableFlow.children({ id: "p1" }))
+        assert.deepStrictEqual(children.map((child) => child.status), ["succeeded"])
       }),
     30_000
   )
