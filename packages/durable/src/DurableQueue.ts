@@ -1163,8 +1163,11 @@ const delayOption = (
   return Effect.succeed(Duration.isPositive(delay.value) ? delay.value : undefined)
 }
 
-/** UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them. */
-/** @internal */
+/**
+ * UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them.
+ *
+ * @internal
+ */
 export const utf8Length = (text: string): number => {
   let bytes = 0
   for (let i = 0; i < text.length; i++) {
