@@ -60,6 +60,9 @@ export interface Child<T extends JobType.AnyContract> {
   readonly type: T
   readonly payload: JobType.Payload<T>
   readonly id: string | undefined
+  /** a child that is a flow itself: its own children, which it waits for */
+  readonly children: ReadonlyArray<Child<any>> | undefined
+  readonly onChildFailure: OnChildFailure | undefined
 }
 
 /**
@@ -202,8 +205,19 @@ export type EnqueueFlowError = EnqueueError | FlowsUnsupported
 export const child = <T extends JobType.AnyContract>(
   type: T & KeepsResults<T>,
   payload: JobType.Payload<T>,
-  options?: { readonly id?: string | undefined }
-): Child<T> => ({ [TypeId]: TypeId, type, payload, id: options?.id })
+  options?: {
+    readonly id?: string | undefined
+    readonly children?: ReadonlyArray<Child<any>> | undefined
+    readonly onChildFailure?: OnChildFailure | undefined
+  }
+): Child<T> => ({
+  [TypeId]: TypeId,
+  type,
+  payload,
+  id: options?.id,
+  children: options?.children,
+  onChildFailure: options?.onChildFailure
+})
 
 /**
  * Enqueues a flow: a parent job and its children, in one transaction; returns the parent's id.
@@ -261,71 +275,42 @@ export const enqueue = <T extends JobType.AnyContract>(
   Service.use(Effect.fnUntraced(function*(queue) {
     const flows = queue.flows
     if (flows === undefined) return yield* new FlowsUnsupported({ queue: queue.name })
-    const children = options.children
-    if (!Array.isArray(children) || children.length === 0) {
-      return yield* new PoolError.InvalidOptions({
-        option: "children",
-        value: Array.isArray(children) ? "[]" : String(children),
-        expected: "at least one child (DurableFlow.child)"
-      })
-    }
-    const onChildFailure = options.onChildFailure ?? "fail-parent"
-    if (onChildFailure !== "fail-parent" && onChildFailure !== "run-parent") {
-      return yield* new PoolError.InvalidOptions({
-        option: "onChildFailure",
-        value: String(onChildFailure),
-        expected: `"fail-parent" or "run-parent"`
-      })
-    }
     const parentId = yield* checkId(options.id ?? crypto.randomUUID())
     const trace = yield* currentTrace
     const parent = yield* encodeEnvelope(queue, type, parentId, payload, trace, undefined)
+    // every id of the tree, with the option that gave it (for errors)
+    const paths = new Map<string, string>([[parentId, "id"]])
+    const root = yield* flowNode(queue, parent, options.children, options.onChildFailure, "", trace, paths)
+    const now = yield* Clock.currentTimeMillis
 
-    const ids = new Set<string>()
-    const envelopes: Array<Envelope> = []
-    for (let i = 0; i < children.length; i++) {
-      const one = children[i]
-      if (one.type.resultJson === undefined) {
-        return yield* new PoolError.InvalidOptions({
-          option: `children[${i}].type`,
-          value: String(one.type.name),
-          expected: "a job type with a `result` schema (the parent reads its children's results)"
-        })
-      }
-      const id = yield* checkId(one.id ?? crypto.randomUUID())
-      if (id === parentId || ids.has(id)) {
-        return yield* new PoolError.InvalidOptions({
-          option: `children[${i}].id`,
-          value: JSON.stringify(id),
-          expected: id === parentId
-            ? "an id other than the parent's"
-            : "an id not given to another child of the flow"
-        })
-      }
-      ids.add(id)
-      envelopes.push(yield* encodeEnvelope(queue, one.type, id, one.payload, trace, parentId))
-    }
-
-    return yield* flows.transaction(Effect.gen(function*() {
-      const created = yield* flows.create(queue.name, {
-        parentId,
-        parentType: type.name,
-        envelope: JSON.stringify(parent),
-        onChildFailure,
-        children: envelopes.map((envelope) => ({ childId: envelope.id, childType: envelope.type }))
-      }, yield* Clock.currentTimeMillis)
-      if (created === "exists") return parentId
-      if (created !== "created") {
-        const index = envelopes.findIndex((envelope) => envelope.id === created.taken)
-        return yield* new PoolError.InvalidOptions({
-          option: `children[${index}].id`,
-          value: JSON.stringify(created.taken),
-          expected: "an id that is not the child of another flow"
-        })
-      }
-      for (const envelope of envelopes) yield* offer(queue, envelope.id, envelope, undefined)
-      return parentId
-    }))
+    // Stores a flow: the parent's row, its children's rows, and each child (offered, or a flow itself, stored
+    // the same way). Nothing is stored when any of it fails: one transaction.
+    const store = (node: FlowNode): Effect.Effect<"created" | "exists", EnqueueFlowError> =>
+      Effect.gen(function*() {
+        const created = yield* flows.create(queue.name, {
+          parentId: node.envelope.id,
+          parentType: node.envelope.type,
+          envelope: JSON.stringify(node.envelope),
+          onChildFailure: node.onChildFailure,
+          children: node.children.map((child) => ({ childId: child.envelope.id, childType: child.envelope.type }))
+        }, now)
+        if (created !== "created") {
+          if (created === "exists" && node === root) return created
+          const id = created === "exists" ? node.envelope.id : created.taken
+          return yield* new PoolError.InvalidOptions({
+            option: paths.get(id) ?? "id",
+            value: JSON.stringify(id),
+            expected: "an id that is not a job of another flow"
+          })
+        }
+        for (const child of node.children) {
+          if (child.children.length > 0) yield* store(child)
+          else yield* offer(queue, child.envelope.id, child.envelope, undefined)
+        }
+        return created
+      })
+    yield* flows.transaction(store(root))
+    return parentId
   }))
 
 /**
@@ -444,6 +429,70 @@ export const results = <T extends JobType.AnyContract>(
   }))
 
 // ---- Internal ----
+
+/** A flow's parent, or a leaf child (no children), ready to store. */
+interface FlowNode {
+  readonly envelope: Envelope
+  readonly onChildFailure: OnChildFailure
+  readonly children: ReadonlyArray<FlowNode>
+}
+
+/** Checks and encodes a flow's children (and theirs, for a child that is a flow), naming the option at fault. */
+const flowNode = (
+  queue: DurableQueue,
+  parent: Envelope,
+  children: ReadonlyArray<Child<any>> | undefined,
+  policy: OnChildFailure | undefined,
+  path: string,
+  trace: TraceContext | undefined,
+  paths: Map<string, string>
+): Effect.Effect<FlowNode, EnqueueFlowError> =>
+  Effect.gen(function*() {
+    if (!Array.isArray(children) || children.length === 0) {
+      return yield* new PoolError.InvalidOptions({
+        option: `${path}children`,
+        value: Array.isArray(children) ? "[]" : String(children),
+        expected: "at least one child (DurableFlow.child)"
+      })
+    }
+    const onChildFailure = policy ?? "fail-parent"
+    if (onChildFailure !== "fail-parent" && onChildFailure !== "run-parent") {
+      return yield* new PoolError.InvalidOptions({
+        option: `${path}onChildFailure`,
+        value: String(onChildFailure),
+        expected: `"fail-parent" or "run-parent"`
+      })
+    }
+    const nodes: Array<FlowNode> = []
+    for (let i = 0; i < children.length; i++) {
+      const one = children[i]
+      const at = `${path}children[${i}]`
+      if (one.type.resultJson === undefined) {
+        return yield* new PoolError.InvalidOptions({
+          option: `${at}.type`,
+          value: String(one.type.name),
+          expected: "a job type with a `result` schema (the parent reads its children's results)"
+        })
+      }
+      const id = yield* checkId(one.id ?? crypto.randomUUID())
+      const taken = paths.get(id)
+      if (taken !== undefined) {
+        return yield* new PoolError.InvalidOptions({
+          option: `${at}.id`,
+          value: JSON.stringify(id),
+          expected: `an id not given to another job of the flow (${taken} has it)`
+        })
+      }
+      paths.set(id, `${at}.id`)
+      const envelope = yield* encodeEnvelope(queue, one.type, id, one.payload, trace, parent.id)
+      nodes.push(
+        one.children === undefined
+          ? { envelope, onChildFailure: "fail-parent", children: [] }
+          : yield* flowNode(queue, envelope, one.children, one.onChildFailure, `${at}.`, trace, paths)
+      )
+    }
+    return { envelope: parent, onChildFailure, children: nodes }
+  })
 
 /** A `void` result means the type keeps none: such a type cannot be a flow's child. */
 type KeepsResults<T> = [JobType.Result<T>] extends [void]

@@ -869,6 +869,8 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
           attempts: 0,
           finishedAt: now
         })
+        // a nested flow's parent is a child of its own parent
+        yield* settleFlowChild(queue, id, { status: "dead", error: "cancelled" })
         return "cancelled"
       }
       if (outcome !== "cancelled") return outcome

@@ -390,6 +390,89 @@ describe.each(stores)("DurableFlow on $name", (store) => {
   )
 
   test(
+    "a child that is a flow itself: its parent waits for it, and its failure reaches the top",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const ran: Array<string> = []
+        const Fetch = JobType.make({
+          name: "fetch",
+          payload: Schema.String,
+          result: Schema.Int,
+          maxAttempts: 1,
+          handler: (source, { id }) =>
+            Effect.suspend(() => {
+              ran.push(id)
+              return source === "broken" ? Effect.fail(new Boom({ source })) : Effect.succeed(source.length)
+            })
+        })
+        const Region = JobType.make({
+          name: "region",
+          payload: Schema.String,
+          result: Schema.Int,
+          handler: (_, context) =>
+            Effect.gen(function*() {
+              ran.push(context.id)
+              const fetched = yield* DurableFlow.results(context, Fetch)
+              return fetched.reduce((sum, one) => sum + one.result, 0)
+            })
+        })
+        const Report = JobType.make({
+          name: "report",
+          payload: Schema.Null,
+          result: Schema.Struct({ regions: Schema.Array(Schema.Int), direct: Schema.Array(Schema.Int) }),
+          handler: (_, context) =>
+            Effect.gen(function*() {
+              ran.push(context.id)
+              return {
+                regions: (yield* DurableFlow.results(context, Region)).map((one) => one.result),
+                direct: (yield* DurableFlow.results(context, Fetch)).map((one) => one.result)
+              }
+            })
+        })
+        yield* startConsumer(connect(), { types: [Fetch, Region, Report], concurrency: 4 })
+        const producer = yield* connectProducer(connect())
+        const tree = (prefix: string, leaf: string) => [
+          DurableFlow.child(Region, "eu", {
+            id: `${prefix}-eu`,
+            children: [
+              DurableFlow.child(Fetch, "sales", { id: `${prefix}-eu-sales` }),
+              DurableFlow.child(Fetch, leaf, { id: `${prefix}-eu-leaf` })
+            ]
+          }),
+          DurableFlow.child(Fetch, "us", { id: `${prefix}-us` })
+        ]
+        yield* DurableFlow.enqueue(Report, null, { id: "ok", children: tree("ok", "costs") }).pipe(
+          Effect.provideContext(producer)
+        )
+        const report = yield* DurableQueue.result(Report, "ok", { pollInterval: "50 millis" }).pipe(
+          Effect.provideContext(producer)
+        )
+        assert.deepStrictEqual(report, { regions: [5 + 5], direct: [2] })
+        // each parent ran once, after its own children
+        const order = ran.filter((id) => id.startsWith("ok"))
+        assert.strictEqual(order.filter((id) => id === "ok-eu").length, 1)
+        assert.isTrue(order.indexOf("ok-eu") > Math.max(order.indexOf("ok-eu-sales"), order.indexOf("ok-eu-leaf")))
+        assert.deepStrictEqual(order.filter((id) => id === "ok"), ["ok"])
+        assert.isTrue(order.indexOf("ok") > Math.max(order.indexOf("ok-eu"), order.indexOf("ok-us")))
+
+        yield* DurableFlow.enqueue(Report, null, { id: "bad", children: tree("bad", "broken") }).pipe(
+          Effect.provideContext(producer)
+        )
+        const dead = yield* Effect.flip(
+          DurableQueue.result(Report, "bad", { pollInterval: "50 millis" }).pipe(Effect.provideContext(producer))
+        )
+        assert(dead._tag === "JobDeadLettered", dead.message)
+        assert.match(
+          dead.error,
+          /^Job bad \(report\): child bad-eu \(region\) was dead-lettered: Job bad-eu \(region\): child bad-eu-leaf \(fetch\)/
+        )
+        assert.isFalse(ran.includes("bad") || ran.includes("bad-eu"), "neither parent ran")
+      }),
+    30_000
+  )
+
+  test(
     "bad input is a typed error naming the option, and stores nothing; a second enqueue is a no-op",
     () =>
       Effect.gen(function*() {
@@ -404,6 +487,20 @@ describe.each(stores)("DurableFlow on $name", (store) => {
           error instanceof PoolError.InvalidOptions ? error.option : error._tag
 
         assert.strictEqual(option(yield* enqueue({ children: [] })), "children")
+        assert.strictEqual(
+          option(yield* enqueue({ children: [DurableFlow.child(Fetch, "a", { children: [] })] })),
+          "children[0].children"
+        )
+        assert.strictEqual(
+          option(
+            yield* enqueue({
+              children: [
+                DurableFlow.child(Fetch, "a", { id: "x", children: [DurableFlow.child(Fetch, "b", { id: "x" })] })
+              ]
+            })
+          ),
+          "children[0].children[0].id"
+        )
         assert.strictEqual(
           option(
             yield* enqueue({

@@ -477,6 +477,8 @@ export const settleChild = (
       finishedAt: now
     })
     yield* Effect.logWarning(`job ${flow.parentId} (${flow.parentType}) dead-lettered: ${error}`)
+    // a parent that is a child itself (a nested flow) is a dead child of its own parent
+    yield* settleChild(queue, flow.parentId, { status: "dead", error }, offerParent)
   }))
 }
 
