@@ -93,7 +93,8 @@ export type OnChildFailure = FlowPolicy
  * - `id`: the parent's id, also the flow's idempotency key: while the flow is stored, enqueuing it again does
  *   nothing (its children are not enqueued again) and returns the id. Default: a random UUID.
  * - `children`: at least one, each with a distinct id (default: a random UUID each). A child id must not be the
- *   id of a job already stored (that job would be de-duplicated and never report to the flow).
+ *   id of a job already stored (that job would be de-duplicated and never report to the flow). A child may be a
+ *   flow itself (see {@link child}).
  * - `onChildFailure`: see {@link OnChildFailure}. Default `"fail-parent"`.
  *
  * @example
@@ -184,6 +185,11 @@ export type EnqueueFlowError = EnqueueError | FlowsUnsupported
  *
  * A type without a `result` schema is rejected by the compiler here (its result type is `void`), and by
  * {@link enqueue} with `InvalidOptions` (option `children[i].type`) when the check is bypassed.
+ *
+ * With `children` (and optionally `onChildFailure`), the child is a flow itself: it waits for its own children
+ * as the top parent waits for it, reads their results with {@link results}, and its parent sees its result once it
+ * has run. A nested parent dead-lettered by one of its children is a dead child of its own parent. The whole
+ * tree is stored in one transaction, and every id in it must be distinct.
  *
  * @example
  * ```ts
