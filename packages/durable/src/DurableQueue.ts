@@ -743,6 +743,9 @@ export const progress = (id: string): Effect.Effect<Progress | undefined, StoreE
  * The job keeps its id (the handler sees the same `id`). With a SQL store its row goes back to `pending` with
  * no attempts, in one transaction with the removal of the dead letter.
  *
+ * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are. A
+ * flow's dead child runs again; once it succeeds, a parent it failed is offered again (if no other child is dead).
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -822,6 +825,9 @@ export type CancelResult = "cancelled" | "running" | "completed" | "failed" | "n
  * A job a worker has already claimed is not touched (`"running"`): durable jobs run to their end, their handler
  * decides. The check and the cancellation are one statement, so a job is either cancelled or claimed, never
  * both. SQL stores only: the memory store fails with `StoreError`.
+ *
+ * A flow's parent still waiting for its children (`DurableFlow`) is cancelled too (its children still run); a
+ * cancelled child is a dead child of its flow.
  *
  * @example
  * ```ts
