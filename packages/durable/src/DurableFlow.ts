@@ -295,6 +295,7 @@ export const enqueue = <T extends JobType.AnyContract>(
       Effect.gen(function*() {
         const created = yield* flows.create(queue.name, {
           parentId: node.envelope.id,
+          parentOf: node.envelope.parent,
           parentType: node.envelope.type,
           envelope: JSON.stringify(node.envelope),
           onChildFailure: node.onChildFailure,

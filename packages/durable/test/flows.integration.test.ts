@@ -547,6 +547,15 @@ describe.each(stores)("DurableFlow on $name", (store) => {
           (yield* Effect.flip(DurableFlow.children({ id: "r2" })).pipe(Effect.provideContext(producer)))._tag,
           "FlowNotFound"
         )
+        // nor may it be another flow's parent, nor a parent another flow's child: the queue would de-duplicate them
+        const parentAsChild = yield* Effect.flip(
+          DurableFlow.enqueue(Report, null, { id: "r3", children: [DurableFlow.child(Fetch, "a", { id: "r" })] })
+        ).pipe(Effect.provideContext(producer))
+        assert.strictEqual(option(parentAsChild), "children[0].id")
+        const childAsParent = yield* Effect.flip(
+          DurableFlow.enqueue(Report, null, { id: "c-1", children: [DurableFlow.child(Fetch, "a", { id: "r4" })] })
+        ).pipe(Effect.provideContext(producer))
+        assert.strictEqual(option(childAsParent), "id")
         // results of a type that keeps none
         assert.strictEqual(
           option(yield* Effect.flip(DurableFlow.results({ id: "r" }, Notify)).pipe(Effect.provideContext(producer))),

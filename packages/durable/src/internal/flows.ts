@@ -46,6 +46,8 @@ export interface ChildRow {
 
 export interface NewFlow {
   readonly parentId: string
+  /** the parent's own parent, when this flow is a child of another (nesting) */
+  readonly parentOf: string | undefined
   readonly parentType: string
   readonly envelope: string
   readonly onChildFailure: OnChildFailure
@@ -66,7 +68,8 @@ export type Transition =
 export interface FlowStore {
   /**
    * Stores a flow: its parent waiting, its children pending. `"exists"` (nothing written) when the queue has a
-   * flow with this parent id; `{ taken }` (nothing written) when a child id belongs to another flow.
+   * flow with this parent id; `{ taken }` (nothing written) when the parent's id is another flow's child, or a
+   * child's id is another flow's child or parent (either would be de-duplicated away in the queue).
    */
   readonly create: (
     queue: string,
@@ -128,7 +131,11 @@ export const makeMemory = (): FlowStore => {
     create: (queue, flow, now) =>
       Effect.sync(() => {
         if (flows.has(key(queue, flow.parentId))) return "exists"
-        const taken = flow.children.find((child) => children.has(key(queue, child.childId)))
+        const asChild = children.get(key(queue, flow.parentId))
+        if (asChild !== undefined && asChild.parentId !== flow.parentOf) return { taken: flow.parentId }
+        const taken = flow.children.find((child) =>
+          children.has(key(queue, child.childId)) || flows.has(key(queue, child.childId))
+        )
         if (taken !== undefined) return { taken: taken.childId }
         flows.set(key(queue, flow.parentId), {
           row: {
@@ -309,10 +316,17 @@ export const makeSql = (
             RETURNING parent_id
           `
           if (inserted.length === 0) return "exists" as const
+          const asChild = yield* sql<{ readonly parent_id: string }>`
+            SELECT parent_id FROM ${childTable} WHERE queue_name = ${queue} AND child_id = ${flow.parentId}`
+          if (asChild.length > 0 && asChild[0].parent_id !== flow.parentOf) {
+            return yield* Effect.fail({ taken: flow.parentId })
+          }
           for (let i = 0; i < flow.children.length; i += chunk) {
             const ids = flow.children.slice(i, i + chunk).map((child) => child.childId)
             const taken = yield* sql<{ readonly child_id: string }>`
-              SELECT child_id FROM ${childTable} WHERE queue_name = ${queue} AND ${sql.in("child_id", ids)} LIMIT 1
+              SELECT child_id FROM ${childTable} WHERE queue_name = ${queue} AND ${sql.in("child_id", ids)}
+              UNION ALL
+              SELECT parent_id FROM ${flowTable} WHERE queue_name = ${queue} AND ${sql.in("parent_id", ids)}
             `
             // undo the flow's row: the caller reports the taken id
             if (taken.length > 0) return yield* Effect.fail({ taken: taken[0].child_id })
