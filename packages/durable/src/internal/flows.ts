@@ -76,7 +76,10 @@ export interface FlowStore {
     flow: NewFlow,
     now: number
   ) => Effect.Effect<"created" | "exists" | { readonly taken: string }, StoreError>
-  /** Records a child's outcome, if it changes the child's state, and says what that did to its flow. */
+  /**
+   * Records a child's outcome, if it changes the child's state, and says what that did to its flow. Run it in a
+   * transaction (`settleChild` does), with what the transition calls for.
+   */
   readonly settle: (
     queue: string,
     childId: string,
@@ -351,8 +354,10 @@ export const makeSql = (
             error._tag === "StoreError" ? error : new StoreError({ operation: "enqueue flow", cause: error })
           )
         ),
+      // no transaction of its own: `settleChild` runs it in one with what the transition does (a savepoint here
+      // would add a round trip while the flow's row is locked)
       settle: (queue, childId, settlement, now) =>
-        transaction(Effect.gen(function*() {
+        Effect.gen(function*() {
           const moved = settlement.status === "succeeded"
             ? sql<{ readonly parent_id: string }>`
               UPDATE ${childTable} SET state = 'succeeded', result = ${settlement.result}, error = NULL
@@ -396,11 +401,7 @@ export const makeSql = (
             SELECT child_id, child_type, state, result, error FROM ${childTable}
             WHERE queue_name = ${queue} AND child_id = ${childId}`
           return { _tag: "Failed", flow: after, child: fromRawChild(child[0]) } as const
-        })).pipe(
-          Effect.mapError((error) =>
-            error._tag === "StoreError" ? error : new StoreError({ operation: "settle flow child", cause: error })
-          )
-        ),
+        }).pipe(wrap("settle flow child")),
       get: (queue, parentId) =>
         sql<RawFlow>`
           SELECT parent_id, parent_type, envelope, on_child_failure, state, pending, dead FROM ${flowTable}
