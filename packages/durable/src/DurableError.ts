@@ -234,3 +234,82 @@ export class JobCancelled extends Schema.TaggedError<JobCancelled>()("JobCancell
     return `Job ${this.jobId} (${this.jobType}) was cancelled before it started`
   }
 }
+
+/**
+ * A flow's parent was dead-lettered because one of its children was (the flow's default `onChildFailure`,
+ * `"fail-parent"`). Its message is the parent's dead-letter `error`, so `DurableQueue.result` of the parent fails
+ * with a `JobDeadLettered` that names the child.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.ChildFailed({
+ *   jobId: "report-1",
+ *   jobType: "report",
+ *   childId: "fetch-2",
+ *   childType: "fetch",
+ *   error: "timeout"
+ * })
+ * console.log(error.message) // => Job report-1 (report): child fetch-2 (fetch) was dead-lettered: timeout
+ * ```
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed", {
+  jobId: Schema.String,
+  jobType: Schema.String,
+  childId: Schema.String,
+  childType: Schema.String,
+  error: Schema.String
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} (${this.jobType}): child ${this.childId} (${this.childType}) was dead-lettered: ${this.error}`
+  }
+}
+
+/**
+ * The queue's store keeps no flows (`DurableFlow.enqueue` needs the memory or a SQL store).
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.FlowsUnsupported({ queue: "mail" })
+ * console.log(error.message) // => Queue mail: its store keeps no flows (use the memory or a SQL store)
+ * ```
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class FlowsUnsupported extends Schema.TaggedError<FlowsUnsupported>()("FlowsUnsupported", {
+  queue: Schema.String
+}) {
+  override get message(): string {
+    return `Queue ${this.queue}: its store keeps no flows (use the memory or a SQL store)`
+  }
+}
+
+/**
+ * `DurableFlow.results` or `DurableFlow.children` was asked for the children of a job that is not a flow's parent
+ * (enqueued with `DurableQueue.enqueue`, or its flow was removed by retention).
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.FlowNotFound({ jobId: "j1" })
+ * console.log(error.message) // => Job j1 is not the parent of a flow
+ * ```
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class FlowNotFound extends Schema.TaggedError<FlowNotFound>()("FlowNotFound", {
+  jobId: Schema.String
+}) {
+  override get message(): string {
+    return `Job ${this.jobId} is not the parent of a flow`
+  }
+}

@@ -29,6 +29,7 @@ import {
   PayloadTooLarge,
   StoreError
 } from "./DurableError.ts"
+import * as Flows from "./internal/flows.ts"
 import * as Outcomes from "./internal/outcomes.ts"
 import * as QueueTable from "./internal/queueTable.ts"
 import * as Wakeups from "./internal/wakeups.ts"
@@ -151,6 +152,8 @@ export interface DurableQueue {
   readonly table: QueueTable.QueueTable | undefined
   /** @internal LISTEN/NOTIFY wake-ups (PostgreSQL); undefined when the store only polls */
   readonly wakeups: Wakeups.Wakeups | undefined
+  /** @internal flows (`DurableFlow`); undefined when the store keeps none */
+  readonly flows: Flows.FlowStore | undefined
 }
 
 /**
@@ -334,7 +337,8 @@ export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.I
         Context.get(context, PersistedQueue.PersistedQueueStore),
         Outcomes.makeMemory(),
         undefined,
-        undefined
+        undefined,
+        Flows.makeMemory()
       )
     })
   )
@@ -378,7 +382,8 @@ export const layerSql = (
       const wakeups = options?.notify === false
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
-      return yield* makeQueue(options, store, outcomes, table, wakeups)
+      const flows = yield* Flows.makeSql(sql, outcomeTable)
+      return yield* makeQueue(options, store, outcomes, table, wakeups, flows)
     })
   )
 
@@ -738,6 +743,9 @@ export const progress = (id: string): Effect.Effect<Progress | undefined, StoreE
  * The job keeps its id (the handler sees the same `id`). With a SQL store its row goes back to `pending` with
  * no attempts, in one transaction with the removal of the dead letter.
  *
+ * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are. A
+ * flow's dead child runs again; once it succeeds, a parent it failed is offered again (if no other child is dead).
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -762,6 +770,16 @@ export const requeue = (
       queue.outcomes.transaction(Effect.gen(function*() {
         const row = yield* queue.outcomes.get(queue.name, id)
         if (row === undefined || row.status !== "dead") return false
+        if (queue.flows !== undefined) {
+          // a flow's parent dead-lettered by a child (it never was in the queue): it runs now, under its own id
+          const now = yield* Clock.currentTimeMillis
+          const flow = yield* queue.flows.move(queue.name, id, "failed", "offered", now)
+          if (flow !== undefined) {
+            yield* queue.outcomes.remove(queue.name, id)
+            yield* offer(queue, id, Flows.parseEnvelope(flow.envelope) as Envelope, delay)
+            return true
+          }
+        }
         // SQL stores: the row still holds the job; put it back as it was enqueued
         if (queue.table !== undefined && (yield* queue.table.resetFailed(queue.name, id, delay))) {
           yield* queue.outcomes.remove(queue.name, id)
@@ -808,6 +826,9 @@ export type CancelResult = "cancelled" | "running" | "completed" | "failed" | "n
  * decides. The check and the cancellation are one statement, so a job is either cancelled or claimed, never
  * both. SQL stores only: the memory and Redis stores fail with `StoreError`.
  *
+ * A flow's parent still waiting for its children (`DurableFlow`) is cancelled too (its children still run); a
+ * cancelled child is a dead child of its flow.
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -841,8 +862,29 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
     }
     return queue.outcomes.transaction(Effect.gen(function*() {
       const { head, outcome } = yield* table.cancel(queue.name, id)
-      if (outcome !== "cancelled") return outcome
       const now = yield* Clock.currentTimeMillis
+      if (outcome === "not-found" && queue.flows !== undefined) {
+        // a flow's parent waits in the flow table, not in the queue
+        const flow = yield* queue.flows.move(queue.name, id, "waiting", "cancelled", now)
+        if (flow === undefined) {
+          // a flow's parent dead-lettered by a child, or cancelled before
+          return (yield* queue.flows.get(queue.name, id)) === undefined ? outcome : "failed"
+        }
+        yield* queue.outcomes.put(queue.name, {
+          jobId: id,
+          jobType: flow.parentType,
+          status: "cancelled",
+          payload: null,
+          result: null,
+          error: "cancelled",
+          attempts: 0,
+          finishedAt: now
+        })
+        // a nested flow's parent is a child of its own parent
+        yield* settleFlowChild(queue, id, { status: "dead", error: "cancelled" })
+        return "cancelled"
+      }
+      if (outcome !== "cancelled") return outcome
       yield* queue.outcomes.put(queue.name, {
         jobId: id,
         jobType: typeFromHead(head),
@@ -853,6 +895,7 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
         attempts: 0,
         finishedAt: now
       })
+      yield* settleFlowChild(queue, id, { status: "dead", error: "cancelled" })
       return outcome
     }))
   })
@@ -995,6 +1038,8 @@ export interface Envelope {
   readonly payload: unknown
   /** the producer span's context (absent when the producer traced nothing, and in rows of earlier releases) */
   readonly trace?: TraceContext | undefined
+  /** a flow's child: its parent's id (`DurableFlow`) */
+  readonly parent?: string | undefined
 }
 
 /** @internal */
@@ -1028,7 +1073,8 @@ export const makeQueue = (
   store: PersistedQueue.PersistedQueueStore["Service"],
   outcomes: Outcomes.OutcomeStore,
   table: QueueTable.QueueTable | undefined,
-  wakeups: Wakeups.Wakeups | undefined
+  wakeups: Wakeups.Wakeups | undefined,
+  flows?: Flows.FlowStore | undefined
 ): Effect.Effect<DurableQueue, PoolError.InvalidOptions> =>
   Effect.gen(function*() {
     const name = options?.name ?? "default"
@@ -1068,11 +1114,13 @@ export const makeQueue = (
       store,
       outcomes,
       table,
-      wakeups
+      wakeups,
+      flows
     }
   })
 
-const offer = (
+/** @internal */
+export const offer = (
   queue: DurableQueue,
   id: string,
   envelope: Envelope,
@@ -1131,8 +1179,12 @@ const delayOption = (
   return Effect.succeed(Duration.isPositive(delay.value) ? delay.value : undefined)
 }
 
-/** UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them. */
-const utf8Length = (text: string): number => {
+/**
+ * UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them.
+ *
+ * @internal
+ */
+export const utf8Length = (text: string): number => {
   let bytes = 0
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i)
@@ -1217,6 +1269,7 @@ export const maintain = (queue: DurableQueue): Effect.Effect<number, StoreError>
         finishedAt: now
       })
       yield* Effect.logWarning(`job ${letter.id} (${letter.type}) dead-lettered: ${letter.error}`)
+      yield* settleFlowChild(queue, letter.id, { status: "dead", error: letter.error })
     }
     return letters.length
   })
@@ -1252,6 +1305,12 @@ export const applyRetention = (queue: DurableQueue): Effect.Effect<void, StoreEr
       yield* drain(queue.outcomes.deleteBeyond(queue.name, "succeeded", maxCompleted, batch))
     }
     yield* queue.outcomes.deleteProgressOlder(queue.name, now - Duration.toMillis(completed))
+    const flows = queue.flows
+    if (flows !== undefined) {
+      // a finished flow is kept as long as its parent's outcome can be
+      const age = Duration.toMillis(Duration.max(completed, deadLetters))
+      yield* drain(flows.deleteFinished(queue.name, now - age, batch))
+    }
     if (maxDeadLetters !== undefined) {
       yield* deadWithRows(queue.outcomes.deleteBeyond(queue.name, "dead", maxDeadLetters, batch))
     }
@@ -1316,3 +1375,21 @@ const queueStats = (queue: DurableQueue): Effect.Effect<QueueStats, StoreError> 
       completed: rows.completed
     }
   })
+
+/**
+ * Records a flow child's outcome (a no-op for a job that is no flow's child), offering or dead-lettering its
+ * parent when that was the last child it waited for.
+ *
+ * @internal
+ */
+export const settleFlowChild = (
+  queue: DurableQueue,
+  childId: string,
+  settlement: Flows.Settlement
+): Effect.Effect<void, StoreError> =>
+  Flows.settleChild(
+    queue,
+    childId,
+    settlement,
+    (parentId, envelope) => offer(queue, parentId, envelope as Envelope, undefined)
+  )

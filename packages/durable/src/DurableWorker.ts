@@ -23,7 +23,14 @@ import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope, TraceContext } from "./DurableQueue.ts"
-import { applyRetention, isTraced, maintain, messagingSystem, Service as QueueService } from "./DurableQueue.ts"
+import {
+  applyRetention,
+  isTraced,
+  maintain,
+  messagingSystem,
+  Service as QueueService,
+  settleFlowChild
+} from "./DurableQueue.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
@@ -211,8 +218,17 @@ export const make = <T extends JobType.Any>(
           finishedAt: now
         })).pipe(
           Effect.tap(() => Effect.logWarning(`job ${envelope.id} (${envelope.type}) dead-lettered: ${error}`)),
+          Effect.andThen(flowChild(envelope, { status: "dead", error })),
           Effect.andThen(Effect.fail(storeDeadLetter(error)))
         )
+
+    // A flow's child reports its outcome to its flow after the outcome is stored and before the claim is settled:
+    // a crash in between redelivers the child, whose second report is a no-op. The memory store re-queues a dead
+    // letter without the envelope's `parent` mark, and its report is a lookup in a map: it always reports.
+    const flowChild = (envelope: Envelope, settlement: Parameters<typeof settleFlowChild>[2]) =>
+      envelope.parent === undefined && queue.table !== undefined
+        ? Effect.void
+        : settleFlowChild(queue, envelope.id, settlement)
 
     const reportProgress = (envelope: Envelope, attempt: number) => (value: unknown) =>
       Effect.gen(function*() {
@@ -345,7 +361,7 @@ export const make = <T extends JobType.Any>(
         // the last report is stored before the outcome, so a producer that sees the result sees it too
         yield* Fiber.await(persisted)
         if (Exit.isSuccess(exit)) {
-          if (type.resultJson === undefined) return
+          if (type.resultJson === undefined) return yield* flowChild(envelope, { status: "succeeded", result: null })
           const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))
           if (Result.isFailure(encoded)) {
             return yield* deadLetter(envelope, `the result does not encode: ${encoded.failure.message}`, item.attempts)
@@ -361,7 +377,7 @@ export const make = <T extends JobType.Any>(
             attempts: item.attempts,
             finishedAt: now
           })
-          return
+          return yield* flowChild(envelope, { status: "succeeded", result: JSON.stringify(encoded.success) })
         }
         if (isHandBack(exit.cause)) return yield* Effect.interrupt
         if (item.attempts >= type.maxAttempts) {
@@ -559,7 +575,8 @@ const toEnvelope = (item: { readonly id: string; readonly element: unknown }): E
     payload: element?.payload,
     trace: typeof trace?.traceId === "string" && typeof trace.spanId === "string"
       ? { traceId: trace.traceId, spanId: trace.spanId, sampled: trace.sampled !== false }
-      : undefined
+      : undefined,
+    parent: typeof element?.parent === "string" ? element.parent : undefined
   }
 }
 

@@ -14,6 +14,7 @@ import { hasProperty } from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { EncodeFailed, PayloadTooLarge, StoreError } from "./DurableError.ts"
+import type { Service as QueueService } from "./DurableQueue.ts"
 
 /**
  * @category type ids
@@ -191,8 +192,9 @@ export type Payload<T> = T extends Contract<any, infer P, any> ? P : never
 export type Result<T> = T extends Contract<any, any, infer A> ? A : never
 
 /**
- * The services a job type's handler needs from the worker's context. `Job.Current` (core's running job) is not
- * among them: the worker's pool provides it.
+ * The services a job type's handler needs from the worker's context. `Job.Current` (core's running job) and
+ * `DurableQueue.Service` (the worker's own queue, which `DurableFlow.results` reads) are not among them: the
+ * worker provides them.
  *
  * @example
  * ```ts
@@ -207,7 +209,8 @@ export type Result<T> = T extends Contract<any, any, infer A> ? A : never
  * @category models
  * @since 0.1.0
  */
-export type Services<T> = T extends JobType<any, any, any, any, infer R> ? Exclude<R, Job.Current> : never
+export type Services<T> = T extends JobType<any, any, any, any, infer R> ? Exclude<R, Job.Current | QueueService>
+  : never
 
 /**
  * Tells whether a value is a {@link JobType}.

@@ -10,6 +10,13 @@
 export * as DurableError from "./DurableError.ts"
 
 /**
+ * Flows: a parent job that waits for its children and reads their results.
+ *
+ * @since 0.2.0
+ */
+export * as DurableFlow from "./DurableFlow.ts"
+
+/**
  * The queue's metrics: backlog, backlog age and dead letters, per queue and job type.
  *
  * @since 0.1.0
