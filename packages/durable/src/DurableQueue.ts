@@ -31,6 +31,7 @@ import {
 } from "./DurableError.ts"
 import * as Outcomes from "./internal/outcomes.ts"
 import * as QueueTable from "./internal/queueTable.ts"
+import * as ScheduleStore from "./internal/scheduleStore.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 import * as SqliteClient from "./SqliteClient.ts"
@@ -151,6 +152,8 @@ export interface DurableQueue {
   readonly table: QueueTable.QueueTable | undefined
   /** @internal LISTEN/NOTIFY wake-ups (PostgreSQL); undefined when the store only polls */
   readonly wakeups: Wakeups.Wakeups | undefined
+  /** @internal recurring schedules (see `DurableSchedule`); undefined when the store keeps none */
+  readonly schedules: ScheduleStore.ScheduleStore | undefined
 }
 
 /**
@@ -260,7 +263,8 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  *   hands unfinished jobs back at once.
  * - `lockRefreshInterval`: default `lockExpiration / 6`.
  * - `tableName`: PersistedQueue's table (default `"effect_queue"`); `outcomeTable`: results and dead letters
- *   (default `"fiberpool_outcomes"`).
+ *   (default `"fiberpool_outcomes"`); `scheduleTable`: recurring schedules, see `DurableSchedule` (default
+ *   `"fiberpool_schedules"`, PostgreSQL and SQLite only).
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
@@ -287,6 +291,7 @@ export interface SqlOptions extends Options {
   readonly lockRefreshInterval?: Duration.Input | undefined
   readonly tableName?: string | undefined
   readonly outcomeTable?: string | undefined
+  readonly scheduleTable?: string | undefined
   readonly maintenanceInterval?: Duration.Input | undefined
   readonly notify?: boolean | undefined
 }
@@ -334,7 +339,8 @@ export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.I
         Context.get(context, PersistedQueue.PersistedQueueStore),
         Outcomes.makeMemory(),
         undefined,
-        undefined
+        undefined,
+        ScheduleStore.makeMemory()
       )
     })
   )
@@ -378,7 +384,8 @@ export const layerSql = (
       const wakeups = options?.notify === false
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
-      return yield* makeQueue(options, store, outcomes, table, wakeups)
+      const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? "fiberpool_schedules")
+      return yield* makeQueue(options, store, outcomes, table, wakeups, schedules)
     })
   )
 
@@ -1021,7 +1028,8 @@ const makeQueue = (
   store: PersistedQueue.PersistedQueueStore["Service"],
   outcomes: Outcomes.OutcomeStore,
   table: QueueTable.QueueTable | undefined,
-  wakeups: Wakeups.Wakeups | undefined
+  wakeups: Wakeups.Wakeups | undefined,
+  schedules?: ScheduleStore.ScheduleStore | undefined
 ): Effect.Effect<DurableQueue, PoolError.InvalidOptions> =>
   Effect.gen(function*() {
     const name = options?.name ?? "default"
@@ -1061,7 +1069,8 @@ const makeQueue = (
       store,
       outcomes,
       table,
-      wakeups
+      wakeups,
+      schedules
     }
   })
 
@@ -1086,7 +1095,8 @@ const offer = (
     Effect.as(envelope.id)
   )
 
-const durationOption = (
+/** @internal */
+export const durationOption = (
   option: string,
   input: Duration.Input | undefined,
   fallback: Duration.Duration
@@ -1123,8 +1133,12 @@ const delayOption = (
   return Effect.succeed(Duration.isPositive(delay.value) ? delay.value : undefined)
 }
 
-/** UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them. */
-const utf8Length = (text: string): number => {
+/**
+ * UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them.
+ *
+ * @internal
+ */
+export const utf8Length = (text: string): number => {
   let bytes = 0
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i)
@@ -1148,7 +1162,8 @@ export const parseJson = (text: string): Effect.Effect<unknown, string> =>
 
 const parseOption = Option.liftThrowable((text: string): unknown => JSON.parse(text))
 
-const parseJsonOrUndefined = (text: string | undefined): unknown =>
+/** @internal */
+export const parseJsonOrUndefined = (text: string | undefined): unknown =>
   text === undefined ? undefined : Option.getOrUndefined(parseOption(text))
 
 const envelopePayload = (element: unknown): unknown =>

@@ -24,6 +24,7 @@ import * as Tracer from "effect/Tracer"
 import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope, TraceContext } from "./DurableQueue.ts"
 import { applyRetention, isTraced, maintain, messagingSystem, Service as QueueService } from "./DurableQueue.ts"
+import { fire as fireSchedules } from "./DurableSchedule.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
@@ -440,6 +441,15 @@ export const make = <T extends JobType.Any>(
     )
     if (queue.wakeups !== undefined) {
       fibers.push(yield* Effect.forkDetach(queue.wakeups.listen(queue.name, self), { startImmediately: true }))
+    }
+    // recurring schedules: every worker polls the due ones; the store's compare-and-swap lets one fire each tick
+    const schedules = queue.schedules
+    if (schedules !== undefined) {
+      fibers.push(
+        yield* Effect.forkDetach(every(queue.pollInterval, "firing due schedules", fireSchedules(queue, schedules)), {
+          startImmediately: true
+        })
+      )
     }
     if (queue.table !== undefined && Duration.isPositive(metricsInterval)) {
       const gauges = yield* QueueMetrics.make(queue.name)
