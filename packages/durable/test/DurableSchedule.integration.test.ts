@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, DurableSchedule, JobType } from "@fiberpool/durable"
-import { Duration, Effect, Layer, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
 
@@ -90,6 +90,39 @@ describe.each(stores)("recurring schedules on $name", (store) => {
       const ticks = claimed.map((id) => DurableSchedule.tickOf(id)!).sort((x, y) => x - y)
       for (let i = 1; i < ticks.length; i++) assert.strictEqual(ticks[i] - ticks[i - 1], 1000, "no tick skipped")
     }), 20_000)
+
+  test(
+    "the claim is a compare-and-swap: a firer that read the schedule before another claimed it gets nothing",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const [a, b] = yield* Effect.forEach([1, 2], () => connectProducer(connect()))
+        yield* DurableSchedule.set(Tick, { name: "beat", every: "1 second", payload: { label: "b" } }).pipe(
+          Effect.provideContext(a)
+        )
+        const storeOf = (context: Context.Context<DurableQueue.Service>) => {
+          const queue = Context.get(context, DurableQueue.Service)
+          return { name: queue.name, schedules: queue.schedules! }
+        }
+        const first = storeOf(a)
+        const second = storeOf(b)
+        // both read the schedule (as two processes polling at once), then both try to claim its tick
+        const [row] = yield* first.schedules.list(first.name)
+        const [same] = yield* second.schedules.list(second.name)
+        assert.deepStrictEqual(same, row)
+        assert.isTrue(yield* first.schedules.advance(first.name, row, row.nextRunAt + 1000))
+        assert.isFalse(yield* second.schedules.advance(second.name, same, same.nextRunAt + 1000))
+        // a changed timing invalidates a read too, even with the same next run
+        const [moved] = yield* second.schedules.list(second.name)
+        yield* DurableSchedule.set(Tick, { name: "beat", every: "2 seconds", payload: { label: "b" } }).pipe(
+          Effect.provideContext(b)
+        )
+        const [reset] = yield* first.schedules.list(first.name)
+        assert.isFalse(yield* first.schedules.advance(first.name, { ...moved, nextRunAt: reset.nextRunAt }, 0))
+        assert.isTrue(yield* first.schedules.advance(first.name, reset, reset.nextRunAt + 2000))
+      }),
+    20_000
+  )
 
   test("workers fire the ticks: every tick's job runs once, across two consumers", () =>
     Effect.gen(function*() {
