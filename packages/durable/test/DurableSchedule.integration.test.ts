@@ -29,7 +29,7 @@ describe.each(stores)("recurring schedules on $name", (store) => {
       // 03:00 in Paris is 01:00Z or 02:00Z
       assert.include([1, 2], new Date(nightly.nextRunAt).getUTCHours())
       assert.isAbove(nightly.nextRunAt, Date.now() - 5000)
-      yield* inB(DurableSchedule.set(Tick, { name: "beat", every: "10 seconds", payload: { label: "b" } }))
+      const beat = yield* inB(DurableSchedule.set(Tick, { name: "beat", every: "10 seconds", payload: { label: "b" } }))
       const listed = yield* inA(DurableSchedule.list)
       assert.deepStrictEqual(
         listed.map((
@@ -49,6 +49,11 @@ describe.each(stores)("recurring schedules on $name", (store) => {
         payload: { label: "n2" }
       }))
       assert.strictEqual(again.nextRunAt, nightly.nextRunAt)
+      yield* Effect.sleep("20 millis")
+      const beatAgain = yield* inA(
+        DurableSchedule.set(Tick, { name: "beat", every: "10 seconds", payload: { label: "b" } })
+      )
+      assert.strictEqual(beatAgain.nextRunAt, beat.nextRunAt)
       assert.deepStrictEqual(again.payload, { label: "n2" })
       const moved = yield* inB(DurableSchedule.set(Tick, {
         name: "nightly",
