@@ -413,9 +413,9 @@ export const fire = (
       }))
       fired.push(
         ...yield* claimed.pipe(
-          Effect.catchCause((cause) =>
+          Effect.catch((error) =>
             Effect.as(
-              Effect.logWarning(`schedule ${row.name}: firing its tick failed; retrying at the next poll`, cause),
+              Effect.logWarning(`schedule ${row.name}: firing its tick failed; retrying at the next poll`, error),
               []
             )
           )
@@ -492,7 +492,8 @@ const specOption = (
     }
     const spec: ScheduleStore.Spec = {
       _tag: "cron",
-      expression: expression.trim(),
+      // one space between fields: the same expression written twice is the same timing (see `set`)
+      expression: expression.trim().split(/\s+/).join(" "),
       timezone: DateTime.zoneToString(Option.getOrThrow(zone))
     }
     // effect's Cron.next finds no date for an expression such as February 30th

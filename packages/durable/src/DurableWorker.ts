@@ -146,6 +146,9 @@ export interface DurableWorker {
  * A process that dies while running jobs does not settle them: they are delivered again once their lease
  * expires (`lockExpiration`), and the lost attempt counts.
  *
+ * The worker also fires the queue's due recurring schedules (`DurableSchedule`) on the queue's poll interval,
+ * whatever job types it runs.
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -445,8 +448,9 @@ export const make = <T extends JobType.Any>(
     // recurring schedules: every worker polls the due ones; the store's compare-and-swap lets one fire each tick
     const schedules = queue.schedules
     if (schedules !== undefined) {
+      const interval = Duration.max(queue.pollInterval, Duration.millis(50))
       fibers.push(
-        yield* Effect.forkDetach(every(queue.pollInterval, "firing due schedules", fireSchedules(queue, schedules)), {
+        yield* Effect.forkDetach(every(interval, "firing due schedules", fireSchedules(queue, schedules)), {
           startImmediately: true
         })
       )

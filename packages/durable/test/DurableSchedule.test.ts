@@ -97,6 +97,8 @@ describe("DurableSchedule on the memory store, under the test clock", () => {
       assert.strictEqual(beat.nextRunAt, at("2026-01-01T00:00:40Z"))
       assert.deepStrictEqual(beat.every, Duration.seconds(30))
       assert.deepStrictEqual((yield* DurableSchedule.list).map((s) => s.name), ["beat", "hourly"])
+      const half = yield* DurableSchedule.set(Ping, { name: "half", cron: "*/30 * * * * *", payload: { n: 0 } })
+      assert.strictEqual(half.nextRunAt, at("2026-01-01T00:00:30Z"))
 
       // a process restarting 20 s later sets the same schedule: its next tick stays; the payload is replaced
       yield* TestClock.adjust("20 seconds")
@@ -108,6 +110,10 @@ describe("DurableSchedule on the memory store, under the test clock", () => {
       })
       assert.strictEqual(again.nextRunAt, at("2026-01-01T00:00:40Z"))
       assert.deepStrictEqual(again.payload, { n: 3 })
+      // the same expression spaced differently is the same timing: its next tick (now due) stays too
+      const respaced = yield* DurableSchedule.set(Ping, { name: "half", cron: " */30  * * * * * ", payload: { n: 0 } })
+      assert.deepStrictEqual([respaced.cron, respaced.nextRunAt], ["*/30 * * * * *", half.nextRunAt])
+      assert.strictEqual(yield* DurableSchedule.remove("half"), true)
       const changed = yield* DurableSchedule.set(Ping, { name: "beat", every: "1 minute", payload: { n: 3 } })
       assert.strictEqual(changed.nextRunAt, at("2026-01-01T00:01:30Z"))
       assert.strictEqual(changed.missed, "latest")
