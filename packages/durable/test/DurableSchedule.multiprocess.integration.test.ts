@@ -46,7 +46,7 @@ describe.each(cases)("a schedule shared by 4 processes on $store", (c) => {
         const schedule = `every-second-${suffix}`
         const sql = yield* SqlClient.SqlClient
         const runs = sql(`runs_${suffix}`)
-        yield* sql`CREATE TABLE ${runs} (job_id VARCHAR(255) NOT NULL, consumer VARCHAR(64) NOT NULL)`
+        yield* sql`CREATE TABLE ${runs} (job_id VARCHAR(255) NOT NULL, consumer VARCHAR(64) NOT NULL, ran_at BIGINT NOT NULL)`
         const claims = sql(`claims_${suffix}`)
         yield* sql`CREATE TABLE ${claims} (job_id VARCHAR(255) NOT NULL, consumer VARCHAR(64) NOT NULL)`
         const queue = yield* Layer.build(DurableQueue.layerSql({ name: queueName }))
@@ -72,8 +72,16 @@ describe.each(cases)("a schedule shared by 4 processes on $store", (c) => {
         const allReady = Date.now()
 
         const recorded = Effect.map(
-          sql<{ job_id: string; consumer: string }>`SELECT job_id, consumer FROM ${runs}`,
-          (rows) => rows.map((row) => ({ id: row.job_id, tick: DurableSchedule.tickOf(row.job_id), by: row.consumer }))
+          sql<
+            { job_id: string; consumer: string; ran_at: number | string }
+          >`SELECT job_id, consumer, ran_at FROM ${runs}`,
+          (rows) =>
+            rows.map((row) => ({
+              id: row.job_id,
+              tick: DurableSchedule.tickOf(row.job_id),
+              by: row.consumer,
+              ranAt: Number(row.ran_at)
+            }))
         )
         // five seconds of ticks with all four processes polling
         yield* waitUntil(
@@ -116,12 +124,16 @@ describe.each(cases)("a schedule shared by 4 processes on $store", (c) => {
         const winners = new Set(won.map((w) => w.consumer)).size
         const by = new Map<string, number>()
         for (const row of rows) by.set(row.by, (by.get(row.by) ?? 0) + 1)
+        // how late a tick's job started (its tick to its handler), for the report; a poll interval is 100 ms here
+        const lateness = rows.map((row) => row.ranAt - row.tick!).sort((a, b) => a - b)
         console.log(
           `${c.store}: ${ticks.length} ticks (${new Date(ticks[0]).toISOString()} to ${
             new Date(ticks[ticks.length - 1]).toISOString()
           }), each run once; ${won.length} won by hand by ${winners} processes; runs per process: ${
             [...by.values()].sort((a, b) => b - a).join(", ")
-          }`
+          }; jobs started after their tick: median ${lateness[Math.floor(lateness.length / 2)]} ms, max ${
+            lateness[lateness.length - 1]
+          } ms`
         )
       }).pipe(Effect.scoped, Effect.provide(Layer.orDie(SqlLive))),
     40_000
