@@ -146,6 +146,27 @@ describe.each(stores)("recurring schedules on $name", (store) => {
       for (let i = 1; i < ticks.length; i++) assert.strictEqual(ticks[i] - ticks[i - 1], 1000)
     }), 20_000)
 
+  sqlTest(
+    "a tick whose job cannot be enqueued (over a lowered payload limit) is skipped, not retried forever",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const roomy = yield* connectProducer(connect())
+        const strict = yield* connectProducer(connect({ maxPayloadBytes: 500 }))
+        const Text = JobType.define({ name: "text", payload: Schema.String })
+        const set = yield* DurableSchedule.set(Text, { name: "big", every: "1 second", payload: "x".repeat(1000) })
+          .pipe(
+            Effect.provideContext(roomy)
+          )
+        yield* Effect.sleep(Duration.millis(Math.max(0, set.nextRunAt - Date.now() + 100)))
+        // a process deployed with a lower limit fires it: the tick is claimed, its job refused, the schedule goes on
+        assert.deepStrictEqual(yield* DurableSchedule.fireDue.pipe(Effect.provideContext(strict)), [])
+        const [after] = yield* DurableSchedule.list.pipe(Effect.provideContext(strict))
+        assert.isAbove(after.nextRunAt, set.nextRunAt)
+      }),
+    20_000
+  )
+
   sqlTest("missed ticks after an outage: the latest only, or the latest catchUp ones", () =>
     Effect.gen(function*() {
       const connect = yield* store.open

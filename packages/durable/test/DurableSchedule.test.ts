@@ -188,7 +188,7 @@ describe("DurableSchedule on the memory store, under the test clock", () => {
         // the worker polls the schedules on the queue's poll interval (500 ms)
         yield* TestClock.adjust("1 minute")
         yield* TestClock.adjust("500 millis")
-        while (seen.length === 0) yield* Effect.yieldNow
+        for (let i = 0; i < 1000 && seen.length === 0; i++) yield* Effect.yieldNow
         assert.deepStrictEqual(seen, [{ n: 7, id: "beat@2026-01-01T00:01:00.000Z" }])
       }).pipe(Effect.scoped)
     ))
