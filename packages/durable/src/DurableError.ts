@@ -313,3 +313,27 @@ export class FlowNotFound extends Schema.TaggedError<FlowNotFound>()("FlowNotFou
     return `Job ${this.jobId} is not the parent of a flow`
   }
 }
+
+/**
+ * A `DurableSchedule` operation on a queue whose store keeps no schedules: a queue built without a schedule store
+ * (the Redis store, a SQL database other than PostgreSQL and SQLite). Run the schedules on a PostgreSQL or SQLite
+ * queue.
+ *
+ * @example
+ * ```ts
+ * import { DurableError } from "@fiberpool/durable"
+ *
+ * const error = new DurableError.SchedulesUnsupported({ queue: "mail" })
+ * console.log(error.message) // => Queue mail: its store keeps no recurring schedules (use PostgreSQL, SQLite or memory)
+ * ```
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class SchedulesUnsupported extends Schema.TaggedError<SchedulesUnsupported>()("SchedulesUnsupported", {
+  queue: Schema.String
+}) {
+  override get message(): string {
+    return `Queue ${this.queue}: its store keeps no recurring schedules (use PostgreSQL, SQLite or memory)`
+  }
+}

@@ -32,6 +32,7 @@ import {
 import * as Flows from "./internal/flows.ts"
 import * as Outcomes from "./internal/outcomes.ts"
 import * as QueueTable from "./internal/queueTable.ts"
+import * as ScheduleStore from "./internal/scheduleStore.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 import * as SqliteClient from "./SqliteClient.ts"
@@ -154,6 +155,8 @@ export interface DurableQueue {
   readonly wakeups: Wakeups.Wakeups | undefined
   /** @internal flows (`DurableFlow`); undefined when the store keeps none */
   readonly flows: Flows.FlowStore | undefined
+  /** @internal recurring schedules (see `DurableSchedule`); undefined when the store keeps none */
+  readonly schedules: ScheduleStore.ScheduleStore | undefined
 }
 
 /**
@@ -263,7 +266,8 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  *   hands unfinished jobs back at once.
  * - `lockRefreshInterval`: default `lockExpiration / 6`.
  * - `tableName`: PersistedQueue's table (default `"effect_queue"`); `outcomeTable`: results and dead letters
- *   (default `"fiberpool_outcomes"`).
+ *   (default `"fiberpool_outcomes"`); `scheduleTable`: recurring schedules, see `DurableSchedule` (default
+ *   `"fiberpool_schedules"`, PostgreSQL and SQLite only).
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
@@ -290,6 +294,7 @@ export interface SqlOptions extends Options {
   readonly lockRefreshInterval?: Duration.Input | undefined
   readonly tableName?: string | undefined
   readonly outcomeTable?: string | undefined
+  readonly scheduleTable?: string | undefined
   readonly maintenanceInterval?: Duration.Input | undefined
   readonly notify?: boolean | undefined
 }
@@ -332,14 +337,12 @@ export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.I
     Service,
     Effect.gen(function*() {
       const context = yield* Layer.build(PersistedQueue.layerStoreMemory)
-      return yield* makeQueue(
-        options,
-        Context.get(context, PersistedQueue.PersistedQueueStore),
-        Outcomes.makeMemory(),
-        undefined,
-        undefined,
-        Flows.makeMemory()
-      )
+      return yield* makeQueue(options, {
+        store: Context.get(context, PersistedQueue.PersistedQueueStore),
+        outcomes: Outcomes.makeMemory(),
+        flows: Flows.makeMemory(),
+        schedules: ScheduleStore.makeMemory()
+      })
     })
   )
 
@@ -383,7 +386,8 @@ export const layerSql = (
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
       const flows = yield* Flows.makeSql(sql, outcomeTable)
-      return yield* makeQueue(options, store, outcomes, table, wakeups, flows)
+      const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? "fiberpool_schedules")
+      return yield* makeQueue(options, { store, outcomes, table, wakeups, flows, schedules })
     })
   )
 
@@ -1067,14 +1071,23 @@ export const isTraced: Effect.Effect<boolean> = Effect.map(
 /** @internal */
 export const defaultPollInterval: Duration.Duration = Duration.millis(500)
 
+/**
+ * @internal What a queue is made of: the job store and outcome store, and the optional parts a store may lack
+ * (each `undefined` when it does: the operations that need it fail with a typed error naming what is missing).
+ */
+export interface QueueParts {
+  readonly store: PersistedQueue.PersistedQueueStore["Service"]
+  readonly outcomes: Outcomes.OutcomeStore
+  readonly table?: QueueTable.QueueTable | undefined
+  readonly wakeups?: Wakeups.Wakeups | undefined
+  readonly flows?: Flows.FlowStore | undefined
+  readonly schedules?: ScheduleStore.ScheduleStore | undefined
+}
+
 /** @internal the queue handle over a store; the layers of this module and `DurableRedis` build it */
 export const makeQueue = (
   options: Options & { readonly maintenanceInterval?: Duration.Input | undefined } | undefined,
-  store: PersistedQueue.PersistedQueueStore["Service"],
-  outcomes: Outcomes.OutcomeStore,
-  table: QueueTable.QueueTable | undefined,
-  wakeups: Wakeups.Wakeups | undefined,
-  flows?: Flows.FlowStore | undefined
+  parts: QueueParts
 ): Effect.Effect<DurableQueue, PoolError.InvalidOptions> =>
   Effect.gen(function*() {
     const name = options?.name ?? "default"
@@ -1111,11 +1124,12 @@ export const makeQueue = (
         maxDeadLetters: yield* countOption("retention.maxDeadLetters", retention?.maxDeadLetters, undefined),
         interval: yield* durationOption("retention.interval", retention?.interval, Duration.minutes(1))
       },
-      store,
-      outcomes,
-      table,
-      wakeups,
-      flows
+      store: parts.store,
+      outcomes: parts.outcomes,
+      table: parts.table,
+      wakeups: parts.wakeups,
+      flows: parts.flows,
+      schedules: parts.schedules
     }
   })
 
@@ -1208,7 +1222,8 @@ export const parseJson = (text: string): Effect.Effect<unknown, string> =>
 
 const parseOption = Option.liftThrowable((text: string): unknown => JSON.parse(text))
 
-const parseJsonOrUndefined = (text: string | undefined): unknown =>
+/** @internal */
+export const parseJsonOrUndefined = (text: string | undefined): unknown =>
   text === undefined ? undefined : Option.getOrUndefined(parseOption(text))
 
 const envelopePayload = (element: unknown): unknown =>

@@ -175,7 +175,7 @@ export const layerStore = (
       const wakeups = options?.notify === false
         ? undefined
         : yield* WakeupsRedis.make(redis, prefix, store, { reconnectAfter: Duration.seconds(1) })
-      return yield* DurableQueue.makeQueue(options, store, OutcomesRedis.make(redis, prefix), undefined, wakeups)
+      return yield* DurableQueue.makeQueue(options, { store, outcomes: OutcomesRedis.make(redis, prefix), wakeups })
     })
   )
 

@@ -31,6 +31,7 @@ import {
   Service as QueueService,
   settleFlowChild
 } from "./DurableQueue.ts"
+import { fire as fireSchedules } from "./DurableSchedule.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
@@ -151,6 +152,9 @@ export interface DurableWorker {
  *
  * A process that dies while running jobs does not settle them: they are delivered again once their lease
  * expires (`lockExpiration`), and the lost attempt counts.
+ *
+ * The worker also fires the queue's due recurring schedules (`DurableSchedule`) on the queue's poll interval,
+ * whatever job types it runs.
  *
  * @example
  * ```ts
@@ -456,6 +460,16 @@ export const make = <T extends JobType.Any>(
     )
     if (queue.wakeups !== undefined) {
       fibers.push(yield* Effect.forkDetach(queue.wakeups.listen(queue.name, self), { startImmediately: true }))
+    }
+    // recurring schedules: every worker polls the due ones; the store's compare-and-swap lets one fire each tick
+    const schedules = queue.schedules
+    if (schedules !== undefined) {
+      const interval = Duration.max(queue.pollInterval, Duration.millis(50))
+      fibers.push(
+        yield* Effect.forkDetach(every(interval, "firing due schedules", fireSchedules(queue, schedules)), {
+          startImmediately: true
+        })
+      )
     }
     if (queue.table !== undefined && Duration.isPositive(metricsInterval)) {
       const gauges = yield* QueueMetrics.make(queue.name)

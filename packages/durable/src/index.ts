@@ -31,6 +31,13 @@ export * as DurableMetrics from "./DurableMetrics.ts"
 export * as DurableQueue from "./DurableQueue.ts"
 
 /**
+ * Recurring schedules: cron expressions (with a time zone) or fixed intervals, one job per tick across every process.
+ *
+ * @since 0.2.0
+ */
+export * as DurableSchedule from "./DurableSchedule.ts"
+
+/**
  * The consumer side: a worker pool whose jobs come from the durable queue.
  *
  * @since 0.1.0
