@@ -23,7 +23,14 @@ import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJobType } from "./DurableError.ts"
 import type { Envelope, TraceContext } from "./DurableQueue.ts"
-import { applyRetention, isTraced, maintain, messagingSystem, Service as QueueService } from "./DurableQueue.ts"
+import {
+  applyRetention,
+  declareLimits,
+  isTraced,
+  maintain,
+  messagingSystem,
+  Service as QueueService
+} from "./DurableQueue.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
@@ -177,6 +184,7 @@ export const make = <T extends JobType.Any>(
   Effect.gen(function*() {
     const queue = yield* QueueService
     for (const type of options.types) yield* JobType.validate(type)
+    yield* declareLimits(queue, options.types)
     const context = yield* Effect.context<JobType.Services<T>>()
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
     const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)
