@@ -30,6 +30,7 @@ import {
   StoreError
 } from "./DurableError.ts"
 import * as Outcomes from "./internal/outcomes.ts"
+import * as MemoryStore from "./internal/memoryStore.ts"
 import * as QueueTable from "./internal/queueTable.ts"
 import * as SqlStore from "./internal/sqlStore.ts"
 import * as Wakeups from "./internal/wakeups.ts"
@@ -58,11 +59,11 @@ export type TypeId = "~@fiberpool/durable/DurableQueue"
  * - `priority`: higher is claimed first, FIFO among equals (an integer between -1,000,000 and 1,000,000).
  *   Default: the type's `priority`, else 0. With the queue's `aging` (default 1 second, as core's pools), a
  *   waiting job gains one level per `aging` interval, so a stream of higher priorities never starves it. SQL
- *   stores only (the memory store fails with `InvalidOptions` for a priority other than 0).
+ *   memory, SQLite and PostgreSQL stores (other databases, on effect's store, fail with `InvalidOptions`).
  * - `dedupe`: suppresses duplicates by a key (at most 255 characters); a suppressed enqueue stores nothing and
  *   returns the id of the job that holds the key. `{ key, window }`: for `window` after the enqueue that took
  *   the key, whatever became of its job; `{ key, mode: "active" }`: while a job with this key is pending,
- *   delayed or running. SQL stores only. See {@link Dedupe}.
+ *   delayed or running. Same stores as `priority`. See {@link Dedupe}.
  *
  * @example
  * ```ts
@@ -175,7 +176,7 @@ export interface DurableQueue {
   }
   /** @internal */
   readonly store: PersistedQueue.PersistedQueueStore["Service"]
-  /** @internal priorities, dedupe and shared limits (SQLite, PostgreSQL); undefined for the other stores */
+  /** @internal priorities, dedupe and shared limits (memory, SQLite, PostgreSQL); undefined for effect's store */
   readonly jobs: SqlStore.JobStore | undefined
   /** @internal */
   readonly outcomes: Outcomes.OutcomeStore
@@ -221,7 +222,7 @@ export class Service extends Context.Service<Service, DurableQueue>()("@fiberpoo
  * - `aging`: how long a claimable job waits to gain 1 priority level (default 1 second, as core's pools), or
  *   `false` for strict priority order. Starvation bound: a job of priority `p` is overtaken only by jobs of
  *   priority `p' > p` that became claimable less than `(p' - p) × aging` after it. Every process of a queue
- *   must use the same `aging` (the order key is stored with each job). SQL stores.
+ *   must use the same `aging` (the order key is stored with each job).
  *
  * @example
  * ```ts
@@ -365,15 +366,8 @@ export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.I
   Layer.effect(
     Service,
     Effect.gen(function*() {
-      const context = yield* Layer.build(PersistedQueue.layerStoreMemory)
-      return yield* makeQueue(
-        options,
-        Context.get(context, PersistedQueue.PersistedQueueStore),
-        Outcomes.makeMemory(),
-        undefined,
-        undefined,
-        undefined
-      )
+      const jobs = yield* MemoryStore.make({ agingMillis: (yield* agingOption(options)) * 1000 })
+      return yield* makeQueue(options, jobs.store, Outcomes.makeMemory(), undefined, undefined, jobs)
     })
   )
 
@@ -410,16 +404,7 @@ export const layerSql = (
       const pollInterval = yield* durationOption("pollInterval", options?.pollInterval, defaultPollInterval)
       const tableName = options?.tableName ?? "effect_queue"
       const outcomeTable = options?.outcomeTable ?? "fiberpool_outcomes"
-      const agingSeconds = options?.aging === false
-        ? 0
-        : Duration.toSeconds(yield* durationOption("aging", options?.aging, Duration.seconds(1)))
-      if (options?.aging !== false && !(agingSeconds > 0 && Number.isFinite(agingSeconds))) {
-        return yield* new PoolError.InvalidOptions({
-          option: "aging",
-          value: String(options?.aging),
-          expected: "a positive finite duration, or false"
-        })
-      }
+      const agingSeconds = yield* agingOption(options)
       // SQLite and PostgreSQL: this package's store (priorities, dedupe, shared limits); others: effect's
       const jobs = SqlStore.isSupported(sql)
         ? yield* SqlStore.make({ tableName, pollInterval, lockExpiration, lockRefreshInterval, agingSeconds })
@@ -1080,7 +1065,8 @@ const defaultPollInterval = Duration.millis(500)
 
 /**
  * Declares the shared limits (`concurrency.global`, `rateLimit`) of a worker's types to the queue's store, for
- * this process's claims. The memory store has none: a type with limits fails with `InvalidOptions`.
+ * this process's claims. Effect's store (databases other than SQLite and PostgreSQL) has none: a type with limits
+ * fails with `InvalidOptions` there.
  *
  * @internal
  */
@@ -1096,7 +1082,7 @@ export const declareLimits = (
         return yield* new PoolError.InvalidOptions({
           option: `JobType(${type.name}).${type.concurrency === undefined ? "rateLimit" : "concurrency"}`,
           value: JSON.stringify(type.concurrency ?? type.rateLimit),
-          expected: "a queue on SQLite or PostgreSQL (this store keeps no limits shared by processes)"
+          expected: "a queue in memory, SQLite or PostgreSQL (this store keeps no limits shared by processes)"
         })
       }
       limits.set(type.name, {
@@ -1214,7 +1200,20 @@ const countOption = <D extends number | undefined>(
     ? Effect.succeed(input)
     : Effect.fail(new PoolError.InvalidOptions({ option, value: String(input), expected: "an integer ≥ 0" }))
 
-/** Reads `priority` and `dedupe` of an enqueue; the stores without them (memory) refuse them. */
+/** The queue's `aging` in seconds, 0 for strict priorities. */
+const agingOption = (options: Options | undefined): Effect.Effect<number, PoolError.InvalidOptions> =>
+  Effect.gen(function*() {
+    if (options?.aging === false) return 0
+    const seconds = Duration.toSeconds(yield* durationOption("aging", options?.aging, Duration.seconds(1)))
+    if (seconds > 0 && Number.isFinite(seconds)) return seconds
+    return yield* new PoolError.InvalidOptions({
+      option: "aging",
+      value: String(options?.aging),
+      expected: "a positive finite duration, or false"
+    })
+  })
+
+/** Reads `priority` and `dedupe` of an enqueue; the stores without them (effect's, on other databases) refuse them. */
 const orderOptions = (
   queue: DurableQueue,
   options: EnqueueOptions | undefined
@@ -1266,7 +1265,7 @@ const orderOptions = (
       return yield* new PoolError.InvalidOptions({
         option: priority !== 0 ? "priority" : "dedupe",
         value: priority !== 0 ? String(priority) : JSON.stringify(dedupe),
-        expected: "a queue on SQLite or PostgreSQL (this store does not order by priority or keep dedupe keys)"
+        expected: "a queue in memory, SQLite or PostgreSQL (this store does not order by priority or keep dedupe keys)"
       })
     }
     return priority === 0 && resolved === undefined ? undefined : { priority, dedupe: resolved }

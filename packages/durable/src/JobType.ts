@@ -109,9 +109,9 @@ export interface Contract<Name extends string, P, A> {
   readonly maxAttempts: number
   /** The default priority of its jobs (see `DurableQueue.EnqueueOptions.priority`); undefined: 0. */
   readonly priority?: number | undefined
-  /** Limits shared by every process of a queue (SQL stores), see {@link Limits}. */
+  /** At most `global` jobs of this type run at once across every process of a queue, see {@link Limits}. */
   readonly concurrency?: { readonly global: number } | undefined
-  /** At most `limit` jobs of this type start in any window of `interval`, across every process (SQL stores). */
+  /** At most `limit` jobs of this type start in any window of `interval`, across every process. */
   readonly rateLimit?: { readonly limit: number; readonly interval: Duration.Input } | undefined
   /** @internal */
   readonly payloadJson: Schema.Codec<P, unknown>
@@ -130,8 +130,8 @@ export interface Contract<Name extends string, P, A> {
  *   `interval`, across every process of the queue.
  *
  * Every worker of the queue that runs the type must declare the same limits (share the type's definition). The
- * limits need a SQL store (SQLite, PostgreSQL): `DurableWorker.make` fails with `InvalidOptions` on the memory
- * store.
+ * memory, SQLite and PostgreSQL stores keep them (the memory store has one process: its limits are that
+ * process's); on another database `DurableWorker.make` fails with `InvalidOptions`.
  *
  * @example
  * ```ts

@@ -144,19 +144,22 @@ export const make = (options: {
         return insertJob(job, null).pipe(Effect.tap(() => nudgeAfterCommit(job.name)), Effect.as(job.id))
       }
       if ("mode" in dedupe) {
-        return insertJob(job, dedupe.key).pipe(
-          Effect.flatMap((rows) =>
-            rows.length > 0
-              ? Effect.as(nudgeAfterCommit(job.name), job.id)
-              : Effect.map(
-                sql<{ readonly id: string }>`
-                  SELECT id FROM ${table}
-                  WHERE queue_name = ${job.name} AND dedupe_key = ${dedupe.key} AND state = 'pending'`,
-                // the holder finished meanwhile: this job was a duplicate of its id, or of a job now done
-                (held) => held[0]?.id ?? job.id
-              )
-          )
-        )
+        // ignored: the key is held (answer with the holder), or the id is taken (answer with it); when neither
+        // holds any more (the holder ended between the two statements), try again
+        const attempt = (left: number): Effect.Effect<string, SqlError> =>
+          Effect.flatMap(insertJob(job, dedupe.key), (rows) => {
+            if (rows.length > 0) return Effect.as(nudgeAfterCommit(job.name), job.id)
+            return Effect.flatMap(
+              sql<{ readonly id: string }>`
+                SELECT id FROM ${table} WHERE queue_name = ${job.name}
+                AND ((dedupe_key = ${dedupe.key} AND state = 'pending') OR id = ${job.id})`,
+              (held) => {
+                const holder = held.find((row) => row.id !== job.id) ?? held[0]
+                return holder !== undefined || left === 0 ? Effect.succeed(holder?.id ?? job.id) : attempt(left - 1)
+              }
+            )
+          })
+        return attempt(5)
       }
       return sql.withTransaction(Effect.gen(function*() {
         const won = yield* sql<{ readonly job_id: string }>`
@@ -576,13 +579,14 @@ const parseJson = (text: string): unknown => {
   }
 }
 
-const jobTypeOf = (element: unknown): string =>
+/** @internal */
+export const jobTypeOf = (element: unknown): string =>
   typeof element === "object" && element !== null && "type" in element && typeof element.type === "string"
     ? element.type
     : "<missing>"
 
 /** effect's dead-letter signal (see `storeDeadLetter` in DurableWorker.ts), matched by its `_tag`. */
-const deadLetterFromCause = (cause: Cause.Cause<unknown>): Cause.Cause<unknown> | undefined => {
+export const deadLetterFromCause = (cause: Cause.Cause<unknown>): Cause.Cause<unknown> | undefined => {
   for (const reason of cause.reasons) {
     if (
       Cause.isFailReason(reason) && typeof reason.error === "object" && reason.error !== null &&
