@@ -2,7 +2,8 @@
  * A durable job queue: producers enqueue typed jobs from any process; workers (see `DurableWorker`) claim them.
  * Jobs live in a store (SQLite file, PostgreSQL, or memory for tests) through effect's `PersistedQueue`, with
  * leases, attempt counting, retry delays, de-duplication by id and delays; this module adds job types, kept
- * results, and dead letters.
+ * results, dead letters, priorities with aging and dedupe keys (and, with `JobType`'s limits, caps and rates
+ * shared by every process).
  *
  * @since 0.1.0
  */
@@ -1408,6 +1409,9 @@ export const applyRetention = (queue: DurableQueue): Effect.Effect<void, StoreEr
     yield* queue.outcomes.deleteProgressOlder(queue.name, now - Duration.toMillis(completed))
     if (maxDeadLetters !== undefined) {
       yield* deadWithRows(queue.outcomes.deleteBeyond(queue.name, "dead", maxDeadLetters, batch))
+    }
+    if (queue.jobs !== undefined) {
+      yield* Effect.mapError(queue.jobs.prune(queue.name), (cause) => new StoreError({ operation: "retention", cause }))
     }
     if (table === undefined) {
       yield* Effect.mapError(

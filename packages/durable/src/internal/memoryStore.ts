@@ -211,9 +211,6 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
                 : undefined
               if (cutoff !== undefined && entry.stateChangedAt <= cutoff) queue.entries.delete(id)
             }
-            for (const [key, window] of queue.windows) {
-              if (window.until <= now) queue.windows.delete(key)
-            }
           }
         })
     })
@@ -221,6 +218,14 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
     return {
       store,
       offerJob,
+      prune: (name) =>
+        Effect.sync(() => {
+          const now = clock.currentTimeMillisUnsafe()
+          const queue = queueOf(name)
+          for (const [key, window] of queue.windows) {
+            if (window.until <= now) queue.windows.delete(key)
+          }
+        }),
       setLimits: (name, limits) =>
         Effect.sync(() => {
           const queue = queueOf(name)

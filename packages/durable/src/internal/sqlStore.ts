@@ -69,6 +69,8 @@ export interface JobStore {
   readonly offerJob: (options: OfferJob) => Effect.Effect<string, PersistedQueue.PersistedQueueError>
   /** declares the limits of job types in a queue, for this process's claims (merged with earlier ones) */
   readonly setLimits: (queue: string, limits: ReadonlyMap<string, TypeLimits>) => Effect.Effect<void>
+  /** removes the queue's expired dedupe windows (run with the retention) */
+  readonly prune: (queue: string) => Effect.Effect<void, PersistedQueue.PersistedQueueError>
 }
 
 /** Whether priorities, dedupe and limits are supported by this client's dialect. */
@@ -535,13 +537,17 @@ export const make = (options: {
             )
           yield* batch("completed", timeToLive)
           if (failedTimeToLive !== undefined) yield* batch("failed", failedTimeToLive)
-          yield* sql`DELETE FROM ${dedupeTable} WHERE expires_at <= ${nowMillis}`
         }).pipe(Effect.catchCause(wrapError("Failed to clean up persisted queue")))
     })
 
     return {
       store,
       offerJob: (job) => offerJob(job).pipe(Effect.catchCause(wrapError("Failed to offer element to persisted queue"))),
+      prune: (queue) =>
+        sql`DELETE FROM ${dedupeTable} WHERE queue_name = ${queue} AND expires_at <= ${nowMillis}`.pipe(
+          Effect.asVoid,
+          Effect.catchCause(wrapError("Failed to remove expired dedupe keys"))
+        ),
       setLimits: (queue, limits) =>
         Effect.sync(() => {
           const state = queueStates.get(queue)
