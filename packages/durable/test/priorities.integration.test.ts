@@ -193,3 +193,47 @@ describe.each(stores)("priorities and dedupe on $name", (store) => {
       assert.strictEqual(invalidOption(aging), "aging")
     }), 20_000)
 })
+
+describe.each(stores)("limits of a job type on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  test("a global cap and a rate limit hold across two workers of 4 slots each", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const runs: Array<{ readonly type: string; readonly start: number; end: number }> = []
+      const run = (type: string, millis: number) => () =>
+        Effect.gen(function*() {
+          const entry = { type, start: Date.now(), end: Infinity }
+          runs.push(entry)
+          yield* Effect.sleep(`${millis} millis`)
+          entry.end = Date.now()
+        })
+      const Capped = JobType.make({
+        name: "capped",
+        payload: Schema.Int,
+        concurrency: { global: 2 },
+        handler: run("capped", 80)
+      })
+      const Rated = JobType.make({
+        name: "rated",
+        payload: Schema.Int,
+        rateLimit: { limit: 2, interval: "500 millis" },
+        handler: run("rated", 1)
+      })
+      const producer = yield* connectProducer(connect())
+      for (let n = 0; n < 8; n++) yield* DurableQueue.enqueue(Capped, n).pipe(Effect.provideContext(producer))
+      for (let n = 0; n < 6; n++) yield* DurableQueue.enqueue(Rated, n).pipe(Effect.provideContext(producer))
+      yield* startConsumer(connect(), { types: [Capped, Rated], concurrency: 4 })
+      yield* startConsumer(connect(), { types: [Capped, Rated], concurrency: 4 })
+      yield* waitUntil("every job ran", Effect.sync(() => runs.length === 14 && runs.every((r) => r.end < Infinity)))
+      const capped = runs.filter((r) => r.type === "capped")
+      let peak = 0
+      for (const a of capped) peak = Math.max(peak, capped.filter((b) => b.start <= a.start && b.end > a.start).length)
+      assert.strictEqual(peak, 2, "at most 2 capped jobs at once, and 2 reached")
+      const starts = runs.filter((r) => r.type === "rated").map((r) => r.start).sort((a, b) => a - b)
+      for (let i = 0; i + 2 < starts.length; i++) {
+        // any 3 consecutive starts span the 500 ms window (less the claim-to-start latency)
+        assert.isAtLeast(starts[i + 2] - starts[i], 400, `starts ${starts.join(", ")}`)
+      }
+    }), 20_000)
+})
