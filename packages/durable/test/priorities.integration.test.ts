@@ -148,6 +148,38 @@ describe.each(stores)("priorities and dedupe on $name", (store) => {
       assert.deepStrictEqual(runs, ["a", "d"])
     }), 20_000)
 
+  test("a dead-lettered job frees its active key; re-queued, it runs without it", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const runs: Array<string> = []
+      const release = yield* Deferred.make<void>()
+      const Sync = JobType.make({
+        name: "sync",
+        payload: Schema.String,
+        maxAttempts: 1,
+        handler: (mode, { id }) =>
+          Effect.sync(() => runs.push(id)).pipe(
+            Effect.andThen(mode === "fail" ? Effect.fail("boom") : Deferred.await(release))
+          )
+      })
+      const producer = yield* connectProducer(connect())
+      const enqueue = (id: string, mode: string) =>
+        DurableQueue.enqueue(Sync, mode, { id, dedupe: { key: "tenant-1", mode: "active" } }).pipe(
+          Effect.provideContext(producer)
+        )
+      assert.strictEqual(yield* enqueue("a", "fail"), "a")
+      yield* startConsumer(connect(), { types: [Sync], concurrency: 2 })
+      const letters = DurableQueue.deadLetters().pipe(Effect.provideContext(producer))
+      yield* waitUntil("a is dead-lettered", Effect.map(letters, (l) => l.length === 1))
+      yield* waitUntil("the key is free", Effect.map(enqueue("b", "wait"), (id) => id === "b"), 5_000)
+      yield* waitUntil("b runs", Effect.sync(() => runs.includes("b")))
+      // b holds the key: a goes back without it, and runs (and fails again) beside b
+      assert.isTrue(yield* DurableQueue.requeue("a").pipe(Effect.provideContext(producer)))
+      yield* waitUntil("a ran again", Effect.sync(() => runs.filter((id) => id === "a").length === 2))
+      assert.strictEqual(yield* enqueue("c", "wait"), "b", "b still holds the key")
+      yield* Deferred.succeed(release, undefined)
+    }), 20_000)
+
   test("bad priorities, dedupe keys, limits and aging fail with InvalidOptions naming the option", () =>
     Effect.gen(function*() {
       const connect = yield* store.open

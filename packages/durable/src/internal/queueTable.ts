@@ -153,6 +153,8 @@ export const make = (
       rankOf === undefined
         ? sql`visible_at = ${time}`
         : sql`visible_at = ${time}, rank = ${rankOf(time, sql.literal("priority"))}`
+    // a re-queued dead letter runs without its dedupe key (another job may hold it by now)
+    const dropDedupeKey = rankOf === undefined ? sql.literal("") : sql.literal(", dedupe_key = NULL")
     const claimOrder = sql.literal(
       ranked === undefined ? "visible_at ASC, sequence ASC" : "rank ASC, visible_at ASC, sequence ASC"
     )
@@ -230,7 +232,7 @@ export const make = (
           UPDATE ${table}
           SET state = 'pending', attempts = 0, last_failure = NULL, acquired_at = NULL, acquired_by = NULL,
             ${setVisibleAt(delay === undefined ? now : secondsFromNow(Math.ceil(Duration.toSeconds(delay))))},
-            updated_at = ${now}
+            updated_at = ${now}${dropDedupeKey}
           WHERE queue_name = ${queue} AND id = ${id} AND state = 'failed'
           RETURNING id
         `.pipe(Effect.map((rows) => rows.length > 0), wrap("requeue")),
