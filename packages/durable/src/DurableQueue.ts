@@ -70,7 +70,7 @@ export type TypeId = "~@fiberpool/durable/DurableQueue"
  * ```ts
  * import type { DurableQueue } from "@fiberpool/durable"
  *
- * const options: DurableQueue.EnqueueOptions = { id: "invoice-42", delay: "10 seconds" }
+ * const options: DurableQueue.EnqueueOptions = { id: "invoice-42", delay: "10 seconds", priority: 5 }
  * console.log(options.id) // => invoice-42
  * ```
  *
@@ -298,8 +298,9 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  *   (blocked event loop, GC, slow database) of up to ~25 s. A graceful shutdown never waits for the lease: it
  *   hands unfinished jobs back at once.
  * - `lockRefreshInterval`: default `lockExpiration / 6`.
- * - `tableName`: PersistedQueue's table (default `"effect_queue"`); `outcomeTable`: results and dead letters
- *   (default `"fiberpool_outcomes"`).
+ * - `tableName`: PersistedQueue's table (default `"effect_queue"`); on SQLite and PostgreSQL the queue adds its
+ *   columns to it and creates `<tableName>_starts`, `<tableName>_dedupe` and `<tableName>_fiberpool_migrations`;
+ *   `outcomeTable`: results and dead letters (default `"fiberpool_outcomes"`).
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
