@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
-import { Deferred, Effect, Exit, Layer, Schema } from "effect"
+import { Deferred, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { PersistedQueue } from "effect/persistence"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
 
 const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
@@ -223,6 +224,41 @@ describe.each(stores)("priorities and dedupe on $name", (store) => {
         Layer.build(store.sql ? connect({ aging: "0 millis" }) : DurableQueue.layerMemory({ aging: "0 millis" }))
       )
       assert.strictEqual(invalidOption(aging), "aging")
+    }), 20_000)
+})
+
+describe.each(stores.filter((store) => store.sql))("upgrading on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  test("jobs written by effect's own store (release 0.1) are claimed, ahead of newer ones", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const order: Array<string> = []
+      const Work = JobType.make({
+        name: "work",
+        payload: Schema.String,
+        handler: (label) => Effect.sync(() => order.push(label))
+      })
+      // a producer of the previous release: effect's store, its table and migrations only (on a fresh SQLite file,
+      // the queue's own migration then upgrades a table that has rows)
+      yield* Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const old = yield* PersistedQueue.makeStoreSql({ tableName: "effect_queue" }).pipe(Scope.provide(scope))
+        for (const id of ["old-1", "old-2"]) {
+          yield* old.offer({
+            name: connect.queueName,
+            id,
+            element: { type: "work", id, payload: id },
+            isCustomId: true
+          })
+        }
+        yield* Scope.close(scope, Exit.void)
+      }).pipe(Effect.provide(connect.sql!))
+      const producer = yield* connectProducer(connect())
+      yield* DurableQueue.enqueue(Work, "new-0", { priority: 0 }).pipe(Effect.provideContext(producer))
+      yield* startConsumer(connect(), { types: [Work], concurrency: 1 })
+      yield* waitUntil("every job ran", Effect.sync(() => order.length === 3))
+      assert.deepStrictEqual(order, ["old-1", "old-2", "new-0"])
     }), 20_000)
 })
 
