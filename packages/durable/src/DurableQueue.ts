@@ -30,8 +30,8 @@ import {
   PayloadTooLarge,
   StoreError
 } from "./DurableError.ts"
-import * as Outcomes from "./internal/outcomes.ts"
 import * as MemoryStore from "./internal/memoryStore.ts"
+import * as Outcomes from "./internal/outcomes.ts"
 import * as QueueTable from "./internal/queueTable.ts"
 import * as SqlStore from "./internal/sqlStore.ts"
 import * as Wakeups from "./internal/wakeups.ts"

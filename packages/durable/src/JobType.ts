@@ -345,14 +345,16 @@ export const define = <
   const Name extends string,
   PS extends Schema.Codec<any, any>,
   RS extends Schema.Codec<any, any> | undefined = undefined
->(options: {
-  readonly name: Name
-  readonly payload: PS
-  readonly result?: RS
-  readonly timeout?: Duration.Input | undefined
-  readonly retry?: Schedule.Schedule<any, number> | undefined
-  readonly maxAttempts?: number | undefined
-} & Limits): Contract<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void> => ({
+>(
+  options: {
+    readonly name: Name
+    readonly payload: PS
+    readonly result?: RS
+    readonly timeout?: Duration.Input | undefined
+    readonly retry?: Schedule.Schedule<any, number> | undefined
+    readonly maxAttempts?: number | undefined
+  } & Limits
+): Contract<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void> => ({
   [TypeId]: TypeId,
   name: options.name,
   payload: options.payload,
@@ -435,18 +437,20 @@ export const make = <
   E = never,
   R = never,
   RS extends Schema.Codec<any, any> | undefined = undefined
->(options: {
-  readonly name: Name
-  readonly payload: PS
-  readonly result?: RS
-  readonly handler: (
-    payload: PS["Type"],
-    context: JobContext
-  ) => Effect.Effect<RS extends Schema.Codec<any, any> ? RS["Type"] : unknown, E, R>
-  readonly timeout?: Duration.Input | undefined
-  readonly retry?: Schedule.Schedule<any, number> | undefined
-  readonly maxAttempts?: number | undefined
-} & Limits): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => ({
+>(
+  options: {
+    readonly name: Name
+    readonly payload: PS
+    readonly result?: RS
+    readonly handler: (
+      payload: PS["Type"],
+      context: JobContext
+    ) => Effect.Effect<RS extends Schema.Codec<any, any> ? RS["Type"] : unknown, E, R>
+    readonly timeout?: Duration.Input | undefined
+    readonly retry?: Schedule.Schedule<any, number> | undefined
+    readonly maxAttempts?: number | undefined
+  } & Limits
+): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => ({
   ...define(options),
   handler: options.handler as any
 })

@@ -181,85 +181,95 @@ describe.each(stores)("priorities and dedupe on $name", (store) => {
       yield* Deferred.succeed(release, undefined)
     }), 20_000)
 
-  test("bad priorities, dedupe keys, limits and aging fail with InvalidOptions naming the option", () =>
-    Effect.gen(function*() {
-      const connect = yield* store.open
-      const producer = yield* connectProducer(connect())
-      const Ping = JobType.define({ name: "ping", payload: Schema.String })
-      const enqueue = (options: DurableQueue.EnqueueOptions) =>
-        Effect.exit(DurableQueue.enqueue(Ping, "x", options).pipe(Effect.provideContext(producer)))
-      assert.strictEqual(invalidOption(yield* enqueue({ priority: 1.5 })), "priority")
-      assert.strictEqual(invalidOption(yield* enqueue({ priority: 2_000_000 })), "priority")
-      assert.strictEqual(invalidOption(yield* enqueue({ dedupe: { key: "", window: "1 second" } })), "dedupe.key")
-      assert.strictEqual(invalidOption(yield* enqueue({ dedupe: { key: "k", window: "0 millis" } })), "dedupe.window")
-      assert.strictEqual(
-        invalidOption(yield* enqueue({ dedupe: { key: "k", mode: "always" as "active" } })),
-        "dedupe.mode"
-      )
-      const BadPriority = JobType.define({ name: "bad", payload: Schema.String, priority: Number.NaN })
-      assert.strictEqual(
-        invalidOption(yield* Effect.exit(DurableQueue.enqueue(BadPriority, "x").pipe(Effect.provideContext(producer)))),
-        "JobType(bad).priority"
-      )
-      const worker = (limits: JobType.Limits) =>
-        Effect.exit(
-          DurableWorker.make({
-            types: [JobType.make({ name: "limited", payload: Schema.String, handler: () => Effect.void, ...limits })],
-            concurrency: 1
-          }).pipe(Effect.provideContext(producer), Effect.scoped)
+  test(
+    "bad priorities, dedupe keys, limits and aging fail with InvalidOptions naming the option",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const producer = yield* connectProducer(connect())
+        const Ping = JobType.define({ name: "ping", payload: Schema.String })
+        const enqueue = (options: DurableQueue.EnqueueOptions) =>
+          Effect.exit(DurableQueue.enqueue(Ping, "x", options).pipe(Effect.provideContext(producer)))
+        assert.strictEqual(invalidOption(yield* enqueue({ priority: 1.5 })), "priority")
+        assert.strictEqual(invalidOption(yield* enqueue({ priority: 2_000_000 })), "priority")
+        assert.strictEqual(invalidOption(yield* enqueue({ dedupe: { key: "", window: "1 second" } })), "dedupe.key")
+        assert.strictEqual(invalidOption(yield* enqueue({ dedupe: { key: "k", window: "0 millis" } })), "dedupe.window")
+        assert.strictEqual(
+          invalidOption(yield* enqueue({ dedupe: { key: "k", mode: "always" as "active" } })),
+          "dedupe.mode"
         )
-      assert.strictEqual(
-        invalidOption(yield* worker({ concurrency: { global: 0 } })),
-        "JobType(limited).concurrency.global"
-      )
-      assert.strictEqual(
-        invalidOption(yield* worker({ rateLimit: { limit: 0, interval: "1 second" } })),
-        "JobType(limited).rateLimit.limit"
-      )
-      assert.strictEqual(
-        invalidOption(yield* worker({ rateLimit: { limit: 1, interval: "0 millis" } })),
-        "JobType(limited).rateLimit.interval"
-      )
-      const aging = yield* Effect.exit(
-        Layer.build(store.sql ? connect({ aging: "0 millis" }) : DurableQueue.layerMemory({ aging: "0 millis" }))
-      )
-      assert.strictEqual(invalidOption(aging), "aging")
-    }), 20_000)
+        const BadPriority = JobType.define({ name: "bad", payload: Schema.String, priority: Number.NaN })
+        assert.strictEqual(
+          invalidOption(
+            yield* Effect.exit(DurableQueue.enqueue(BadPriority, "x").pipe(Effect.provideContext(producer)))
+          ),
+          "JobType(bad).priority"
+        )
+        const worker = (limits: JobType.Limits) =>
+          Effect.exit(
+            DurableWorker.make({
+              types: [JobType.make({ name: "limited", payload: Schema.String, handler: () => Effect.void, ...limits })],
+              concurrency: 1
+            }).pipe(Effect.provideContext(producer), Effect.scoped)
+          )
+        assert.strictEqual(
+          invalidOption(yield* worker({ concurrency: { global: 0 } })),
+          "JobType(limited).concurrency.global"
+        )
+        assert.strictEqual(
+          invalidOption(yield* worker({ rateLimit: { limit: 0, interval: "1 second" } })),
+          "JobType(limited).rateLimit.limit"
+        )
+        assert.strictEqual(
+          invalidOption(yield* worker({ rateLimit: { limit: 1, interval: "0 millis" } })),
+          "JobType(limited).rateLimit.interval"
+        )
+        const aging = yield* Effect.exit(
+          Layer.build(store.sql ? connect({ aging: "0 millis" }) : DurableQueue.layerMemory({ aging: "0 millis" }))
+        )
+        assert.strictEqual(invalidOption(aging), "aging")
+      }),
+    20_000
+  )
 })
 
 describe.each(stores.filter((store) => store.sql))("upgrading on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
 
-  test("jobs written by effect's own store (release 0.1) are claimed, ahead of newer ones", () =>
-    Effect.gen(function*() {
-      const connect = yield* store.open
-      const order: Array<string> = []
-      const Work = JobType.make({
-        name: "work",
-        payload: Schema.String,
-        handler: (label) => Effect.sync(() => order.push(label))
-      })
-      // a producer of the previous release: effect's store, its table and migrations only (on a fresh SQLite file,
-      // the queue's own migration then upgrades a table that has rows)
-      yield* Effect.gen(function*() {
-        const scope = yield* Scope.make()
-        const old = yield* PersistedQueue.makeStoreSql({ tableName: "effect_queue" }).pipe(Scope.provide(scope))
-        for (const id of ["old-1", "old-2"]) {
-          yield* old.offer({
-            name: connect.queueName,
-            id,
-            element: { type: "work", id, payload: id },
-            isCustomId: true
-          })
-        }
-        yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(connect.sql!))
-      const producer = yield* connectProducer(connect())
-      yield* DurableQueue.enqueue(Work, "new-0", { priority: 0 }).pipe(Effect.provideContext(producer))
-      yield* startConsumer(connect(), { types: [Work], concurrency: 1 })
-      yield* waitUntil("every job ran", Effect.sync(() => order.length === 3))
-      assert.deepStrictEqual(order, ["old-1", "old-2", "new-0"])
-    }), 20_000)
+  test(
+    "jobs written by effect's own store (release 0.1) are claimed, ahead of newer ones",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const order: Array<string> = []
+        const Work = JobType.make({
+          name: "work",
+          payload: Schema.String,
+          handler: (label) => Effect.sync(() => order.push(label))
+        })
+        // a producer of the previous release: effect's store, its table and migrations only (on a fresh SQLite file,
+        // the queue's own migration then upgrades a table that has rows)
+        yield* Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const old = yield* PersistedQueue.makeStoreSql({ tableName: "effect_queue" }).pipe(Scope.provide(scope))
+          for (const id of ["old-1", "old-2"]) {
+            yield* old.offer({
+              name: connect.queueName,
+              id,
+              element: { type: "work", id, payload: id },
+              isCustomId: true
+            })
+          }
+          yield* Scope.close(scope, Exit.void)
+        }).pipe(Effect.provide(connect.sql!))
+        const producer = yield* connectProducer(connect())
+        yield* DurableQueue.enqueue(Work, "new-0", { priority: 0 }).pipe(Effect.provideContext(producer))
+        yield* startConsumer(connect(), { types: [Work], concurrency: 1 })
+        yield* waitUntil("every job ran", Effect.sync(() => order.length === 3))
+        assert.deepStrictEqual(order, ["old-1", "old-2", "new-0"])
+      }),
+    20_000
+  )
 })
 
 describe.each(stores)("limits of a job type on $name", (store) => {

@@ -70,7 +70,8 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
     const rankOf = (visibleAt: number, priority: number) =>
       options.agingMillis > 0 ? visibleAt / options.agingMillis - priority : -priority
     const before = (a: Entry, b: Entry) =>
-      a.rank < b.rank || (a.rank === b.rank && (a.visibleAt < b.visibleAt || (a.visibleAt === b.visibleAt && a.seq < b.seq)))
+      a.rank < b.rank ||
+      (a.rank === b.rank && (a.visibleAt < b.visibleAt || (a.visibleAt === b.visibleAt && a.seq < b.seq)))
 
     const offerJob = (job: OfferJob): Effect.Effect<string> =>
       Effect.sync(() => {

@@ -97,7 +97,9 @@ export const make = (options: {
 
     // effect's own migrations create (or upgrade) the table; its store is closed at once
     yield* Effect.scoped(PersistedQueue.makeStoreSql({ tableName, pollInterval, lockExpiration, lockRefreshInterval }))
-    yield* Effect.orDie(Migrator.make({})({ loader: migrations(tableName), table: `${tableName}_fiberpool_migrations` }))
+    yield* Effect.orDie(
+      Migrator.make({})({ loader: migrations(tableName), table: `${tableName}_fiberpool_migrations` })
+    )
 
     const now = isPg ? sql.literal("NOW()") : sql.literal("CURRENT_TIMESTAMP")
     const nowMillis = isPg
@@ -125,14 +127,18 @@ export const make = (options: {
     const insertJob = (job: OfferJob, withKey: string | null) => {
       const visibleAt = job.delay === undefined ? now : delayedVisibleAt(job.delay)
       const priority = sql.literal(String(job.priority))
-      const values = sql`(${job.id}, ${job.name}, ${JSON.stringify(job.element)}, 'pending', 0, ${visibleAt}, ${now}, ${now},
+      const values = sql`(${job.id}, ${job.name}, ${
+        JSON.stringify(job.element)
+      }, 'pending', 0, ${visibleAt}, ${now}, ${now},
         ${priority}, ${rankOf(visibleAt, priority)}, ${job.jobType}, ${withKey})`
       const columns = sql.literal(
         "(id, queue_name, element, state, attempts, visible_at, created_at, updated_at, priority, rank, job_type, dedupe_key)"
       )
       // no conflict target: a duplicate id and an active dedupe key are both ignored
       return isPg
-        ? sql<{ readonly id: string }>`INSERT INTO ${table} ${columns} VALUES ${values} ON CONFLICT DO NOTHING RETURNING id`
+        ? sql<
+          { readonly id: string }
+        >`INSERT INTO ${table} ${columns} VALUES ${values} ON CONFLICT DO NOTHING RETURNING id`
         : sql<{ readonly id: string }>`INSERT OR IGNORE INTO ${table} ${columns} VALUES ${values} RETURNING id`
     }
     const nudgeAfterCommit = (queue: string) =>
