@@ -2,7 +2,8 @@
  * A durable job queue: producers enqueue typed jobs from any process; workers (see `DurableWorker`) claim them.
  * Jobs live in a store (SQLite file, PostgreSQL, or memory for tests) through effect's `PersistedQueue`, with
  * leases, attempt counting, retry delays, de-duplication by id and delays; this module adds job types, kept
- * results, and dead letters.
+ * results, dead letters, priorities with aging and dedupe keys (and, with `JobType`'s limits, caps and rates
+ * shared by every process).
  *
  * @since 0.1.0
  */
@@ -30,9 +31,11 @@ import {
   StoreError
 } from "./DurableError.ts"
 import * as Flows from "./internal/flows.ts"
+import * as MemoryStore from "./internal/memoryStore.ts"
 import * as Outcomes from "./internal/outcomes.ts"
 import * as QueueTable from "./internal/queueTable.ts"
 import * as ScheduleStore from "./internal/scheduleStore.ts"
+import * as SqlStore from "./internal/sqlStore.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 import * as SqliteClient from "./SqliteClient.ts"
@@ -56,14 +59,20 @@ export type TypeId = "~@fiberpool/durable/DurableQueue"
  *   dead, until the store's cleanup removes it), enqueuing the same id again does nothing and returns the id.
  *   At most 255 characters. Default: a random UUID.
  * - `delay`: the job is not delivered before the delay elapses (the SQL stores round it up to whole seconds).
- *
- * Priorities are not supported: effect's `PersistedQueue` stores deliver in order of visibility time.
+ * - `priority`: higher is claimed first, FIFO among equals (an integer between -1,000,000 and 1,000,000).
+ *   Default: the type's `priority`, else 0. With the queue's `aging` (default 1 second, as core's pools), a
+ *   waiting job gains one level per `aging` interval, so a stream of higher priorities never starves it. SQL
+ *   memory, SQLite and PostgreSQL stores (other databases, on effect's store, fail with `InvalidOptions`).
+ * - `dedupe`: suppresses duplicates by a key (at most 255 characters); a suppressed enqueue stores nothing and
+ *   returns the id of the job that holds the key. `{ key, window }`: for `window` after the enqueue that took
+ *   the key, whatever became of its job; `{ key, mode: "active" }`: while a job with this key is pending,
+ *   delayed or running. Same stores as `priority`. See {@link Dedupe}.
  *
  * @example
  * ```ts
  * import type { DurableQueue } from "@fiberpool/durable"
  *
- * const options: DurableQueue.EnqueueOptions = { id: "invoice-42", delay: "10 seconds" }
+ * const options: DurableQueue.EnqueueOptions = { id: "invoice-42", delay: "10 seconds", priority: 5 }
  * console.log(options.id) // => invoice-42
  * ```
  *
@@ -73,7 +82,30 @@ export type TypeId = "~@fiberpool/durable/DurableQueue"
 export interface EnqueueOptions {
   readonly id?: string | undefined
   readonly delay?: Duration.Input | undefined
+  readonly priority?: number | undefined
+  readonly dedupe?: Dedupe | undefined
 }
+
+/**
+ * A dedupe key of {@link enqueue}: `{ key, window }` suppresses duplicates for `window` after the enqueue that
+ * took the key; `{ key, mode: "active" }` while the key's job is pending, delayed or running (a job that ended,
+ * done or dead-lettered, frees its key).
+ *
+ * @example
+ * ```ts
+ * import type { DurableQueue } from "@fiberpool/durable"
+ *
+ * const hourly: DurableQueue.Dedupe = { key: "report:acme", window: "1 hour" }
+ * const single: DurableQueue.Dedupe = { key: "reindex:acme", mode: "active" }
+ * console.log(hourly.key, single.key) // => report:acme reindex:acme
+ * ```
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type Dedupe =
+  | { readonly key: string; readonly window: Duration.Input }
+  | { readonly key: string; readonly mode: "active" }
 
 /**
  * A job that will not run again by itself: it used all its attempts, or its payload cannot be decoded, or its
@@ -147,6 +179,8 @@ export interface DurableQueue {
   }
   /** @internal */
   readonly store: PersistedQueue.PersistedQueueStore["Service"]
+  /** @internal priorities, dedupe and shared limits (memory, SQLite, PostgreSQL); undefined for effect's store */
+  readonly jobs: SqlStore.JobStore | undefined
   /** @internal */
   readonly outcomes: Outcomes.OutcomeStore
   /** @internal direct access to the SQL queue table; undefined for the memory store */
@@ -192,6 +226,10 @@ export class Service extends Context.Service<Service, DurableQueue>()("@fiberpoo
  *   stored job over its own limit instead of claiming it (see the README's production section).
  * - `retention`: how long completed jobs (their results, and the record that de-duplicates their id) and dead
  *   letters are kept, by age and by count, see {@link RetentionOptions}.
+ * - `aging`: how long a claimable job waits to gain 1 priority level (default 1 second, as core's pools), or
+ *   `false` for strict priority order. Starvation bound: a job of priority `p` is overtaken only by jobs of
+ *   priority `p' > p` that became claimable less than `(p' - p) × aging` after it. Every process of a queue
+ *   must use the same `aging` (the order key is stored with each job).
  *
  * @example
  * ```ts
@@ -209,6 +247,7 @@ export interface Options {
   readonly pollInterval?: Duration.Input | undefined
   readonly maxPayloadBytes?: number | undefined
   readonly retention?: RetentionOptions | undefined
+  readonly aging?: Duration.Input | false | undefined
 }
 
 /**
@@ -265,9 +304,10 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  *   (blocked event loop, GC, slow database) of up to ~25 s. A graceful shutdown never waits for the lease: it
  *   hands unfinished jobs back at once.
  * - `lockRefreshInterval`: default `lockExpiration / 6`.
- * - `tableName`: PersistedQueue's table (default `"effect_queue"`); `outcomeTable`: results and dead letters
- *   (default `"fiberpool_outcomes"`); `scheduleTable`: recurring schedules, see `DurableSchedule` (default
- *   `"fiberpool_schedules"`, PostgreSQL and SQLite only).
+ * - `tableName`: PersistedQueue's table (default `"effect_queue"`); on SQLite and PostgreSQL the queue adds its
+ *   columns to it and creates `<tableName>_starts`, `<tableName>_dedupe` and `<tableName>_fiberpool_migrations`;
+ *   `outcomeTable`: results and dead letters (default `"fiberpool_outcomes"`); `scheduleTable`: recurring
+ *   schedules, see `DurableSchedule` (default `"fiberpool_schedules"`, PostgreSQL and SQLite only).
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
@@ -336,9 +376,10 @@ export const layerMemory = (options?: Options): Layer.Layer<Service, PoolError.I
   Layer.effect(
     Service,
     Effect.gen(function*() {
-      const context = yield* Layer.build(PersistedQueue.layerStoreMemory)
+      const jobs = yield* MemoryStore.make({ agingMillis: (yield* agingOption(options)) * 1000 })
       return yield* makeQueue(options, {
-        store: Context.get(context, PersistedQueue.PersistedQueueStore),
+        store: jobs.store,
+        jobs,
         outcomes: Outcomes.makeMemory(),
         flows: Flows.makeMemory(),
         schedules: ScheduleStore.makeMemory()
@@ -379,15 +420,21 @@ export const layerSql = (
       const pollInterval = yield* durationOption("pollInterval", options?.pollInterval, defaultPollInterval)
       const tableName = options?.tableName ?? "effect_queue"
       const outcomeTable = options?.outcomeTable ?? "fiberpool_outcomes"
-      const store = yield* PersistedQueue.makeStoreSql({ tableName, pollInterval, lockExpiration, lockRefreshInterval })
+      const agingSeconds = yield* agingOption(options)
+      // SQLite and PostgreSQL: this package's store (priorities, dedupe, shared limits); others: effect's
+      const jobs = SqlStore.isSupported(sql)
+        ? yield* SqlStore.make({ tableName, pollInterval, lockExpiration, lockRefreshInterval, agingSeconds })
+        : undefined
+      const store = jobs?.store ??
+        (yield* PersistedQueue.makeStoreSql({ tableName, pollInterval, lockExpiration, lockRefreshInterval }))
       const outcomes = yield* Outcomes.makeSql(sql, outcomeTable)
-      const table = yield* QueueTable.make(sql, tableName, outcomeTable)
+      const table = yield* QueueTable.make(sql, tableName, outcomeTable, jobs && { agingSeconds })
       const wakeups = options?.notify === false
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
       const flows = yield* Flows.makeSql(sql, outcomeTable)
       const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? "fiberpool_schedules")
-      return yield* makeQueue(options, { store, outcomes, table, wakeups, flows, schedules })
+      return yield* makeQueue(options, { store, jobs, outcomes, table, wakeups, flows, schedules })
     })
   )
 
@@ -455,7 +502,15 @@ export const enqueue = <T extends JobType.AnyContract>(
     Effect.mapError((error) =>
       error._tag === "InvalidOptions" ? error : new EncodeFailed({ jobType: type.name, issue: error.message })
     ),
-    Effect.flatMap((encoded) => enqueueEncoded(type.name, encoded, options))
+    Effect.flatMap((encoded) =>
+      enqueueEncoded(
+        type.name,
+        encoded,
+        options?.priority === undefined && type.priority !== undefined
+          ? { ...options, priority: type.priority }
+          : options
+      )
+    )
   )
 
 /**
@@ -510,6 +565,7 @@ export const enqueueEncoded = (
         return yield* new InvalidJobId({ id: String(id), length: typeof id === "string" ? id.length : 0 })
       }
       const delay = yield* delayOption(options?.delay)
+      const order = yield* orderOptions(queue, options)
       const store = (trace: TraceContext | undefined) =>
         Effect.gen(function*() {
           const envelope: Envelope = trace === undefined ? { type, id, payload } : { type, id, payload, trace }
@@ -522,7 +578,7 @@ export const enqueueEncoded = (
           if (bytes > queue.maxPayloadBytes) {
             return yield* new PayloadTooLarge({ jobType: type, bytes, maxBytes: queue.maxPayloadBytes })
           }
-          return yield* offer(queue, id, envelope, delay)
+          return yield* offer(queue, id, envelope, delay, order)
         })
       if (!(yield* isTraced)) return yield* store(undefined)
       // the producer span (OpenTelemetry messaging: kind producer, operation "send"); its context travels with
@@ -1072,12 +1128,47 @@ export const isTraced: Effect.Effect<boolean> = Effect.map(
 export const defaultPollInterval: Duration.Duration = Duration.millis(500)
 
 /**
+ * Declares the shared limits (`concurrency.global`, `rateLimit`) of a worker's types to the queue's store, for
+ * this process's claims. Effect's store (databases other than SQLite and PostgreSQL) has none: a type with limits
+ * fails with `InvalidOptions` there.
+ *
+ * @internal
+ */
+export const declareLimits = (
+  queue: DurableQueue,
+  types: ReadonlyArray<JobType.AnyContract>
+): Effect.Effect<void, PoolError.InvalidOptions> =>
+  Effect.gen(function*() {
+    const limits = new Map<string, SqlStore.TypeLimits>()
+    for (const type of types) {
+      if (type.concurrency === undefined && type.rateLimit === undefined) continue
+      if (queue.jobs === undefined) {
+        return yield* new PoolError.InvalidOptions({
+          option: `JobType(${type.name}).${type.concurrency === undefined ? "rateLimit" : "concurrency"}`,
+          value: JSON.stringify(type.concurrency ?? type.rateLimit),
+          expected: "a queue in memory, SQLite or PostgreSQL (this store keeps no limits shared by processes)"
+        })
+      }
+      limits.set(type.name, {
+        global: type.concurrency?.global,
+        rate: type.rateLimit === undefined ? undefined : {
+          limit: type.rateLimit.limit,
+          intervalMillis: Duration.toMillis(Duration.fromInputUnsafe(type.rateLimit.interval))
+        }
+      })
+    }
+    if (limits.size > 0 && queue.jobs !== undefined) yield* queue.jobs.setLimits(queue.name, limits)
+  })
+
+/**
  * @internal What a queue is made of: the job store and outcome store, and the optional parts a store may lack
  * (each `undefined` when it does: the operations that need it fail with a typed error naming what is missing).
  */
 export interface QueueParts {
   readonly store: PersistedQueue.PersistedQueueStore["Service"]
   readonly outcomes: Outcomes.OutcomeStore
+  /** this package's store (memory, SQLite, PostgreSQL): priorities, dedupe keys, shared limits */
+  readonly jobs?: SqlStore.JobStore | undefined
   readonly table?: QueueTable.QueueTable | undefined
   readonly wakeups?: Wakeups.Wakeups | undefined
   readonly flows?: Flows.FlowStore | undefined
@@ -1125,6 +1216,7 @@ export const makeQueue = (
         interval: yield* durationOption("retention.interval", retention?.interval, Duration.minutes(1))
       },
       store: parts.store,
+      jobs: parts.jobs,
       outcomes: parts.outcomes,
       table: parts.table,
       wakeups: parts.wakeups,
@@ -1138,22 +1230,31 @@ export const offer = (
   queue: DurableQueue,
   id: string,
   envelope: Envelope,
-  delay: Duration.Duration | undefined
+  delay: Duration.Duration | undefined,
+  order?: { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] }
 ): Effect.Effect<string, StoreError> =>
-  queue.store.offer({
-    name: queue.name,
-    id,
-    element: envelope,
-    isCustomId: true,
-    delay
-  }).pipe(
-    Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
-    // a delayed job is found by polling when its time comes; a lost notification only costs a poll interval
-    Effect.andThen(
-      queue.wakeups === undefined || delay !== undefined ? Effect.void : queue.wakeups.notify(queue.name)
-    ),
-    Effect.as(envelope.id)
-  )
+  (queue.jobs === undefined
+    ? Effect.as(queue.store.offer({ name: queue.name, id, element: envelope, isCustomId: true, delay }), envelope.id)
+    : Effect.map(
+      queue.jobs.offerJob({
+        name: queue.name,
+        id,
+        element: envelope,
+        delay,
+        jobType: envelope.type,
+        priority: order?.priority ?? 0,
+        dedupe: order?.dedupe
+      }),
+      // a job suppressed by its dedupe key answers with the id of the job that holds the key (the store's id is
+      // the job's id, but for the memory store's requeued copies)
+      (stored) => stored === id ? envelope.id : stored
+    )).pipe(
+      Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
+      // a delayed job is found by polling when its time comes; a lost notification only costs a poll interval
+      Effect.tap(
+        queue.wakeups === undefined || delay !== undefined ? Effect.void : queue.wakeups.notify(queue.name)
+      )
+    )
 
 /** @internal */
 export const durationOption = (
@@ -1178,6 +1279,77 @@ const countOption = <D extends number | undefined>(
     : Number.isSafeInteger(input) && input >= 0
     ? Effect.succeed(input)
     : Effect.fail(new PoolError.InvalidOptions({ option, value: String(input), expected: "an integer ≥ 0" }))
+
+/** The queue's `aging` in seconds, 0 for strict priorities. */
+const agingOption = (options: Options | undefined): Effect.Effect<number, PoolError.InvalidOptions> =>
+  Effect.gen(function*() {
+    if (options?.aging === false) return 0
+    const seconds = Duration.toSeconds(yield* durationOption("aging", options?.aging, Duration.seconds(1)))
+    if (seconds > 0 && Number.isFinite(seconds)) return seconds
+    return yield* new PoolError.InvalidOptions({
+      option: "aging",
+      value: String(options?.aging),
+      expected: "a positive finite duration, or false"
+    })
+  })
+
+/** Reads `priority` and `dedupe` of an enqueue; the stores without them (effect's, on other databases) refuse them. */
+const orderOptions = (
+  queue: DurableQueue,
+  options: EnqueueOptions | undefined
+): Effect.Effect<
+  { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] } | undefined,
+  PoolError.InvalidOptions
+> =>
+  Effect.gen(function*() {
+    const priority = options?.priority ?? 0
+    if (!JobType.isPriority(priority)) {
+      return yield* new PoolError.InvalidOptions({
+        option: "priority",
+        value: String(priority),
+        expected: JobType.priorityExpected
+      })
+    }
+    const dedupe = options?.dedupe
+    let resolved: SqlStore.OfferJob["dedupe"] = undefined
+    if (dedupe !== undefined) {
+      if (typeof dedupe.key !== "string" || dedupe.key.length === 0 || dedupe.key.length > 255) {
+        return yield* new PoolError.InvalidOptions({
+          option: "dedupe.key",
+          value: JSON.stringify(dedupe.key),
+          expected: "a string of 1 to 255 characters"
+        })
+      }
+      if ("mode" in dedupe) {
+        if (dedupe.mode !== "active") {
+          return yield* new PoolError.InvalidOptions({
+            option: "dedupe.mode",
+            value: JSON.stringify(dedupe.mode),
+            expected: `"active"`
+          })
+        }
+        resolved = { key: dedupe.key, mode: "active" }
+      } else {
+        const window = Duration.fromInput(dedupe.window)
+        if (Option.isNone(window) || !Duration.isFinite(window.value) || !Duration.isPositive(window.value)) {
+          return yield* new PoolError.InvalidOptions({
+            option: "dedupe.window",
+            value: String(dedupe.window),
+            expected: "a positive finite duration"
+          })
+        }
+        resolved = { key: dedupe.key, windowMillis: Math.ceil(Duration.toMillis(window.value)) }
+      }
+    }
+    if (queue.jobs === undefined && (priority !== 0 || resolved !== undefined)) {
+      return yield* new PoolError.InvalidOptions({
+        option: priority !== 0 ? "priority" : "dedupe",
+        value: priority !== 0 ? String(priority) : JSON.stringify(dedupe),
+        expected: "a queue in memory, SQLite or PostgreSQL (this store does not order by priority or keep dedupe keys)"
+      })
+    }
+    return priority === 0 && resolved === undefined ? undefined : { priority, dedupe: resolved }
+  })
 
 /** A delay of zero or less means "now": the stores only take positive delays. */
 const delayOption = (
@@ -1328,6 +1500,9 @@ export const applyRetention = (queue: DurableQueue): Effect.Effect<void, StoreEr
     }
     if (maxDeadLetters !== undefined) {
       yield* deadWithRows(queue.outcomes.deleteBeyond(queue.name, "dead", maxDeadLetters, batch))
+    }
+    if (queue.jobs !== undefined) {
+      yield* Effect.mapError(queue.jobs.prune(queue.name), (cause) => new StoreError({ operation: "retention", cause }))
     }
     if (table === undefined) {
       yield* Effect.mapError(

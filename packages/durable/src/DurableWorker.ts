@@ -25,6 +25,7 @@ import { EncodeFailed, MalformedPayload, PayloadTooLarge, StoreError, UnknownJob
 import type { Envelope, TraceContext } from "./DurableQueue.ts"
 import {
   applyRetention,
+  declareLimits,
   isTraced,
   maintain,
   messagingSystem,
@@ -188,6 +189,7 @@ export const make = <T extends JobType.Any>(
   Effect.gen(function*() {
     const queue = yield* QueueService
     for (const type of options.types) yield* JobType.validate(type)
+    yield* declareLimits(queue, options.types)
     const context = yield* Effect.context<JobType.Services<T>>()
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
     const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)

@@ -108,10 +108,54 @@ export interface Contract<Name extends string, P, A> {
   readonly timeout: Duration.Input | undefined
   readonly retry: Schedule.Schedule<unknown, number>
   readonly maxAttempts: number
+  /** The default priority of its jobs (see `DurableQueue.EnqueueOptions.priority`); undefined: 0. */
+  readonly priority?: number | undefined
+  /** At most `global` jobs of this type run at once across every process of a queue, see {@link Limits}. */
+  readonly concurrency?: { readonly global: number } | undefined
+  /** At most `limit` jobs of this type start in any window of `interval`, across every process. */
+  readonly rateLimit?: { readonly limit: number; readonly interval: Duration.Input } | undefined
   /** @internal */
   readonly payloadJson: Schema.Codec<P, unknown>
   /** @internal */
   readonly resultJson: Schema.Codec<A, unknown> | undefined
+}
+
+/**
+ * Delivery order and limits of a job type, options of {@link define} and {@link make}.
+ *
+ * - `priority`: the default priority of its jobs (higher is claimed first, FIFO among equals; an integer between
+ *   -1,000,000 and 1,000,000, default 0). An enqueue's own `priority` overrides it. See the queue's `aging`.
+ * - `concurrency.global`: at most this many jobs of this type run at once across every process of the queue
+ *   (counted as unexpired leases, in the claim).
+ * - `rateLimit`: at most `limit` jobs of this type start (are claimed, retries included) in any window of
+ *   `interval`, across every process of the queue.
+ *
+ * Every worker of the queue that runs the type must declare the same limits (share the type's definition). The
+ * memory, SQLite and PostgreSQL stores keep them (the memory store has one process: its limits are that
+ * process's); on another database `DurableWorker.make` fails with `InvalidOptions`.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Charge = JobType.define({
+ *   name: "charge",
+ *   payload: Schema.Struct({ invoice: Schema.String }),
+ *   priority: 10,
+ *   concurrency: { global: 4 },
+ *   rateLimit: { limit: 100, interval: "1 second" }
+ * })
+ * console.log(Charge.priority, Charge.concurrency?.global) // => 10 4
+ * ```
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Limits {
+  readonly priority?: number | undefined
+  readonly concurrency?: { readonly global: number } | undefined
+  readonly rateLimit?: { readonly limit: number; readonly interval: Duration.Input } | undefined
 }
 
 /**
@@ -304,14 +348,16 @@ export const define = <
   const Name extends string,
   PS extends Schema.Codec<any, any>,
   RS extends Schema.Codec<any, any> | undefined = undefined
->(options: {
-  readonly name: Name
-  readonly payload: PS
-  readonly result?: RS
-  readonly timeout?: Duration.Input | undefined
-  readonly retry?: Schedule.Schedule<any, number> | undefined
-  readonly maxAttempts?: number | undefined
-}): Contract<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void> => ({
+>(
+  options: {
+    readonly name: Name
+    readonly payload: PS
+    readonly result?: RS
+    readonly timeout?: Duration.Input | undefined
+    readonly retry?: Schedule.Schedule<any, number> | undefined
+    readonly maxAttempts?: number | undefined
+  } & Limits
+): Contract<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void> => ({
   [TypeId]: TypeId,
   name: options.name,
   payload: options.payload,
@@ -319,6 +365,9 @@ export const define = <
   timeout: options.timeout,
   retry: options.retry ?? defaultRetry,
   maxAttempts: options.maxAttempts ?? 5,
+  priority: options.priority,
+  concurrency: options.concurrency,
+  rateLimit: options.rateLimit,
   payloadJson: Schema.toCodecJson(options.payload) as any,
   resultJson: options.result === undefined ? undefined : Schema.toCodecJson(options.result) as any
 })
@@ -391,18 +440,20 @@ export const make = <
   E = never,
   R = never,
   RS extends Schema.Codec<any, any> | undefined = undefined
->(options: {
-  readonly name: Name
-  readonly payload: PS
-  readonly result?: RS
-  readonly handler: (
-    payload: PS["Type"],
-    context: JobContext
-  ) => Effect.Effect<RS extends Schema.Codec<any, any> ? RS["Type"] : unknown, E, R>
-  readonly timeout?: Duration.Input | undefined
-  readonly retry?: Schedule.Schedule<any, number> | undefined
-  readonly maxAttempts?: number | undefined
-}): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => ({
+>(
+  options: {
+    readonly name: Name
+    readonly payload: PS
+    readonly result?: RS
+    readonly handler: (
+      payload: PS["Type"],
+      context: JobContext
+    ) => Effect.Effect<RS extends Schema.Codec<any, any> ? RS["Type"] : unknown, E, R>
+    readonly timeout?: Duration.Input | undefined
+    readonly retry?: Schedule.Schedule<any, number> | undefined
+    readonly maxAttempts?: number | undefined
+  } & Limits
+): JobType<Name, PS["Type"], RS extends Schema.Codec<any, any> ? RS["Type"] : void, E, R> => ({
   ...define(options),
   handler: options.handler as any
 })
@@ -506,7 +557,55 @@ export const validate = (type: AnyContract): Effect.Effect<void, PoolError.Inval
       })
     )
   }
+  if (type.priority !== undefined && !isPriority(type.priority)) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: `JobType(${type.name}).priority`,
+        value: String(type.priority),
+        expected: priorityExpected
+      })
+    )
+  }
+  const global = type.concurrency?.global
+  if (type.concurrency !== undefined && (!Number.isSafeInteger(global) || global! < 1)) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: `JobType(${type.name}).concurrency.global`,
+        value: String(global),
+        expected: "a positive integer"
+      })
+    )
+  }
+  const rate = type.rateLimit
+  if (rate !== undefined) {
+    if (!Number.isSafeInteger(rate.limit) || rate.limit < 1) {
+      return Effect.fail(
+        new PoolError.InvalidOptions({
+          option: `JobType(${type.name}).rateLimit.limit`,
+          value: String(rate.limit),
+          expected: "a positive integer"
+        })
+      )
+    }
+    const interval = Duration.fromInput(rate.interval)
+    if (interval._tag === "None" || !Duration.isFinite(interval.value) || !Duration.isPositive(interval.value)) {
+      return Effect.fail(
+        new PoolError.InvalidOptions({
+          option: `JobType(${type.name}).rateLimit.interval`,
+          value: String(rate.interval),
+          expected: "a positive finite duration"
+        })
+      )
+    }
+  }
   return Effect.void
 }
+
+/** @internal a priority: an integer between -1,000,000 and 1,000,000 */
+export const isPriority = (priority: unknown): priority is number =>
+  Number.isSafeInteger(priority) && Math.abs(priority as number) <= 1_000_000
+
+/** @internal */
+export const priorityExpected = "an integer between -1000000 and 1000000"
 
 const maxNameLength = 100

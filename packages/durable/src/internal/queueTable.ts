@@ -12,14 +12,17 @@
  *
  * The columns used (`sequence`, `id`, `queue_name`, `element`, `state`, `attempts`, `last_failure`,
  * `visible_at`, `acquired_at`, `acquired_by`, `updated_at`) are those of the store's `0002_upgrade_schema`
- * migration in effect 4.1. Timestamps use the same database clock expressions as the store.
+ * migration in effect 4.1. Timestamps use the same database clock expressions as the store. With this package's
+ * SQL store (`ranked`, see `sqlStore.ts`) the claim order is `rank`, which moves with `visible_at`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import type { Fragment } from "effect/sql/Statement"
 import { StoreError } from "../DurableError.ts"
+import { rankExpression } from "./sqlStore.ts"
 import { wakeId } from "./wakeups.ts"
 
 export interface OversizeRow {
@@ -118,7 +121,9 @@ const headSize = 100
 export const make = (
   client: SqlClient.SqlClient,
   tableName: string,
-  outcomeTableName: string
+  outcomeTableName: string,
+  /** the aging of this package's SQL store (its `rank` column), undefined with effect's store */
+  ranked?: { readonly agingSeconds: number } | undefined
 ): Effect.Effect<QueueTable, StoreError> =>
   Effect.gen(function*() {
     const sql = client.withoutTransforms()
@@ -142,6 +147,17 @@ export const make = (
       return isPg ? sql`clock_timestamp() + INTERVAL '${s} seconds'` : sql`datetime(CURRENT_TIMESTAMP, '${s} seconds')`
     }
     const outcomes = sql(outcomeTableName)
+    const rankOf = ranked === undefined ? undefined : rankExpression(client, ranked.agingSeconds)
+    // sets `visible_at`, and the claim order key that moves with it
+    const setVisibleAt = (time: Fragment) =>
+      rankOf === undefined
+        ? sql`visible_at = ${time}`
+        : sql`visible_at = ${time}, rank = ${rankOf(time, sql.literal("priority"))}`
+    // a re-queued dead letter runs without its dedupe key (another job may hold it by now)
+    const dropDedupeKey = rankOf === undefined ? sql.literal("") : sql.literal(", dedupe_key = NULL")
+    const claimOrder = sql.literal(
+      ranked === undefined ? "visible_at ASC, sequence ASC" : "rank ASC, visible_at ASC, sequence ASC"
+    )
     // column names are constants of this module, never input
     const byteLength = (column: string) =>
       sql.literal(isPg ? `octet_length(${column})` : `length(CAST(${column} AS BLOB))`)
@@ -162,7 +178,7 @@ export const make = (
           WHERE sequence IN (
             SELECT sequence FROM ${table}
             WHERE queue_name = ${queue} AND state = 'pending' AND visible_at <= ${now}
-            ORDER BY visible_at ASC, sequence ASC
+            ORDER BY ${claimOrder}
             LIMIT ${sql.literal(String(headSize))}
           )
           AND state = 'pending' AND acquired_at IS NULL AND ${byteLength("element")} > ${maxBytes}
@@ -215,8 +231,8 @@ export const make = (
         sql<{ readonly id: string }>`
           UPDATE ${table}
           SET state = 'pending', attempts = 0, last_failure = NULL, acquired_at = NULL, acquired_by = NULL,
-            visible_at = ${delay === undefined ? now : secondsFromNow(Math.ceil(Duration.toSeconds(delay)))},
-            updated_at = ${now}
+            ${setVisibleAt(delay === undefined ? now : secondsFromNow(Math.ceil(Duration.toSeconds(delay))))},
+            updated_at = ${now}${dropDedupeKey}
           WHERE queue_name = ${queue} AND id = ${id} AND state = 'failed'
           RETURNING id
         `.pipe(Effect.map((rows) => rows.length > 0), wrap("requeue")),
@@ -250,7 +266,7 @@ export const make = (
         sql<{ readonly visible_in: number | string }>`
           UPDATE ${table}
           SET attempts = attempts - 1, acquired_at = NULL, acquired_by = NULL, updated_at = ${now},
-            visible_at = ${secondsFromNow(Math.max(1, Math.ceil(Duration.toSeconds(retryAfter))))}
+            ${setVisibleAt(secondsFromNow(Math.max(1, Math.ceil(Duration.toSeconds(retryAfter)))))}
           WHERE queue_name = ${queue} AND id = ${id} AND state = 'pending'
           AND created_at > ${secondsFromNow(-Math.ceil(Duration.toSeconds(maxAge)))}
           RETURNING ${
