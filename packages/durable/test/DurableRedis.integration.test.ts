@@ -5,7 +5,7 @@
  */
 import { NodeRedis } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { DurableQueue, JobType } from "@fiberpool/durable"
+import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
 import * as DurableRedis from "@fiberpool/durable/DurableRedis"
 import { Context, Effect, Exit, Layer, Schema } from "effect"
 import { Redis } from "effect/persistence"
@@ -189,6 +189,54 @@ describe("DurableRedis", () => {
       assert(cancel._tag === "StoreError" && cancel.operation === "cancel", cancel.message)
       assert.match(cancel.message, /only the SQL stores can cancel/)
     }), 30_000)
+
+  test(
+    "priorities, dedupe keys and shared limits are refused with InvalidOptions naming the option, storing nothing",
+    () =>
+      Effect.gen(function*() {
+        const name = unique()
+        const queue = yield* Layer.build(DurableRedis.layer({ url, name, prefix: `fptest:${name}:` }))
+        const Note = JobType.make({
+          name: "note",
+          payload: Schema.String,
+          result: Schema.String,
+          handler: Effect.succeed
+        })
+        const option = (error: unknown) => (error as { readonly option?: string }).option
+        const priority = yield* Effect.flip(
+          DurableQueue.enqueue(Note, "refused", { id: "a", priority: 5 }).pipe(Effect.provideContext(queue))
+        )
+        assert.strictEqual(priority._tag, "InvalidOptions")
+        assert.strictEqual(option(priority), "priority")
+        const dedupe = yield* Effect.flip(
+          DurableQueue.enqueue(Note, "refused", { id: "b", dedupe: { key: "k", mode: "active" } }).pipe(
+            Effect.provideContext(queue)
+          )
+        )
+        assert.strictEqual(dedupe._tag, "InvalidOptions")
+        assert.strictEqual(option(dedupe), "dedupe")
+        const Capped = JobType.make({
+          name: "capped",
+          payload: Schema.String,
+          concurrency: { global: 2 },
+          handler: () => Effect.void
+        })
+        const limits = yield* Effect.flip(
+          Effect.scoped(DurableWorker.make({ types: [Capped], concurrency: 2 })).pipe(Effect.provideContext(queue))
+        )
+        assert.strictEqual(limits._tag, "InvalidOptions")
+        assert.strictEqual(option(limits), "JobType(capped).concurrency")
+        // nothing was stored: the ids are free, and the jobs that run under them are the later ones
+        const results = yield* Effect.scoped(Effect.gen(function*() {
+          yield* DurableQueue.enqueue(Note, "fresh a", { id: "a" })
+          yield* DurableQueue.enqueue(Note, "fresh b", { id: "b" })
+          yield* DurableWorker.make({ types: [Note], concurrency: 2 })
+          return [yield* DurableQueue.result(Note, "a"), yield* DurableQueue.result(Note, "b")]
+        })).pipe(Effect.provideContext(queue))
+        assert.deepStrictEqual(results, ["fresh a", "fresh b"])
+      }),
+    30_000
+  )
 })
 
 /** A Redis server of the test's own (it is stopped and started again), persisted to an append-only file. */

@@ -6,7 +6,7 @@ import { connectProducer, startConsumer, stores, waitUntil } from "./utils/store
 
 const Tick = JobType.define({ name: "tick", payload: Schema.Struct({ label: Schema.String }) })
 
-describe.each(stores)("recurring schedules on $name", (store) => {
+describe.each(stores.filter((store) => store.schedules))("recurring schedules on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
   // Moving a stored next run into the past needs the rows: on the memory store the same policies are tested under
   // the test clock (DurableSchedule.test.ts), so these cases are not declared there at all.

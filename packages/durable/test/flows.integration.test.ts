@@ -14,7 +14,7 @@ class Boom extends Data.TaggedError("Boom")<{ readonly source: string }> {
 
 const Fetched = Schema.Struct({ source: Schema.String, rows: Schema.Int })
 
-describe.each(stores)("DurableFlow on $name", (store) => {
+describe.each(stores.filter((store) => store.flows))("DurableFlow on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
 
   test("the parent runs once, after all its children, and reads their typed results", () =>
@@ -573,7 +573,7 @@ describe.each(stores)("DurableFlow on $name", (store) => {
   )
 })
 
-describe.each(stores)("DurableFlow retention on $name", (store) => {
+describe.each(stores.filter((store) => store.flows))("DurableFlow retention on $name", (store) => {
   ;(store.skip ? it.live.skip : it.live)(
     "a finished flow goes with the queue's retention; a waiting one stays",
     () =>

@@ -17,7 +17,7 @@ const invalidOption = <A, E>(exit: Exit.Exit<A, E>): string => {
   return error.option
 }
 
-describe.each(stores)("priorities and dedupe on $name", (store) => {
+describe.each(stores.filter((store) => store.ordering))("priorities and dedupe on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
 
   test("higher priorities are claimed first, FIFO among equals", () =>
@@ -272,7 +272,7 @@ describe.each(stores.filter((store) => store.sql))("upgrading on $name", (store)
   )
 })
 
-describe.each(stores)("limits of a job type on $name", (store) => {
+describe.each(stores.filter((store) => store.ordering))("limits of a job type on $name", (store) => {
   const test = store.skip ? it.live.skip : it.live
 
   test("a global cap and a rate limit hold across two workers of 4 slots each", () =>

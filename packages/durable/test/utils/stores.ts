@@ -55,6 +55,12 @@ export interface StoreCase {
   readonly sql: boolean
   /** separate connections (processes) share the store, with leases: false for memory only */
   readonly shared: boolean
+  /** the store keeps recurring schedules (`DurableSchedule`) */
+  readonly schedules: boolean
+  /** the store keeps flows (`DurableFlow`) */
+  readonly flows: boolean
+  /** the store claims by priority, keeps dedupe keys and limits shared by processes (this package's stores) */
+  readonly ordering: boolean
   readonly skip: boolean
   /** One store per test, under a fresh queue name. */
   readonly open: Effect.Effect<Connect, unknown, Scope.Scope>
@@ -70,6 +76,9 @@ export const stores: ReadonlyArray<StoreCase> = [
     name: "memory",
     sql: false,
     shared: false,
+    schedules: true,
+    flows: true,
+    ordering: true,
     skip: false,
     open: Effect.gen(function*() {
       const context = yield* Layer.build(DurableQueue.layerMemory({ name: queueName() }))
@@ -84,6 +93,9 @@ export const stores: ReadonlyArray<StoreCase> = [
     name: "sqlite",
     sql: true,
     shared: true,
+    schedules: true,
+    flows: true,
+    ordering: true,
     skip: false,
     open: Effect.sync(() => {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-durable-"))
@@ -100,6 +112,9 @@ export const stores: ReadonlyArray<StoreCase> = [
     name: "postgres",
     sql: true,
     shared: true,
+    schedules: true,
+    flows: true,
+    ordering: true,
     skip: pgUrl === undefined || pgUrl === "",
     open: Effect.sync(() => {
       const name = queueName()
@@ -122,6 +137,9 @@ export const stores: ReadonlyArray<StoreCase> = [
     name: "redis",
     sql: false,
     shared: true,
+    schedules: false,
+    flows: false,
+    ordering: false,
     skip: redisUrl === undefined || redisUrl === "",
     // each test under its own key prefix as well as its own queue name: retention scans the whole prefix
     open: Effect.sync(() => {
