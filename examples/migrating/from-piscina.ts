@@ -41,11 +41,12 @@ const pool = createPool({ name: "primes", concurrency: 2, timeout: "10 seconds" 
 const jobs = [10_000, 20_000, 30_000].map((limit) =>
   pool.add((signal) => onThread(limit, signal), { id: `primes-${limit}` })
 )
-// a task far too big for its budget: the timeout terminates its thread
-const tooBig = pool.add((signal) => onThread(1e12, signal), { id: "too-big", timeout: 300 })
+// a task far too big for its budget: the timeout terminates its thread. Its rejection is handled from the start:
+// it can come before the counts are in, and an unhandled rejection ends the process
+const tooBig = pool.add((signal) => onThread(1e12, signal), { id: "too-big", timeout: 300 }).catch((e: unknown) => e)
 
 console.log("counts:", (await Promise.all(jobs)).join(", "))
-const error = await tooBig.catch((e: unknown) => e)
+const error = await tooBig
 console.log("too-big:", error instanceof JobError ? error.reason._tag : String(error))
 const report = await pool.close({ gracePeriod: "1 second" })
 console.log(`closed: ${report.totals.succeeded} succeeded, ${report.totals.timedOut} timed out`)
