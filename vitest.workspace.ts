@@ -56,6 +56,9 @@ export default defineConfig({
         }
       }
     ],
-    passWithNoTests: true
+    passWithNoTests: true,
+    // Two test files at a time (vitest's default on 2 cores is one): most integration tests wait on processes,
+    // databases and real timers rather than compute, so a second file overlaps those waits.
+    maxWorkers: 2
   }
 })
