@@ -16,6 +16,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Redacted from "effect/Redacted"
 import * as DurableQueue from "./DurableQueue.ts"
 import * as OutcomesRedis from "./internal/outcomesRedis.ts"
+import * as SchedulesRedis from "./internal/schedulesRedis.ts"
 import * as WakeupsRedis from "./internal/wakeupsRedis.ts"
 
 /**
@@ -175,7 +176,13 @@ export const layerStore = (
       const wakeups = options?.notify === false
         ? undefined
         : yield* WakeupsRedis.make(redis, prefix, store, { reconnectAfter: Duration.seconds(1) })
-      return yield* DurableQueue.makeQueue(options, { store, outcomes: OutcomesRedis.make(redis, prefix), wakeups })
+      return yield* DurableQueue.makeQueue(options, {
+        store,
+        outcomes: OutcomesRedis.make(redis, prefix),
+        wakeups,
+        // a tick claimed and not enqueued within a lease is another firer's to enqueue, as a crashed job's lease
+        schedules: SchedulesRedis.make(redis, prefix, { claimLease: lockExpiration })
+      })
     })
   )
 
