@@ -226,6 +226,65 @@ describe("flows on redis", () => {
   )
 
   test(
+    "a process that dies inside DurableFlow.enqueue, before offering the children: enqueuing it again completes it",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* redisStore.open
+        const { Fetch, Report, runs } = makeTypes()
+        const producer = yield* connectProducer(connect())
+        const queue = Context.get(producer, DurableQueue.Service)
+        const children = [
+          DurableFlow.child(Fetch, "sales", { id: "e-1" }),
+          DurableFlow.child(Fetch, "costs", { id: "e-2" })
+        ]
+        // the flow's script ran, no child was offered: what a process killed right after it leaves
+        const envelope = { type: "report", id: "report-4", payload: { month: "10" } }
+        assert.strictEqual(
+          yield* Effect.orDie(queue.flows!.create(queue.name, {
+            parentId: "report-4",
+            parentOf: undefined,
+            parentType: "report",
+            envelope: JSON.stringify(envelope),
+            onChildFailure: "fail-parent",
+            children: [{ childId: "e-1", childType: "fetch" }, { childId: "e-2", childType: "fetch" }]
+          }, Date.now())),
+          "created"
+        )
+        yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 2 })
+        yield* Effect.sleep("500 millis")
+        assert.deepStrictEqual(runs, [], "nothing to run")
+        // the producer retries its enqueue: the children are offered, the parent runs once
+        yield* DurableFlow.enqueue(Report, { month: "10" }, { id: "report-4", children }).pipe(
+          Effect.provideContext(producer)
+        )
+        assert.deepStrictEqual(
+          yield* DurableQueue.result(Report, "report-4", { pollInterval: "50 millis" }).pipe(
+            Effect.provideContext(producer)
+          ),
+          ["e-1=sales:5", "e-2=costs:5"]
+        )
+        // once more: the children are de-duplicated by their ids, nothing runs again
+        yield* DurableFlow.enqueue(Report, { month: "10" }, { id: "report-4", children }).pipe(
+          Effect.provideContext(producer)
+        )
+        yield* Effect.sleep("500 millis")
+        assert.deepStrictEqual([...runs].sort(), [
+          "child costs",
+          "child sales",
+          "parent report-4 e-1=sales:5,e-2=costs:5"
+        ])
+        // another flow under the same parent id (other children) is a duplicate, as on every store: nothing written
+        yield* DurableFlow.enqueue(Report, { month: "10" }, {
+          id: "report-4",
+          children: [DurableFlow.child(Fetch, "other", { id: "e-3" })]
+        }).pipe(Effect.provideContext(producer))
+        yield* Effect.sleep("300 millis")
+        assert.isFalse(runs.includes("child other"))
+      }),
+    20_000
+  )
+
+  test(
     "every key is under the prefix; ids ending as effect's keys do break nothing; retention removes finished flows",
     () =>
       Effect.gen(function*() {

@@ -69,7 +69,9 @@ export interface FlowStore {
   /**
    * Stores a flow: its parent waiting, its children pending. `"exists"` (nothing written) when the queue has a
    * flow with this parent id; `{ taken }` (nothing written) when the parent's id is another flow's child, or a
-   * child's id is another flow's child or parent (either would be de-duplicated away in the queue).
+   * child's id is another flow's child or parent (either would be de-duplicated away in the queue). A store whose
+   * `transaction` cannot hold the children's offers (Redis) answers `"created"` (nothing written) for the same flow
+   * (same children) still waiting, so that enqueuing it again offers the children a dead process left unoffered.
    */
   readonly create: (
     queue: string,

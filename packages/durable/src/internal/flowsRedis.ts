@@ -17,6 +17,10 @@
  * next maintenance round of any worker takes it over (re-leased in the same script, one taker at a time) and acts
  * on it again: the parent's offer is de-duplicated by its id, a dead letter is overwritten with the same row.
  *
+ * `DurableFlow.enqueue` writes the flow (one script), then offers the children: a process that dies in between
+ * leaves children unoffered. Enqueuing the same flow again (same parent id, same child ids and types) while it
+ * waits answers "created" again, so that the enqueue offers its children (de-duplicated by their ids).
+ *
  * The keys of one queue are built inside the scripts from a base name (a single Redis server, not Cluster).
  */
 import * as Duration from "effect/Duration"
@@ -221,7 +225,18 @@ const createScript = Redis.script(
   {
     lua: `${commonLua}
 local parent = ARGV[1]
-if redis.call("HEXISTS", key_state, parent) == 1 then return { "exists" } end
+if redis.call("HEXISTS", key_state, parent) == 1 then
+  -- the same flow, still waiting: an enqueue again after one that died before offering every child (the
+  -- children's offers are not in this script); "created" lets it offer them again, de-duplicated by their ids
+  local order = redis.call("LRANGE", key_order(parent), 0, -1)
+  local same = redis.call("HGET", key_state, parent) == "waiting" and #order == (#ARGV - 7) / 2
+  for i, child in ipairs(order) do
+    if not same then break end
+    same = ARGV[6 + 2 * i] == child and redis.call("HGET", key_child_type, child) == ARGV[7 + 2 * i]
+  end
+  if same then return { "created" } end
+  return { "exists" }
+end
 local as_child = redis.call("HGET", key_child_parent, parent)
 if as_child and (ARGV[2] == "0" or as_child ~= ARGV[3]) then return { "taken", parent } end
 for i = 8, #ARGV, 2 do
