@@ -78,7 +78,7 @@ describe("a schedule shared by 4 processes on redis", () => {
       for (const row of rows) counts.set(row.id, (counts.get(row.id) ?? 0) + 1)
       assert.deepStrictEqual([...counts].filter(([, n]) => n > 1), [], "no tick ran twice")
       const ticks = rows.map((row) => row.tick!).sort((a, b) => a - b)
-      assert.isAtLeast(ticks.length, 6)
+      assert.isAtLeast(ticks.length, 5, "a first tick within 1 s of ready, a last 5 s after, 1 s apart")
       assert.deepStrictEqual(ticks.slice(1).filter((tick, i) => tick - ticks[i] !== 1000), [], "no gaps")
       assert.isAtMost(ticks[0], allReady + 1000, "the first tick fired")
       // every job the store de-duplicates is one of these runs: no tick enqueued twice under another id
