@@ -239,7 +239,8 @@ export const child = <T extends JobType.AnyContract>(
  * Bad input fails before anything is stored: `InvalidOptions` naming the option (`children` empty,
  * `children[i].id` repeated or equal to the parent's id, `children[i].type` without a `result` schema),
  * `InvalidJobId`, `EncodeFailed`, `PayloadTooLarge`. A queue whose store keeps no flows fails with
- * `FlowsUnsupported`. The memory and SQL stores keep flows.
+ * `FlowsUnsupported`. The memory, SQL and Redis stores keep flows (on Redis the flow is written first, then its
+ * children offered: see the README's Redis section).
  *
  * @example
  * ```ts

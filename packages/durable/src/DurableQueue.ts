@@ -1417,12 +1417,14 @@ export const typeFromHead = (head: string | null): string => {
 /**
  * Dead-letters the stored jobs no worker can take: rows at the head of the queue over this worker's payload
  * limit (they would fail every claim), and rows the store failed by itself without a dead letter (an element
- * whose JSON does not parse). Run by every worker each `maintenanceInterval`.
+ * whose JSON does not parse). Run by every worker each `maintenanceInterval`. On Redis it also offers the flow
+ * parents whose offer a dead process left undone (`Flows.recover`).
  *
  * @internal
  */
 export const maintain = (queue: DurableQueue): Effect.Effect<number, StoreError> =>
   Effect.gen(function*() {
+    yield* Flows.recover(queue, (parentId, envelope) => offer(queue, parentId, envelope as Envelope, undefined))
     const table = queue.table
     if (table === undefined) return 0
     const oversize = yield* table.quarantineOversize(queue.name, queue.maxPayloadBytes)

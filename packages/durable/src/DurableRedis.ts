@@ -15,7 +15,9 @@ import * as PersistedQueue from "effect/persistence/PersistedQueue"
 import * as Redis from "effect/persistence/Redis"
 import * as Redacted from "effect/Redacted"
 import * as DurableQueue from "./DurableQueue.ts"
+import * as FlowsRedis from "./internal/flowsRedis.ts"
 import * as OutcomesRedis from "./internal/outcomesRedis.ts"
+import * as SchedulesRedis from "./internal/schedulesRedis.ts"
 import * as WakeupsRedis from "./internal/wakeupsRedis.ts"
 
 /**
@@ -175,7 +177,15 @@ export const layerStore = (
       const wakeups = options?.notify === false
         ? undefined
         : yield* WakeupsRedis.make(redis, prefix, store, { reconnectAfter: Duration.seconds(1) })
-      return yield* DurableQueue.makeQueue(options, { store, outcomes: OutcomesRedis.make(redis, prefix), wakeups })
+      return yield* DurableQueue.makeQueue(options, {
+        store,
+        outcomes: OutcomesRedis.make(redis, prefix),
+        wakeups,
+        // a tick claimed and not enqueued within a lease is another firer's to enqueue, as a crashed job's lease;
+        // the same for a flow's parent whose offer was decided and not done
+        schedules: SchedulesRedis.make(redis, prefix, { claimLease: lockExpiration }),
+        flows: FlowsRedis.make(redis, prefix, { markLease: lockExpiration })
+      })
     })
   )
 

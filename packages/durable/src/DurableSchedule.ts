@@ -3,8 +3,10 @@
  * tick however many processes run. Each schedule is a row of the queue's store holding its next tick; the
  * process that fires a due tick moves that time forward with a compare-and-swap, in one transaction with the
  * enqueue of the tick's job, whose id is derived from the schedule's name and the tick's time (so a second
- * enqueue of a tick would be ignored too). Every `DurableWorker` of the queue fires the due schedules on its poll
- * interval; {@link fireDue} does one round by hand.
+ * enqueue of a tick would be ignored too). On Redis, where the move and effect's enqueue cannot share a
+ * transaction, the move records the ticks it claimed, the firer settles them once enqueued, and a claim its firer
+ * left (it died in between) is enqueued by another process after the store's lease. Every `DurableWorker` of the
+ * queue fires the due schedules on its poll interval; {@link fireDue} does one round by hand.
  *
  * @since 0.2.0
  */
@@ -156,8 +158,8 @@ export type SetError =
  *
  * The ticks are fired by the queue's workers (any process, any job types), each tick's job enqueued once with
  * the id {@link jobId}`(name, tick)`. Times are read from the store's clock: the database's for PostgreSQL and
- * SQLite, so processes whose clocks differ still agree on when a tick is due. A queue whose store keeps no
- * schedules (Redis) fails with `SchedulesUnsupported`.
+ * SQLite, the server's for Redis, so processes whose clocks differ still agree on when a tick is due. A queue whose
+ * store keeps no schedules fails with `SchedulesUnsupported`.
  *
  * @example
  * ```ts
@@ -295,7 +297,9 @@ export const list: Effect.Effect<ReadonlyArray<ScheduleInfo>, SchedulesUnsupport
  * enqueues but runs no worker, and for tests. For each due schedule it computes the ticks to fire (by the
  * {@link MissedPolicy}), then in one transaction moves the schedule's next tick forward, if no other process
  * did first, and enqueues the ticks' jobs. A tick whose job cannot be enqueued (a payload over a lowered
- * `maxPayloadBytes`) is skipped with an error logged; a store failure leaves the tick for the next round.
+ * `maxPayloadBytes`) is skipped with an error logged; a store failure leaves the tick for the next round (on Redis,
+ * for the first round after the store's lease, `lockExpiration`). On Redis it also enqueues the ticks that another
+ * process claimed and did not enqueue within that lease, and returns them too.
  *
  * @example
  * ```ts
@@ -383,8 +387,26 @@ export const fire = (
   store: ScheduleStore.ScheduleStore
 ): Effect.Effect<ReadonlyArray<string>, StoreError> =>
   Effect.gen(function*() {
-    const { now, rows } = yield* store.due(queue.name, dueBatch)
     const fired: Array<string> = []
+    const claims = store.claims
+    if (claims !== undefined) {
+      // ticks another firer claimed and did not settle within the store's lease: it died between the two
+      for (const claim of yield* claims.takeOver(queue.name, dueBatch)) {
+        const payload = parseJsonOrUndefined(claim.payload) ?? null
+        fired.push(
+          ...yield* enqueueTicks(queue, claim.name, claim.jobType, payload, claim.ticks).pipe(
+            Effect.tap(() => claims.settle(queue.name, claim.name, claim.next)),
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.logWarning(`schedule ${claim.name}: firing its claimed ticks failed; retrying later`, error),
+                []
+              )
+            )
+          )
+        )
+      }
+    }
+    const { now, rows } = yield* store.due(queue.name, dueBatch)
     for (const row of rows) {
       const spec = ScheduleStore.decodeSpec(row.spec)
       const plan = spec === undefined
@@ -396,19 +418,9 @@ export const fire = (
       }
       const payload = parseJsonOrUndefined(row.payload) ?? null
       const claimed = store.transaction(Effect.gen(function*() {
-        if (!(yield* store.advance(queue.name, row, plan.next))) return []
-        const enqueued: Array<string> = []
-        for (const tick of plan.ticks) {
-          const id = jobId(row.name, tick)
-          yield* enqueueEncoded(row.jobType, payload, { id }).pipe(
-            Effect.provideService(Service, queue),
-            Effect.andThen(Effect.sync(() => void enqueued.push(id))),
-            Effect.catchIf(
-              (error): error is Exclude<EnqueueError, StoreError> => error._tag !== "StoreError",
-              (error) => Effect.logError(`schedule ${row.name}: tick ${id} skipped: ${error.message}`)
-            )
-          )
-        }
+        if (!(yield* store.advance(queue.name, row, plan.next, plan.ticks))) return []
+        const enqueued = yield* enqueueTicks(queue, row.name, row.jobType, payload, plan.ticks)
+        if (claims !== undefined) yield* claims.settle(queue.name, row.name, plan.next)
         return enqueued
       }))
       fired.push(
@@ -423,6 +435,30 @@ export const fire = (
       )
     }
     return fired
+  })
+
+/** Enqueues the ticks' jobs; a tick whose job is refused (not a store failure) is logged and skipped. */
+const enqueueTicks = (
+  queue: DurableQueue,
+  name: string,
+  jobType: string,
+  payload: unknown,
+  ticks: ReadonlyArray<number>
+): Effect.Effect<ReadonlyArray<string>, StoreError> =>
+  Effect.gen(function*() {
+    const enqueued: Array<string> = []
+    for (const tick of ticks) {
+      const id = jobId(name, tick)
+      yield* enqueueEncoded(jobType, payload, { id }).pipe(
+        Effect.provideService(Service, queue),
+        Effect.andThen(Effect.sync(() => void enqueued.push(id))),
+        Effect.catchIf(
+          (error): error is Exclude<EnqueueError, StoreError> => error._tag !== "StoreError",
+          (error) => Effect.logError(`schedule ${name}: tick ${id} skipped: ${error.message}`)
+        )
+      )
+    }
+    return enqueued
   })
 
 const storeOf = (queue: DurableQueue): Effect.Effect<ScheduleStore.ScheduleStore, SchedulesUnsupported> =>

@@ -69,7 +69,9 @@ export interface FlowStore {
   /**
    * Stores a flow: its parent waiting, its children pending. `"exists"` (nothing written) when the queue has a
    * flow with this parent id; `{ taken }` (nothing written) when the parent's id is another flow's child, or a
-   * child's id is another flow's child or parent (either would be de-duplicated away in the queue).
+   * child's id is another flow's child or parent (either would be de-duplicated away in the queue). A store whose
+   * `transaction` cannot hold the children's offers (Redis) answers `"created"` (nothing written) for the same flow
+   * (same children) still waiting, so that enqueuing it again offers the children a dead process left unoffered.
    */
   readonly create: (
     queue: string,
@@ -104,7 +106,30 @@ export interface FlowStore {
     limit: number
   ) => Effect.Effect<ReadonlyArray<string>, StoreError>
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+  /**
+   * For a store whose `transaction` cannot hold a settlement and what its transition calls for (Redis: effect's
+   * queue keys are its own), so that a process dying between the two loses no parent: `settle` (and `move` to
+   * `offered`) also marks the flow with its pending {@link Mark}, `clear` removes it once acted on, and `takeOver`
+   * hands the marks older than the store's lease to the caller, re-leased to it, to act on again ({@link recover}).
+   * Undefined when `transaction` makes them one.
+   */
+  readonly marks?: {
+    readonly clear: (queue: string, parentId: string, mark: Mark) => Effect.Effect<void, StoreError>
+    readonly takeOver: (
+      queue: string,
+      limit: number
+    ) => Effect.Effect<
+      ReadonlyArray<{ readonly flow: FlowRow; readonly mark: Mark; readonly child: ChildRow | undefined }>,
+      StoreError
+    >
+  } | undefined
 }
+
+/** What a flow's transition still calls for: `"offer"` its parent, or `"fail:<child id>"` (dead-letter it). */
+export type Mark = string
+
+const markOf = (transition: Exclude<Transition, { readonly _tag: "None" }>): Mark =>
+  transition._tag === "Runnable" ? "offer" : `fail:${transition.child.childId}`
 
 /**
  * The transition a flow takes after one of its children moved, given its counters after the move: one function
@@ -466,19 +491,60 @@ export const settleChild = (
     const transition = yield* flows.settle(queue.name, childId, settlement, now)
     if (transition._tag === "None") return
     const flow = transition.flow
-    const envelope = parseEnvelope(flow.envelope)
     if (transition._tag === "Runnable") {
       // its dead children were re-queued and succeeded: the parent is no longer a dead letter
       if (transition.revived) yield* queue.outcomes.remove(queue.name, flow.parentId)
-      yield* offerParent(flow.parentId, envelope)
-      return
+      yield* offerParent(flow.parentId, parseEnvelope(flow.envelope))
+    } else {
+      yield* failParent(queue, flow, transition.child, now, offerParent)
     }
+    if (flows.marks !== undefined) yield* flows.marks.clear(queue.name, flow.parentId, markOf(transition))
+  }))
+}
+
+/**
+ * Acts again on the transitions whose process died before it acted (stores with `marks`): offers the parents
+ * marked `offer` (the offer is de-duplicated by the parent's id), writes the dead letters of those marked `fail`
+ * (the same row again), then clears the marks. Run by every worker's maintenance; returns how many it took over.
+ */
+export const recover = (
+  queue: FlowQueue,
+  offerParent: (parentId: string, envelope: unknown) => Effect.Effect<unknown, StoreError>
+): Effect.Effect<number, StoreError> => {
+  const flows = queue.flows
+  const marks = flows?.marks
+  if (marks === undefined) return Effect.succeed(0)
+  return Effect.gen(function*() {
+    const taken = yield* marks.takeOver(queue.name, 100)
+    for (const { child, flow, mark } of taken) {
+      // the flow moved on since (a failed flow revived): only what its state still calls for
+      if (mark === "offer" && flow.state === "offered") {
+        yield* offerParent(flow.parentId, parseEnvelope(flow.envelope))
+      } else if (mark.startsWith("fail:") && flow.state === "failed" && child !== undefined) {
+        yield* failParent(queue, flow, child, yield* Clock.currentTimeMillis, offerParent)
+      }
+      yield* marks.clear(queue.name, flow.parentId, mark)
+    }
+    return taken.length
+  })
+}
+
+/** Dead-letters a flow's parent with `ChildFailed` naming the child, and reports it to its own flow (nesting). */
+const failParent = (
+  queue: FlowQueue,
+  flow: FlowRow,
+  child: ChildRow,
+  now: number,
+  offerParent: (parentId: string, envelope: unknown) => Effect.Effect<unknown, StoreError>
+): Effect.Effect<void, StoreError> =>
+  Effect.gen(function*() {
+    const envelope = parseEnvelope(flow.envelope)
     const error = new ChildFailed({
       jobId: flow.parentId,
       jobType: flow.parentType,
-      childId: transition.child.childId,
-      childType: transition.child.childType,
-      error: transition.child.error ?? ""
+      childId: child.childId,
+      childType: child.childType,
+      error: child.error ?? ""
     }).message
     yield* queue.outcomes.put(queue.name, {
       jobId: flow.parentId,
@@ -494,8 +560,7 @@ export const settleChild = (
     yield* Effect.logWarning(`job ${flow.parentId} (${flow.parentType}) dead-lettered: ${error}`)
     // a parent that is a child itself (a nested flow) is a dead child of its own parent
     yield* settleChild(queue, flow.parentId, { status: "dead", error }, offerParent)
-  }))
-}
+  })
 
 /** The flow's envelope, written by `DurableFlow.enqueue` as JSON: a defect if it does not parse. */
 export const parseEnvelope = (text: string): unknown => JSON.parse(text) as unknown

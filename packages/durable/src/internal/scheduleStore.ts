@@ -5,8 +5,9 @@
  * processes polling. The tick arithmetic (`dueTicks`) is pure, so it runs the same on every store and under a test
  * clock.
  *
- * A store to add (Redis, ...) implements `ScheduleStore`: five operations and a transaction. Its clock (`now`,
- * and the one `due` compares with) must be one clock for every process sharing the store.
+ * A store to add implements `ScheduleStore`: five operations and a transaction, or, when its transaction cannot
+ * hold the enqueues (Redis, `schedulesRedis.ts`), `claims`. Its clock (`now`, and the one `due` compares with) must
+ * be one clock for every process sharing the store.
  */
 import * as Cron from "effect/Cron"
 import * as DateTime from "effect/DateTime"
@@ -144,15 +145,37 @@ export interface ScheduleStore {
   ) => Effect.Effect<{ readonly now: number; readonly rows: ReadonlyArray<ScheduleRow> }, StoreError>
   /**
    * The compare-and-swap that claims a schedule's due ticks: sets the next run to `next` if the row still has the
-   * next run and spec it was read with. True when this call moved it (and so owns the ticks in between).
+   * next run and spec it was read with. True when this call moved it (and so owns the ticks in between). A store
+   * with `claims` also records `ticks` as claimed, in the same atomic step.
    */
   readonly advance: (
     queue: string,
     expected: Pick<ScheduleRow, "name" | "nextRunAt" | "spec">,
-    next: number
+    next: number,
+    ticks?: ReadonlyArray<number>
   ) => Effect.Effect<boolean, StoreError>
   /** Runs the effect in one transaction with the queue store's enqueues (the same database client). */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
+  /**
+   * For a store whose `transaction` cannot hold the compare-and-swap and the enqueues together (Redis: effect's
+   * queue keys are its own), so that a firer dying between the two loses no tick: `advance` records the ticks it
+   * won, `settle` clears them once their jobs are enqueued, and `takeOver` hands the claims older than the store's
+   * lease (their firer died, or lost the store, in between) to the caller, re-leased to it, to enqueue again (the
+   * jobs' ids make a second enqueue of a tick a no-op) and settle. Undefined when `transaction` makes them one.
+   */
+  readonly claims?: {
+    readonly settle: (queue: string, name: string, next: number) => Effect.Effect<void, StoreError>
+    readonly takeOver: (queue: string, limit: number) => Effect.Effect<ReadonlyArray<ClaimedTicks>, StoreError>
+  } | undefined
+}
+
+/** Ticks claimed by `advance` (to `next`) and not settled: the schedule's current job type and payload. */
+export interface ClaimedTicks {
+  readonly name: string
+  readonly jobType: string
+  readonly payload: string
+  readonly next: number
+  readonly ticks: ReadonlyArray<number>
 }
 
 /** The memory store: the clock is effect's `Clock` (so `TestClock` drives it); CAS and enqueue run in one fiber. */
