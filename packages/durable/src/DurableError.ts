@@ -270,14 +270,15 @@ export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed"
 }
 
 /**
- * The queue's store keeps no flows (`DurableFlow.enqueue` needs the memory or a SQL store).
+ * The queue's store keeps no flows: `layerSql` on a database other than SQLite and PostgreSQL (the memory, SQLite,
+ * PostgreSQL and Redis stores keep flows).
  *
  * @example
  * ```ts
  * import { DurableError } from "@fiberpool/durable"
  *
  * const error = new DurableError.FlowsUnsupported({ queue: "mail" })
- * console.log(error.message) // => Queue mail: its store keeps no flows (use the memory or a SQL store)
+ * console.log(error.message) // => Queue mail: its store keeps no flows (use memory, SQLite, PostgreSQL or Redis)
  * ```
  *
  * @category errors
@@ -287,7 +288,7 @@ export class FlowsUnsupported extends Schema.TaggedError<FlowsUnsupported>()("Fl
   queue: Schema.String
 }) {
   override get message(): string {
-    return `Queue ${this.queue}: its store keeps no flows (use the memory or a SQL store)`
+    return `Queue ${this.queue}: its store keeps no flows (use memory, SQLite, PostgreSQL or Redis)`
   }
 }
 
@@ -316,15 +317,15 @@ export class FlowNotFound extends Schema.TaggedError<FlowNotFound>()("FlowNotFou
 
 /**
  * A `DurableSchedule` operation on a queue whose store keeps no schedules: a queue built without a schedule store
- * (the Redis store, a SQL database other than PostgreSQL and SQLite). Run the schedules on a PostgreSQL or SQLite
- * queue.
+ * (`layerSql` on a database other than PostgreSQL and SQLite). The memory, SQLite, PostgreSQL and Redis stores keep
+ * schedules.
  *
  * @example
  * ```ts
  * import { DurableError } from "@fiberpool/durable"
  *
  * const error = new DurableError.SchedulesUnsupported({ queue: "mail" })
- * console.log(error.message) // => Queue mail: its store keeps no recurring schedules (use PostgreSQL, SQLite or memory)
+ * console.log(error.message) // => Queue mail: its store keeps no recurring schedules (use memory, SQLite, PostgreSQL or Redis)
  * ```
  *
  * @category errors
@@ -334,6 +335,6 @@ export class SchedulesUnsupported extends Schema.TaggedError<SchedulesUnsupporte
   queue: Schema.String
 }) {
   override get message(): string {
-    return `Queue ${this.queue}: its store keeps no recurring schedules (use PostgreSQL, SQLite or memory)`
+    return `Queue ${this.queue}: its store keeps no recurring schedules (use memory, SQLite, PostgreSQL or Redis)`
   }
 }

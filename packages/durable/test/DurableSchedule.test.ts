@@ -232,7 +232,7 @@ describe("DurableSchedule on the memory store, under the test clock", () => {
       assert.deepStrictEqual(yield* DurableSchedule.list, [])
     })))
 
-  it.effect("a queue whose store keeps no schedules (Redis) fails with SchedulesUnsupported; its workers run", () =>
+  it.effect("a queue whose store keeps no schedules (layerSql on another database) fails with SchedulesUnsupported; its workers run", () =>
     Effect.gen(function*() {
       const memory = yield* Layer.build(DurableQueue.layerMemory({ name: "no-schedules" }))
       const queue = { ...Context.get(memory, DurableQueue.Service), schedules: undefined }

@@ -137,8 +137,8 @@ export const stores: ReadonlyArray<StoreCase> = [
     name: "redis",
     sql: false,
     shared: true,
-    schedules: false,
-    flows: false,
+    schedules: true,
+    flows: true,
     ordering: false,
     skip: redisUrl === undefined || redisUrl === "",
     // each test under its own key prefix as well as its own queue name: retention scans the whole prefix
