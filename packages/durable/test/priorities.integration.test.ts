@@ -1,8 +1,10 @@
+import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
-import { Deferred, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Deferred, Effect, Exit, Layer, Redacted, Schema, Scope } from "effect"
 import { PersistedQueue } from "effect/persistence"
-import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
+import { SqlClient } from "effect/sql"
+import { connectProducer, pgUrl, startConsumer, stores, testDefaults, waitUntil } from "./utils/stores.ts"
 
 const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
   assert.isTrue(Exit.isFailure(exit))
@@ -270,6 +272,25 @@ describe.each(stores.filter((store) => store.sql))("upgrading on $name", (store)
       }),
     20_000
   )
+
+  test(
+    "a migration that fails fails the layer with StoreError, after retries (not a defect)",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const tableName = `t_${connect.queueName.replaceAll("-", "_")}`
+        // a table in the way of the queue's own migration (it creates `<tableName>_starts`)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE ${sql(`${tableName}_starts`)} (x INTEGER)`
+        }).pipe(Effect.provide(connect.sql!))
+        const exit = yield* Effect.exit(Layer.build(connect({ tableName })))
+        const error = failure(exit) as { readonly _tag: string; readonly operation: string }
+        assert.strictEqual(error._tag, "StoreError")
+        assert.strictEqual(error.operation, "migrate the queue table")
+      }),
+    20_000
+  )
 })
 
 describe.each(stores.filter((store) => store.ordering))("limits of a job type on $name", (store) => {
@@ -313,5 +334,51 @@ describe.each(stores.filter((store) => store.ordering))("limits of a job type on
         // any 3 consecutive starts span the 500 ms window (less the claim-to-start latency)
         assert.isAtLeast(starts[i + 2] - starts[i], 400, `starts ${starts.join(", ")}`)
       }
+    }), 20_000)
+})
+
+describe.each(stores.filter((store) => store.name === "postgres"))("session time zones on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  test("the claim order does not depend on the TimeZone of the producers' sessions", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const order: Array<string> = []
+      const Work = JobType.make({
+        name: "work",
+        payload: Schema.String,
+        handler: (label) => Effect.sync(() => order.push(label))
+      })
+      const producerIn = (timeZone: string) =>
+        connectProducer(
+          DurableQueue.layerSql({ name: connect.queueName, ...testDefaults }).pipe(
+            Layer.provide(
+              PgClient.layer({
+                url: Redacted.make(pgUrl ?? ""),
+                maxConnections: 1,
+                startupParameters: { TimeZone: timeZone }
+              })
+            )
+          )
+        )
+      // effect's table keeps `visible_at` as a TIMESTAMP in the writer's local time, so the consumer's session is
+      // the easternmost (every job is visible to it); the rank must not read local time: UTC-11 is not 11 hours
+      // (39,600 priority levels with 1 s aging) ahead of UTC
+      const utc = yield* producerIn("UTC")
+      const west = yield* producerIn("Pacific/Pago_Pago")
+      yield* DurableQueue.enqueue(Work, "urgent", { priority: 10 }).pipe(Effect.provideContext(utc))
+      yield* DurableQueue.enqueue(Work, "routine", { priority: 0 }).pipe(Effect.provideContext(west))
+      const consumer = DurableQueue.layerSql({ name: connect.queueName, ...testDefaults }).pipe(
+        Layer.provide(
+          PgClient.layer({
+            url: Redacted.make(pgUrl ?? ""),
+            maxConnections: 4,
+            startupParameters: { TimeZone: "Pacific/Kiritimati" }
+          })
+        )
+      )
+      yield* startConsumer(consumer, { types: [Work], concurrency: 1 })
+      yield* waitUntil("every job ran", Effect.sync(() => order.length === 2))
+      assert.deepStrictEqual(order, ["urgent", "routine"])
     }), 20_000)
 })
