@@ -382,3 +382,30 @@ describe.each(stores.filter((store) => store.name === "postgres"))("session time
       assert.deepStrictEqual(order, ["urgent", "routine"])
     }), 20_000)
 })
+
+describe.each(stores.filter((store) => store.name === "memory"))("a backlog on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  // a take that scans every pending job makes draining quadratic: 20,000 jobs took 15 to 18 s, 4 s with heaps
+  test("20,000 no-op jobs drain in under 10 seconds (a take does not scan the backlog)", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const jobs = 20_000
+      let ran = 0
+      const done = yield* Deferred.make<void>()
+      const Noop = JobType.make({
+        name: "noop",
+        payload: Schema.Int,
+        handler: () => Effect.suspend(() => ++ran === jobs ? Deferred.succeed(done, undefined) : Effect.void)
+      })
+      const producer = yield* connectProducer(connect())
+      for (let n = 0; n < jobs; n++) {
+        yield* DurableQueue.enqueue(Noop, n, { priority: n % 3 }).pipe(Effect.provideContext(producer))
+      }
+      const start = Date.now()
+      yield* startConsumer(connect(), { types: [Noop], concurrency: 32 })
+      yield* Deferred.await(done).pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(ran, jobs)
+      assert.isBelow(Date.now() - start, 10_000)
+    }), 20_000)
+})
