@@ -3,7 +3,7 @@
  * (concurrency 32) started and timed until every job ran. A take that scans every pending job makes this
  * quadratic in N; one from a heap, O(N log N).
  *
- * Run: `node packages/durable/benchmark/memory.ts [jobs]` (default 20,000)
+ * Run: `node --conditions=@fiberpool/source packages/durable/benchmark/memory.ts [jobs]` (default 20,000)
  */
 import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
 import { Deferred, Effect, Schema } from "effect"

@@ -306,8 +306,10 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  * - `lockRefreshInterval`: default `lockExpiration / 6`.
  * - `tableName`: PersistedQueue's table (default `"effect_queue"`); on SQLite and PostgreSQL the queue adds its
  *   columns to it and creates `<tableName>_starts`, `<tableName>_dedupe` and `<tableName>_fiberpool_migrations`;
- *   `outcomeTable`: results and dead letters (default `"fiberpool_outcomes"`); `scheduleTable`: recurring
- *   schedules, see `DurableSchedule` (default `"fiberpool_schedules"`, PostgreSQL and SQLite only).
+ *   `outcomeTable`: results and dead letters (default `"fiberpool_outcomes"`), and the prefix of the tables kept
+ *   with them (`<outcomeTable>_progress`, `_flows`, `_flow_children`); `scheduleTable`: recurring schedules, see
+ *   `DurableSchedule` (default `"<outcomeTable>_schedules"`, so queues isolated by their table names keep
+ *   separate schedules; PostgreSQL and SQLite only).
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
@@ -433,7 +435,7 @@ export const layerSql = (
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
       const flows = yield* Flows.makeSql(sql, outcomeTable)
-      const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? "fiberpool_schedules")
+      const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? `${outcomeTable}_schedules`)
       return yield* makeQueue(options, { store, jobs, outcomes, table, wakeups, flows, schedules })
     })
   )
