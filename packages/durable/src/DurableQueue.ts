@@ -61,8 +61,10 @@ export type TypeId = "~@fiberpool/durable/DurableQueue"
  * - `delay`: the job is not delivered before the delay elapses (the SQL stores round it up to whole seconds).
  * - `priority`: higher is claimed first, FIFO among equals (an integer between -1,000,000 and 1,000,000).
  *   Default: the type's `priority`, else 0. With the queue's `aging` (default 1 second, as core's pools), a
- *   waiting job gains one level per `aging` interval, so a stream of higher priorities never starves it. SQL
- *   memory, SQLite and PostgreSQL stores (other databases, on effect's store, fail with `InvalidOptions`).
+ *   waiting job gains one level per `aging` interval, so a stream of higher priorities never starves it.
+ *   Memory, SQLite and PostgreSQL stores: on the others (Redis, effect's store on other databases) a priority
+ *   other than 0 fails with `InvalidOptions`, naming `priority`, or `JobType(<name>).priority` when it is the
+ *   type's default (pass `priority: 0` to enqueue such a type there).
  * - `dedupe`: suppresses duplicates by a key (at most 255 characters); a suppressed enqueue stores nothing and
  *   returns the id of the job that holds the key. `{ key, window }`: for `window` after the enqueue that took
  *   the key, whatever became of its job; `{ key, mode: "active" }`: while a job with this key is pending,
@@ -504,15 +506,7 @@ export const enqueue = <T extends JobType.AnyContract>(
     Effect.mapError((error) =>
       error._tag === "InvalidOptions" ? error : new EncodeFailed({ jobType: type.name, issue: error.message })
     ),
-    Effect.flatMap((encoded) =>
-      enqueueEncoded(
-        type.name,
-        encoded,
-        options?.priority === undefined && type.priority !== undefined
-          ? { ...options, priority: type.priority }
-          : options
-      )
-    )
+    Effect.flatMap((encoded) => enqueueEncodedWith(type.name, encoded, options, type.priority))
   )
 
 /**
@@ -552,6 +546,14 @@ export const enqueueEncoded = (
   type: string,
   payload: unknown,
   options?: EnqueueOptions
+): Effect.Effect<string, EnqueueError, Service> => enqueueEncodedWith(type, payload, options, undefined)
+
+/** `enqueueEncoded` with the type's default priority (`JobType.priority`), used when the options set none. */
+const enqueueEncodedWith = (
+  type: string,
+  payload: unknown,
+  options: EnqueueOptions | undefined,
+  typePriority: number | undefined
 ): Effect.Effect<string, EnqueueError, Service> =>
   Service.use((queue) =>
     Effect.gen(function*() {
@@ -567,7 +569,7 @@ export const enqueueEncoded = (
         return yield* new InvalidJobId({ id: String(id), length: typeof id === "string" ? id.length : 0 })
       }
       const delay = yield* delayOption(options?.delay)
-      const order = yield* orderOptions(queue, options)
+      const order = yield* orderOptions(queue, options, type, typePriority)
       const store = (trace: TraceContext | undefined) =>
         Effect.gen(function*() {
           const envelope: Envelope = trace === undefined ? { type, id, payload } : { type, id, payload, trace }
@@ -1295,19 +1297,26 @@ const agingOption = (options: Options | undefined): Effect.Effect<number, PoolEr
     })
   })
 
-/** Reads `priority` and `dedupe` of an enqueue; the stores without them (effect's, on other databases) refuse them. */
+/**
+ * Reads `priority` (else the type's) and `dedupe` of an enqueue; the stores without them (Redis, effect's on other
+ * databases) refuse them, naming `JobType(<type>).priority` when the priority is the type's.
+ */
 const orderOptions = (
   queue: DurableQueue,
-  options: EnqueueOptions | undefined
+  options: EnqueueOptions | undefined,
+  type: string,
+  typePriority: number | undefined
 ): Effect.Effect<
   { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] } | undefined,
   PoolError.InvalidOptions
 > =>
   Effect.gen(function*() {
-    const priority = options?.priority ?? 0
+    const fromType = options?.priority === undefined && typePriority !== undefined
+    const priorityOption = fromType ? `JobType(${type}).priority` : "priority"
+    const priority = options?.priority ?? typePriority ?? 0
     if (!JobType.isPriority(priority)) {
       return yield* new PoolError.InvalidOptions({
-        option: "priority",
+        option: priorityOption,
         value: String(priority),
         expected: JobType.priorityExpected
       })
@@ -1345,9 +1354,12 @@ const orderOptions = (
     }
     if (queue.jobs === undefined && (priority !== 0 || resolved !== undefined)) {
       return yield* new PoolError.InvalidOptions({
-        option: priority !== 0 ? "priority" : "dedupe",
+        option: priority !== 0 ? priorityOption : "dedupe",
         value: priority !== 0 ? String(priority) : JSON.stringify(dedupe),
-        expected: "a queue in memory, SQLite or PostgreSQL (this store does not order by priority or keep dedupe keys)"
+        expected: fromType && priority !== 0
+          ? "no priority on this queue's store, which does not order by priority: a job type without one, or " +
+            "priority: 0 in the enqueue's options (a queue in memory, SQLite or PostgreSQL orders by it)"
+          : "a queue in memory, SQLite or PostgreSQL (this store does not order by priority or keep dedupe keys)"
       })
     }
     return priority === 0 && resolved === undefined ? undefined : { priority, dedupe: resolved }

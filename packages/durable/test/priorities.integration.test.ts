@@ -409,3 +409,35 @@ describe.each(stores.filter((store) => store.name === "memory"))("a backlog on $
       assert.isBelow(Date.now() - start, 10_000)
     }), 20_000)
 })
+
+describe.each(stores.filter((store) => !store.ordering))("a type's priority on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  test(
+    "a type with a priority is refused naming the type's option (the store has no priorities)",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const ran: Array<string> = []
+        const Urgent = JobType.make({
+          name: "urgent",
+          payload: Schema.String,
+          priority: 10,
+          handler: (label) => Effect.sync(() => ran.push(label))
+        })
+        const producer = yield* connectProducer(connect())
+        const refused = yield* Effect.flip(
+          DurableQueue.enqueue(Urgent, "a", { id: "a" }).pipe(Effect.provideContext(producer))
+        )
+        assert.strictEqual(refused._tag, "InvalidOptions")
+        assert.strictEqual(invalidOption(Exit.fail(refused)), "JobType(urgent).priority")
+        assert.match(refused.message, /priority: 0/)
+        // an enqueue's own priority 0 overrides the type's: accepted, and the refused id was never stored
+        yield* DurableQueue.enqueue(Urgent, "b", { id: "a", priority: 0 }).pipe(Effect.provideContext(producer))
+        yield* startConsumer(connect(), { types: [Urgent], concurrency: 1 })
+        yield* waitUntil("the job ran", Effect.sync(() => ran.length === 1))
+        assert.deepStrictEqual(ran, ["b"])
+      }),
+    20_000
+  )
+})
