@@ -56,6 +56,8 @@ export type MissedPolicy = "latest" | { readonly catchUp: number }
  *   (`"+02:00"`). Default `"UTC"`. Cron only.
  * - `payload`: the payload of every tick's job, encoded with the type's schema when the schedule is set.
  * - `missed`: see {@link MissedPolicy}. Default `"latest"`.
+ * - `priority`: the priority of every tick's job (see `DurableQueue.EnqueueOptions`). Default: the type's
+ *   `priority`, else 0. Kept with the schedule, so every process fires its ticks with the same priority.
  *
  * @example
  * ```ts
@@ -82,12 +84,13 @@ export interface SetOptions<T extends JobType.AnyContract> {
   readonly timezone?: string | undefined
   readonly payload: JobType.Payload<T>
   readonly missed?: MissedPolicy | undefined
+  readonly priority?: number | undefined
 }
 
 /**
  * A stored schedule, as {@link list} and {@link set} return it: its job type, its timing (`cron` and `timezone`,
- * or `every`), the encoded `payload`, the missed-ticks policy, and `nextRunAt`, the time of its next tick (epoch
- * milliseconds).
+ * or `every`), the encoded `payload`, the missed-ticks policy, the `priority` of its ticks' jobs, and `nextRunAt`,
+ * the time of its next tick (epoch milliseconds).
  *
  * @example
  * ```ts
@@ -102,6 +105,7 @@ export interface SetOptions<T extends JobType.AnyContract> {
  *   every: Duration.seconds(30),
  *   payload: null,
  *   missed: "latest",
+ *   priority: 0,
  *   nextRunAt: 0
  * }
  * console.log(info.name) // => heartbeat
@@ -118,12 +122,13 @@ export interface ScheduleInfo {
   readonly every: Duration.Duration | undefined
   readonly payload: unknown
   readonly missed: MissedPolicy
+  readonly priority: number
   readonly nextRunAt: number
 }
 
 /**
  * What {@link set} can fail with: a bad option (`InvalidOptions` naming it: `name`, `cron`, `timezone`, `every`,
- * `missed`), a payload that does not encode or is too large, a store without schedules, or the store.
+ * `missed`, `priority`), a payload that does not encode or is too large, a store without schedules, or the store.
  *
  * @example
  * ```ts
@@ -193,6 +198,14 @@ export const set = <T extends JobType.AnyContract>(
       const name = yield* nameOption(options.name)
       const spec = yield* specOption(options)
       const missed = yield* missedOption(options.missed)
+      const priority = options.priority ?? type.priority ?? 0
+      if (!JobType.isPriority(priority)) {
+        return yield* new PoolError.InvalidOptions({
+          option: "priority",
+          value: String(options.priority),
+          expected: JobType.priorityExpected
+        })
+      }
       const encoded = yield* Schema.encodeUnknownEffect(type.payloadJson)(options.payload).pipe(
         Effect.mapError((error) => new EncodeFailed({ jobType: type.name, issue: error.message }))
       )
@@ -224,6 +237,7 @@ export const set = <T extends JobType.AnyContract>(
         payload,
         spec: ScheduleStore.encodeSpec(spec),
         missed: ScheduleStore.encodeMissed(missed),
+        priority,
         nextRunAt: first,
         updatedAt: now
       })
@@ -400,14 +414,16 @@ export const fire = (
         const enqueued: Array<string> = []
         for (const tick of plan.ticks) {
           const id = jobId(row.name, tick)
-          yield* enqueueEncoded(row.jobType, payload, { id }).pipe(
-            Effect.provideService(Service, queue),
-            Effect.andThen(Effect.sync(() => void enqueued.push(id))),
-            Effect.catchIf(
-              (error): error is Exclude<EnqueueError, StoreError> => error._tag !== "StoreError",
-              (error) => Effect.logError(`schedule ${row.name}: tick ${id} skipped: ${error.message}`)
+          // the schedule's priority, resolved at `set` (a stored 0 passes none: every store takes it)
+          yield* enqueueEncoded(row.jobType, payload, row.priority === 0 ? { id } : { id, priority: row.priority })
+            .pipe(
+              Effect.provideService(Service, queue),
+              Effect.andThen(Effect.sync(() => void enqueued.push(id))),
+              Effect.catchIf(
+                (error): error is Exclude<EnqueueError, StoreError> => error._tag !== "StoreError",
+                (error) => Effect.logError(`schedule ${row.name}: tick ${id} skipped: ${error.message}`)
+              )
             )
-          )
         }
         return enqueued
       }))
@@ -533,6 +549,7 @@ const toInfo = (row: ScheduleStore.ScheduleRow): ScheduleInfo => {
     every: spec?._tag === "every" ? Duration.millis(spec.millis) : undefined,
     payload: parseJsonOrUndefined(row.payload),
     missed: ScheduleStore.decodeMissed(row.missed),
+    priority: row.priority,
     nextRunAt: row.nextRunAt
   }
 }
