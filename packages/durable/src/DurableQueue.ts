@@ -804,8 +804,8 @@ export const progress = (id: string): Effect.Effect<Progress | undefined, StoreE
  *
  * **Details**
  *
- * The job keeps its id (the handler sees the same `id`). With a SQL store its row goes back to `pending` with
- * no attempts, in one transaction with the removal of the dead letter.
+ * The job keeps its id (the handler sees the same `id`) and its priority. With a SQL store its row goes back to
+ * `pending` with no attempts, in one transaction with the removal of the dead letter.
  *
  * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are. A
  * flow's dead child runs again; once it succeeds, a parent it failed is offered again (if no other child is dead).
@@ -856,7 +856,15 @@ export const requeue = (
         if (row.payload === null) return false
         const now = yield* Clock.currentTimeMillis
         const storeId = `${id.slice(0, 230)}~requeued-${now}`
-        yield* offer(queue, storeId, { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) }, delay)
+        // the copy keeps the priority the job was stored with (not its dedupe key: another job may hold it by now)
+        const priority = yield* MemoryStore.keptPriority(queue.jobs, queue.name, id)
+        yield* offer(
+          queue,
+          storeId,
+          { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) },
+          delay,
+          priority === 0 ? undefined : { priority, dedupe: undefined }
+        )
         yield* queue.outcomes.remove(queue.name, id)
         return true
       })))

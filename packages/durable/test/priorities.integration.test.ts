@@ -183,6 +183,32 @@ describe.each(stores.filter((store) => store.ordering))("priorities and dedupe o
       yield* Deferred.succeed(release, undefined)
     }), 20_000)
 
+  test("a re-queued dead letter keeps its priority", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      let failing = true
+      const ran: Array<string> = []
+      const Work = JobType.make({
+        name: "work",
+        payload: Schema.String,
+        maxAttempts: 1,
+        handler: (label) => failing ? Effect.fail("boom") : Effect.sync(() => ran.push(label))
+      })
+      const producer = yield* connectProducer(connect())
+      const run = <X, E>(effect: Effect.Effect<X, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+      yield* run(DurableQueue.enqueue(Work, "urgent", { id: "u", priority: 7 }))
+      const first = yield* startConsumer(connect(), { types: [Work], concurrency: 1 })
+      yield* waitUntil("u is dead-lettered", Effect.map(run(DurableQueue.deadLetters()), (l) => l.length === 1))
+      yield* first.close
+      failing = false
+      yield* run(DurableQueue.enqueue(Work, "routine", { id: "r" }))
+      // re-queued after r: it is claimed first only if it still has its priority 7
+      assert.isTrue(yield* run(DurableQueue.requeue("u")))
+      yield* startConsumer(connect(), { types: [Work], concurrency: 1 })
+      yield* waitUntil("both ran", Effect.sync(() => ran.length === 2))
+      assert.deepStrictEqual(ran, ["urgent", "routine"])
+    }), 20_000)
+
   test(
     "bad priorities, dedupe keys, limits and aging fail with InvalidOptions naming the option",
     () =>

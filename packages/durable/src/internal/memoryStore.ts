@@ -23,6 +23,15 @@ import * as PersistedQueue from "effect/persistence/PersistedQueue"
 import type { JobStore, OfferJob, TypeLimits } from "./sqlStore.ts"
 import { deadLetterFromCause, jobTypeOf } from "./sqlStore.ts"
 
+/**
+ * The priority a job of this store was stored with (its latest entry, kept until the cleanup removes it), for a
+ * re-queue that stores a copy of a dead letter; 0 for another store or an unknown job.
+ */
+export const keptPriority = (jobs: JobStore | undefined, queue: string, id: string): Effect.Effect<number> =>
+  Effect.sync(() => (jobs === undefined ? undefined : keptPriorities.get(jobs)?.(queue, id)) ?? 0)
+
+const keptPriorities = new WeakMap<JobStore, (queue: string, id: string) => number | undefined>()
+
 export const make = (options: { readonly agingMillis: number }): Effect.Effect<JobStore> =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
@@ -46,6 +55,8 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
       readonly delayed: Heap<Entry>
       /** visible pending entries of each job type, by the order key */
       readonly ready: Map<string, Heap<Entry>>
+      /** the latest entry of each job id (the envelope's: a re-queued copy has a store id of its own) */
+      readonly byJob: Map<string, Entry>
       /** the pending or processing entry of each active dedupe key */
       readonly active: Map<string, Entry>
       /** window dedupe keys: the job id that took the key, until when */
@@ -64,6 +75,7 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
           entries: new Map(),
           delayed: makeHeap(byVisibleAt),
           ready: new Map(),
+          byJob: new Map(),
           active: new Map(),
           windows: new Map(),
           limits: new Map(),
@@ -125,6 +137,7 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
           stateChangedAt: now
         }
         queue.entries.set(job.id, entry)
+        queue.byJob.set(jobIdOf(job.element) ?? job.id, entry)
         addPending(queue, entry, now)
         if (entry.dedupeKey !== undefined) queue.active.set(entry.dedupeKey, entry)
         queue.latch.openUnsafe()
@@ -231,13 +244,17 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
                 : entry.state === "failed"
                 ? failedCutoff
                 : undefined
-              if (cutoff !== undefined && entry.stateChangedAt <= cutoff) queue.entries.delete(id)
+              if (cutoff !== undefined && entry.stateChangedAt <= cutoff) {
+                queue.entries.delete(id)
+                const jobId = jobIdOf(entry.element) ?? id
+                if (queue.byJob.get(jobId) === entry) queue.byJob.delete(jobId)
+              }
             }
           }
         })
     })
 
-    return {
+    const jobs: JobStore = {
       store,
       offerJob,
       prune: (name) =>
@@ -255,9 +272,17 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
           queue.latch.openUnsafe()
         })
     }
+    keptPriorities.set(jobs, (name, id) => queues.get(name)?.byJob.get(id)?.priority)
+    return jobs
   })
 
 // ---- Internal ----
+
+/** The job id of an envelope (`{ type, id, payload }`). */
+const jobIdOf = (element: unknown): string | undefined =>
+  typeof element === "object" && element !== null && "id" in element && typeof element.id === "string"
+    ? element.id
+    : undefined
 
 /** A binary min-heap under `before` (a strict order). */
 interface Heap<A> {
