@@ -61,8 +61,10 @@ export type TypeId = "~@fiberpool/durable/DurableQueue"
  * - `delay`: the job is not delivered before the delay elapses (the SQL stores round it up to whole seconds).
  * - `priority`: higher is claimed first, FIFO among equals (an integer between -1,000,000 and 1,000,000).
  *   Default: the type's `priority`, else 0. With the queue's `aging` (default 1 second, as core's pools), a
- *   waiting job gains one level per `aging` interval, so a stream of higher priorities never starves it. SQL
- *   memory, SQLite and PostgreSQL stores (other databases, on effect's store, fail with `InvalidOptions`).
+ *   waiting job gains one level per `aging` interval, so a stream of higher priorities never starves it.
+ *   Memory, SQLite and PostgreSQL stores: on the others (Redis, effect's store on other databases) a priority
+ *   other than 0 fails with `InvalidOptions`, naming `priority`, or `JobType(<name>).priority` when it is the
+ *   type's default (pass `priority: 0` to enqueue such a type there).
  * - `dedupe`: suppresses duplicates by a key (at most 255 characters); a suppressed enqueue stores nothing and
  *   returns the id of the job that holds the key. `{ key, window }`: for `window` after the enqueue that took
  *   the key, whatever became of its job; `{ key, mode: "active" }`: while a job with this key is pending,
@@ -306,8 +308,10 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  * - `lockRefreshInterval`: default `lockExpiration / 6`.
  * - `tableName`: PersistedQueue's table (default `"effect_queue"`); on SQLite and PostgreSQL the queue adds its
  *   columns to it and creates `<tableName>_starts`, `<tableName>_dedupe` and `<tableName>_fiberpool_migrations`;
- *   `outcomeTable`: results and dead letters (default `"fiberpool_outcomes"`); `scheduleTable`: recurring
- *   schedules, see `DurableSchedule` (default `"fiberpool_schedules"`, PostgreSQL and SQLite only).
+ *   `outcomeTable`: results and dead letters (default `"fiberpool_outcomes"`), and the prefix of the tables kept
+ *   with them (`<outcomeTable>_progress`, `_flows`, `_flow_children`); `scheduleTable`: recurring schedules, see
+ *   `DurableSchedule` (default `"<outcomeTable>_schedules"`, so queues isolated by their table names keep
+ *   separate schedules; PostgreSQL and SQLite only).
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
  *   parse), and dead-letters them. Default 5 seconds.
@@ -433,7 +437,7 @@ export const layerSql = (
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
       const flows = yield* Flows.makeSql(sql, outcomeTable)
-      const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? "fiberpool_schedules")
+      const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? `${outcomeTable}_schedules`)
       return yield* makeQueue(options, { store, jobs, outcomes, table, wakeups, flows, schedules })
     })
   )
@@ -502,15 +506,7 @@ export const enqueue = <T extends JobType.AnyContract>(
     Effect.mapError((error) =>
       error._tag === "InvalidOptions" ? error : new EncodeFailed({ jobType: type.name, issue: error.message })
     ),
-    Effect.flatMap((encoded) =>
-      enqueueEncoded(
-        type.name,
-        encoded,
-        options?.priority === undefined && type.priority !== undefined
-          ? { ...options, priority: type.priority }
-          : options
-      )
-    )
+    Effect.flatMap((encoded) => enqueueEncodedWith(type.name, encoded, options, type.priority))
   )
 
 /**
@@ -550,6 +546,14 @@ export const enqueueEncoded = (
   type: string,
   payload: unknown,
   options?: EnqueueOptions
+): Effect.Effect<string, EnqueueError, Service> => enqueueEncodedWith(type, payload, options, undefined)
+
+/** `enqueueEncoded` with the type's default priority (`JobType.priority`), used when the options set none. */
+const enqueueEncodedWith = (
+  type: string,
+  payload: unknown,
+  options: EnqueueOptions | undefined,
+  typePriority: number | undefined
 ): Effect.Effect<string, EnqueueError, Service> =>
   Service.use((queue) =>
     Effect.gen(function*() {
@@ -565,7 +569,7 @@ export const enqueueEncoded = (
         return yield* new InvalidJobId({ id: String(id), length: typeof id === "string" ? id.length : 0 })
       }
       const delay = yield* delayOption(options?.delay)
-      const order = yield* orderOptions(queue, options)
+      const order = yield* orderOptions(queue, options, type, typePriority)
       const store = (trace: TraceContext | undefined) =>
         Effect.gen(function*() {
           const envelope: Envelope = trace === undefined ? { type, id, payload } : { type, id, payload, trace }
@@ -800,8 +804,8 @@ export const progress = (id: string): Effect.Effect<Progress | undefined, StoreE
  *
  * **Details**
  *
- * The job keeps its id (the handler sees the same `id`). With a SQL store its row goes back to `pending` with
- * no attempts, in one transaction with the removal of the dead letter.
+ * The job keeps its id (the handler sees the same `id`) and its priority. With a SQL store its row goes back to
+ * `pending` with no attempts, in one transaction with the removal of the dead letter.
  *
  * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are. A
  * flow's dead child runs again; once it succeeds, a parent it failed is offered again (if no other child is dead).
@@ -852,7 +856,15 @@ export const requeue = (
         if (row.payload === null) return false
         const now = yield* Clock.currentTimeMillis
         const storeId = `${id.slice(0, 230)}~requeued-${now}`
-        yield* offer(queue, storeId, { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) }, delay)
+        // the copy keeps the priority the job was stored with (not its dedupe key: another job may hold it by now)
+        const priority = yield* MemoryStore.keptPriority(queue.jobs, queue.name, id)
+        yield* offer(
+          queue,
+          storeId,
+          { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) },
+          delay,
+          priority === 0 ? undefined : { priority, dedupe: undefined }
+        )
         yield* queue.outcomes.remove(queue.name, id)
         return true
       })))
@@ -1293,19 +1305,26 @@ const agingOption = (options: Options | undefined): Effect.Effect<number, PoolEr
     })
   })
 
-/** Reads `priority` and `dedupe` of an enqueue; the stores without them (effect's, on other databases) refuse them. */
+/**
+ * Reads `priority` (else the type's) and `dedupe` of an enqueue; the stores without them (Redis, effect's on other
+ * databases) refuse them, naming `JobType(<type>).priority` when the priority is the type's.
+ */
 const orderOptions = (
   queue: DurableQueue,
-  options: EnqueueOptions | undefined
+  options: EnqueueOptions | undefined,
+  type: string,
+  typePriority: number | undefined
 ): Effect.Effect<
   { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] } | undefined,
   PoolError.InvalidOptions
 > =>
   Effect.gen(function*() {
-    const priority = options?.priority ?? 0
+    const fromType = options?.priority === undefined && typePriority !== undefined
+    const priorityOption = fromType ? `JobType(${type}).priority` : "priority"
+    const priority = options?.priority ?? typePriority ?? 0
     if (!JobType.isPriority(priority)) {
       return yield* new PoolError.InvalidOptions({
-        option: "priority",
+        option: priorityOption,
         value: String(priority),
         expected: JobType.priorityExpected
       })
@@ -1343,9 +1362,12 @@ const orderOptions = (
     }
     if (queue.jobs === undefined && (priority !== 0 || resolved !== undefined)) {
       return yield* new PoolError.InvalidOptions({
-        option: priority !== 0 ? "priority" : "dedupe",
+        option: priority !== 0 ? priorityOption : "dedupe",
         value: priority !== 0 ? String(priority) : JSON.stringify(dedupe),
-        expected: "a queue in memory, SQLite or PostgreSQL (this store does not order by priority or keep dedupe keys)"
+        expected: fromType && priority !== 0
+          ? "no priority on this queue's store, which does not order by priority: a job type without one, or " +
+            "priority: 0 in the enqueue's options (a queue in memory, SQLite or PostgreSQL orders by it)"
+          : "a queue in memory, SQLite or PostgreSQL (this store does not order by priority or keep dedupe keys)"
       })
     }
     return priority === 0 && resolved === undefined ? undefined : { priority, dedupe: resolved }

@@ -58,6 +58,8 @@ export type MissedPolicy = "latest" | { readonly catchUp: number }
  *   (`"+02:00"`). Default `"UTC"`. Cron only.
  * - `payload`: the payload of every tick's job, encoded with the type's schema when the schedule is set.
  * - `missed`: see {@link MissedPolicy}. Default `"latest"`.
+ * - `priority`: the priority of every tick's job (see `DurableQueue.EnqueueOptions`). Default: the type's
+ *   `priority`, else 0. Kept with the schedule, so every process fires its ticks with the same priority.
  *
  * @example
  * ```ts
@@ -84,12 +86,13 @@ export interface SetOptions<T extends JobType.AnyContract> {
   readonly timezone?: string | undefined
   readonly payload: JobType.Payload<T>
   readonly missed?: MissedPolicy | undefined
+  readonly priority?: number | undefined
 }
 
 /**
  * A stored schedule, as {@link list} and {@link set} return it: its job type, its timing (`cron` and `timezone`,
- * or `every`), the encoded `payload`, the missed-ticks policy, and `nextRunAt`, the time of its next tick (epoch
- * milliseconds).
+ * or `every`), the encoded `payload`, the missed-ticks policy, the `priority` of its ticks' jobs, and `nextRunAt`,
+ * the time of its next tick (epoch milliseconds).
  *
  * @example
  * ```ts
@@ -104,6 +107,7 @@ export interface SetOptions<T extends JobType.AnyContract> {
  *   every: Duration.seconds(30),
  *   payload: null,
  *   missed: "latest",
+ *   priority: 0,
  *   nextRunAt: 0
  * }
  * console.log(info.name) // => heartbeat
@@ -120,12 +124,13 @@ export interface ScheduleInfo {
   readonly every: Duration.Duration | undefined
   readonly payload: unknown
   readonly missed: MissedPolicy
+  readonly priority: number
   readonly nextRunAt: number
 }
 
 /**
  * What {@link set} can fail with: a bad option (`InvalidOptions` naming it: `name`, `cron`, `timezone`, `every`,
- * `missed`), a payload that does not encode or is too large, a store without schedules, or the store.
+ * `missed`, `priority`), a payload that does not encode or is too large, a store without schedules, or the store.
  *
  * @example
  * ```ts
@@ -195,6 +200,22 @@ export const set = <T extends JobType.AnyContract>(
       const name = yield* nameOption(options.name)
       const spec = yield* specOption(options)
       const missed = yield* missedOption(options.missed)
+      const priority = options.priority ?? type.priority ?? 0
+      if (!JobType.isPriority(priority)) {
+        return yield* new PoolError.InvalidOptions({
+          option: "priority",
+          value: String(options.priority),
+          expected: JobType.priorityExpected
+        })
+      }
+      if (priority !== 0 && queue.jobs === undefined) {
+        // every tick's enqueue would be refused: say so once, here
+        return yield* new PoolError.InvalidOptions({
+          option: "priority",
+          value: String(priority),
+          expected: "0 on this store, which has no priorities (the Redis store): pass priority: 0"
+        })
+      }
       const encoded = yield* Schema.encodeUnknownEffect(type.payloadJson)(options.payload).pipe(
         Effect.mapError((error) => new EncodeFailed({ jobType: type.name, issue: error.message }))
       )
@@ -226,6 +247,7 @@ export const set = <T extends JobType.AnyContract>(
         payload,
         spec: ScheduleStore.encodeSpec(spec),
         missed: ScheduleStore.encodeMissed(missed),
+        priority,
         nextRunAt: first,
         updatedAt: now
       })
@@ -394,7 +416,7 @@ export const fire = (
       for (const claim of yield* claims.takeOver(queue.name, dueBatch)) {
         const payload = parseJsonOrUndefined(claim.payload) ?? null
         fired.push(
-          ...yield* enqueueTicks(queue, claim.name, claim.jobType, payload, claim.ticks).pipe(
+          ...yield* enqueueTicks(queue, claim.name, claim.jobType, payload, claim.ticks, claim.priority).pipe(
             Effect.tap(() => claims.settle(queue.name, claim.name, claim.next)),
             Effect.catch((error) =>
               Effect.as(
@@ -419,7 +441,7 @@ export const fire = (
       const payload = parseJsonOrUndefined(row.payload) ?? null
       const claimed = store.transaction(Effect.gen(function*() {
         if (!(yield* store.advance(queue.name, row, plan.next, plan.ticks))) return []
-        const enqueued = yield* enqueueTicks(queue, row.name, row.jobType, payload, plan.ticks)
+        const enqueued = yield* enqueueTicks(queue, row.name, row.jobType, payload, plan.ticks, row.priority)
         if (claims !== undefined) yield* claims.settle(queue.name, row.name, plan.next)
         return enqueued
       }))
@@ -443,13 +465,15 @@ const enqueueTicks = (
   name: string,
   jobType: string,
   payload: unknown,
-  ticks: ReadonlyArray<number>
+  ticks: ReadonlyArray<number>,
+  priority: number
 ): Effect.Effect<ReadonlyArray<string>, StoreError> =>
   Effect.gen(function*() {
     const enqueued: Array<string> = []
     for (const tick of ticks) {
       const id = jobId(name, tick)
-      yield* enqueueEncoded(jobType, payload, { id }).pipe(
+      // the schedule's priority, resolved at `set` (a stored 0 passes none: every store takes it)
+      yield* enqueueEncoded(jobType, payload, priority === 0 ? { id } : { id, priority }).pipe(
         Effect.provideService(Service, queue),
         Effect.andThen(Effect.sync(() => void enqueued.push(id))),
         Effect.catchIf(
@@ -569,6 +593,7 @@ const toInfo = (row: ScheduleStore.ScheduleRow): ScheduleInfo => {
     every: spec?._tag === "every" ? Duration.millis(spec.millis) : undefined,
     payload: parseJsonOrUndefined(row.payload),
     missed: ScheduleStore.decodeMissed(row.missed),
+    priority: row.priority,
     nextRunAt: row.nextRunAt
   }
 }

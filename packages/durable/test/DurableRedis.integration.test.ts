@@ -5,7 +5,7 @@
  */
 import { NodeRedis } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+import { DurableQueue, DurableSchedule, DurableWorker, JobType } from "@fiberpool/durable"
 import * as DurableRedis from "@fiberpool/durable/DurableRedis"
 import { Context, Effect, Exit, Layer, Schema } from "effect"
 import { Redis } from "effect/persistence"
@@ -191,7 +191,7 @@ describe("DurableRedis", () => {
     }), 30_000)
 
   test(
-    "priorities, dedupe keys and shared limits are refused with InvalidOptions naming the option, storing nothing",
+    "priorities (of jobs and of schedules), dedupe keys and shared limits are refused with InvalidOptions naming the option, storing nothing",
     () =>
       Effect.gen(function*() {
         const name = unique()
@@ -226,6 +226,14 @@ describe("DurableRedis", () => {
         )
         assert.strictEqual(limits._tag, "InvalidOptions")
         assert.strictEqual(option(limits), "JobType(capped).concurrency")
+        const tick = yield* Effect.flip(
+          DurableSchedule.set(Note, { name: "urgent", every: "1 minute", payload: "x", priority: 5 }).pipe(
+            Effect.provideContext(queue)
+          )
+        )
+        assert.strictEqual(tick._tag, "InvalidOptions")
+        assert.strictEqual(option(tick), "priority")
+        assert.deepStrictEqual(yield* DurableSchedule.list.pipe(Effect.provideContext(queue)), [])
         // nothing was stored: the ids are free, and the jobs that run under them are the later ones
         const results = yield* Effect.scoped(Effect.gen(function*() {
           yield* DurableQueue.enqueue(Note, "fresh a", { id: "a" })

@@ -71,6 +71,66 @@ describe.each(stores.filter((store) => store.schedules))("recurring schedules on
       assert.strictEqual(bad._tag === "InvalidOptions" && bad.option, "cron")
     }), 20_000)
 
+  sqlTest(
+    "queues isolated by table names do not share schedules (the default schedule table follows outcomeTable)",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const suffix = connect.queueName.replaceAll("-", "_")
+        // two applications in one database, each with its own tables, both with a queue of the same name
+        const app = (n: number) =>
+          connectProducer(connect({ tableName: `app${n}_${suffix}_queue`, outcomeTable: `app${n}_${suffix}_outcomes` }))
+        const one = yield* app(1)
+        const two = yield* app(2)
+        yield* DurableSchedule.set(Tick, { name: "beat", every: "1 second", payload: { label: "one" } }).pipe(
+          Effect.provideContext(one)
+        )
+        assert.deepStrictEqual((yield* DurableSchedule.list.pipe(Effect.provideContext(one))).map((s) => s.name), [
+          "beat"
+        ])
+        assert.deepStrictEqual(yield* DurableSchedule.list.pipe(Effect.provideContext(two)), [])
+        yield* Effect.sleep("1100 millis")
+        assert.deepStrictEqual(yield* DurableSchedule.fireDue.pipe(Effect.provideContext(two)), [])
+        assert.strictEqual((yield* DurableSchedule.fireDue.pipe(Effect.provideContext(one))).length, 1)
+        const rows = yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM ${
+            sql(`app1_${suffix}_outcomes_schedules`)
+          }`
+        }).pipe(Effect.provide(Layer.orDie(connect.sql!)))
+        assert.strictEqual(Number(rows[0].n), 1)
+      }),
+    20_000
+  )
+
+  test("a tick's job takes its type's priority", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const ran: Array<string> = []
+      const Routine = JobType.make({
+        name: "routine",
+        payload: Schema.String,
+        handler: (label) => Effect.sync(() => ran.push(label))
+      })
+      const Urgent = JobType.make({
+        name: "urgent",
+        payload: Schema.String,
+        priority: 10,
+        handler: (label) => Effect.sync(() => ran.push(label))
+      })
+      const producer = yield* connectProducer(connect())
+      const run = <X, E>(effect: Effect.Effect<X, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+      yield* run(DurableQueue.enqueue(Routine, "routine"))
+      const set = yield* run(DurableSchedule.set(Urgent, { name: "urgent", every: "1 second", payload: "tick" }))
+      assert.strictEqual(set.priority, 10)
+      yield* Effect.sleep(Duration.millis(Math.max(0, set.nextRunAt - Date.now() + 100)))
+      assert.strictEqual((yield* run(DurableSchedule.fireDue)).length, 1)
+      // the tick was enqueued after the routine job: it is claimed first only with its type's priority 10
+      yield* startConsumer(connect(), { types: [Routine, Urgent], concurrency: 1 })
+      yield* waitUntil("both ran", Effect.sync(() => ran.length === 2))
+      assert.deepStrictEqual(ran, ["tick", "routine"])
+    }), 20_000)
+
   test("concurrent firers on separate connections: each tick is claimed by exactly one", () =>
     Effect.gen(function*() {
       const connect = yield* store.open
@@ -182,7 +242,7 @@ describe.each(stores.filter((store) => store.schedules))("recurring schedules on
       // every process was down for a minute: the stored next runs are 60 s in the past (still ticks of each timing)
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        yield* sql`UPDATE fiberpool_schedules SET next_run_at = next_run_at - 60000 WHERE queue_name = ${connect.queueName}`
+        yield* sql`UPDATE fiberpool_outcomes_schedules SET next_run_at = next_run_at - 60000 WHERE queue_name = ${connect.queueName}`
       }).pipe(Effect.provide(Layer.orDie(connect.sql!)))
       const before = Date.now()
       const fired = yield* run(DurableSchedule.fireDue)

@@ -86,6 +86,7 @@ describe("DurableSchedule on the memory store, under the test clock", () => {
         every: undefined,
         payload: { n: 1 },
         missed: "latest",
+        priority: 0,
         nextRunAt: at("2026-01-01T01:00:00Z")
       })
       const beat = yield* DurableSchedule.set(Ping, {
@@ -193,6 +194,18 @@ describe("DurableSchedule on the memory store, under the test clock", () => {
       }).pipe(Effect.scoped)
     ))
 
+  it.effect("a schedule's priority: its own, else its type's, else 0; replaced by a new set", () =>
+    provide(Effect.gen(function*() {
+      const Urgent = JobType.define({ name: "urgent", payload: Schema.Null, priority: 10 })
+      const priorities = Effect.map(DurableSchedule.list, (list) => list.map((s) => [s.name, s.priority]))
+      yield* DurableSchedule.set(Urgent, { name: "typed", every: "1 minute", payload: null })
+      yield* DurableSchedule.set(Urgent, { name: "own", every: "1 minute", payload: null, priority: -3 })
+      yield* DurableSchedule.set(Ping, { name: "plain", every: "1 minute", payload: { n: 1 } })
+      assert.deepStrictEqual(yield* priorities, [["own", -3], ["plain", 0], ["typed", 10]])
+      yield* DurableSchedule.set(Urgent, { name: "typed", every: "1 minute", payload: null, priority: 4 })
+      assert.deepStrictEqual((yield* priorities)[2], ["typed", 4])
+    })))
+
   it.effect("bad options fail with InvalidOptions naming the option, and nothing is stored", () =>
     provide(Effect.gen(function*() {
       const option = (options: DurableSchedule.SetOptions<typeof Ping>) =>
@@ -221,6 +234,8 @@ describe("DurableSchedule on the memory store, under the test clock", () => {
         yield* option({ name: "s", every: "1 minute", payload, missed: "sometimes" as DurableSchedule.MissedPolicy }),
         "missed"
       )
+      assert.strictEqual(yield* option({ name: "s", every: "1 minute", payload, priority: 1.5 }), "priority")
+      assert.strictEqual(yield* option({ name: "s", every: "1 minute", payload, priority: 2_000_000 }), "priority")
       assert.strictEqual(yield* option({ name: "s", every: "1 minute", payload: { n: 1.5 } }), "EncodeFailed")
       const Big = JobType.define({ name: "big", payload: Schema.String })
       const big = yield* Effect.flip(

@@ -9,7 +9,10 @@
  * - the limits of a job type (a cap on running jobs, a rate of starts): there is one process, so "shared by
  *   every process" is this store.
  *
- * A take scans the pending entries (as effect's memory store does): meant for tests and development.
+ * The pending entries of a queue are kept in binary heaps, so a take is O(log n) (plus the number of job types):
+ * one heap of delayed entries by `visibleAt`, moved at each take to one heap per job type of claimable entries by
+ * the order key. Per job type, because a type without room (its limits) is passed over as a whole: its head
+ * is the best of its entries, and the best claimable entry is the best of the heads of the types with room.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -19,6 +22,15 @@ import * as Latch from "effect/Latch"
 import * as PersistedQueue from "effect/persistence/PersistedQueue"
 import type { JobStore, OfferJob, TypeLimits } from "./sqlStore.ts"
 import { deadLetterFromCause, jobTypeOf } from "./sqlStore.ts"
+
+/**
+ * The priority a job of this store was stored with (its latest entry, kept until the cleanup removes it), for a
+ * re-queue that stores a copy of a dead letter; 0 for another store or an unknown job.
+ */
+export const keptPriority = (jobs: JobStore | undefined, queue: string, id: string): Effect.Effect<number> =>
+  Effect.sync(() => (jobs === undefined ? undefined : keptPriorities.get(jobs)?.(queue, id)) ?? 0)
+
+const keptPriorities = new WeakMap<JobStore, (queue: string, id: string) => number | undefined>()
 
 export const make = (options: { readonly agingMillis: number }): Effect.Effect<JobStore> =>
   Effect.gen(function*() {
@@ -39,7 +51,12 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
     interface QueueState {
       readonly latch: Latch.Latch
       readonly entries: Map<string, Entry>
-      readonly pending: Set<Entry>
+      /** pending entries not visible yet (at their last move), by `visibleAt` */
+      readonly delayed: Heap<Entry>
+      /** visible pending entries of each job type, by the order key */
+      readonly ready: Map<string, Heap<Entry>>
+      /** the latest entry of each job id (the envelope's: a re-queued copy has a store id of its own) */
+      readonly byJob: Map<string, Entry>
       /** the pending or processing entry of each active dedupe key */
       readonly active: Map<string, Entry>
       /** window dedupe keys: the job id that took the key, until when */
@@ -56,7 +73,9 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
         queue = {
           latch: Latch.makeUnsafe(false),
           entries: new Map(),
-          pending: new Set(),
+          delayed: makeHeap(byVisibleAt),
+          ready: new Map(),
+          byJob: new Map(),
           active: new Map(),
           windows: new Map(),
           limits: new Map(),
@@ -72,6 +91,20 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
     const before = (a: Entry, b: Entry) =>
       a.rank < b.rank ||
       (a.rank === b.rank && (a.visibleAt < b.visibleAt || (a.visibleAt === b.visibleAt && a.seq < b.seq)))
+    const byVisibleAt = (a: Entry, b: Entry) =>
+      a.visibleAt < b.visibleAt || (a.visibleAt === b.visibleAt && a.seq < b.seq)
+    const readyOf = (queue: QueueState, type: string): Heap<Entry> => {
+      let heap = queue.ready.get(type)
+      if (heap === undefined) {
+        heap = makeHeap(before)
+        queue.ready.set(type, heap)
+      }
+      return heap
+    }
+    const addPending = (queue: QueueState, entry: Entry, now: number) => {
+      if (entry.visibleAt > now) queue.delayed.push(entry)
+      else readyOf(queue, entry.jobType).push(entry)
+    }
 
     const offerJob = (job: OfferJob): Effect.Effect<string> =>
       Effect.sync(() => {
@@ -104,7 +137,8 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
           stateChangedAt: now
         }
         queue.entries.set(job.id, entry)
-        queue.pending.add(entry)
+        queue.byJob.set(jobIdOf(job.element) ?? job.id, entry)
+        addPending(queue, entry, now)
         if (entry.dedupeKey !== undefined) queue.active.set(entry.dedupeKey, entry)
         queue.latch.openUnsafe()
         return job.id
@@ -126,7 +160,7 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
       queue.running.set(entry.jobType, (queue.running.get(entry.jobType) ?? 1) - 1)
       entry.state = state
       entry.stateChangedAt = now
-      if (state === "pending") queue.pending.add(entry)
+      if (state === "pending") addPending(queue, entry, now)
       else if (entry.dedupeKey !== undefined && queue.active.get(entry.dedupeKey) === entry) {
         queue.active.delete(entry.dedupeKey)
       }
@@ -142,26 +176,27 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
           // close before scanning so a change after the scan reopens the latch
           queue.latch.closeUnsafe()
           const now = clock.currentTimeMillisUnsafe()
-          let item: Entry | undefined
-          let wakeAt = Infinity
-          const room = new Map<string, number>()
-          for (const entry of queue.pending) {
-            if (entry.attempts >= takeOptions.maxAttempts) continue
-            if (entry.visibleAt > now) {
-              wakeAt = Math.min(wakeAt, entry.visibleAt)
-              continue
-            }
-            let at = room.get(entry.jobType)
-            if (at === undefined) {
-              at = roomAt(queue, entry.jobType, now)
-              room.set(entry.jobType, at)
-            }
+          while (queue.delayed.size > 0 && queue.delayed.peek()!.visibleAt <= now) {
+            const entry = queue.delayed.pop()!
+            readyOf(queue, entry.jobType).push(entry)
+          }
+          let wakeAt = queue.delayed.size > 0 ? queue.delayed.peek()!.visibleAt : Infinity
+          // entries that exhausted this take's attempts (a take with fewer `maxAttempts` than earlier ones) stay
+          // pending, out of the heaps until the end of this round
+          const exhausted: Array<Entry> = []
+          let best: Heap<Entry> | undefined
+          for (const [type, heap] of queue.ready) {
+            while (heap.size > 0 && heap.peek()!.attempts >= takeOptions.maxAttempts) exhausted.push(heap.pop()!)
+            if (heap.size === 0) continue
+            const at = roomAt(queue, type, now)
             if (at > now) {
               wakeAt = Math.min(wakeAt, at)
               continue
             }
-            if (item === undefined || before(entry, item)) item = entry
+            if (best === undefined || before(heap.peek()!, best.peek()!)) best = heap
           }
+          const item = best?.pop()
+          for (const entry of exhausted) readyOf(queue, entry.jobType).push(entry)
           if (item === undefined) {
             yield* wakeAt === Infinity
               ? queue.latch.await
@@ -171,7 +206,6 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
           const entry = item
           entry.state = "processing"
           entry.attempts += 1
-          queue.pending.delete(entry)
           queue.running.set(entry.jobType, (queue.running.get(entry.jobType) ?? 0) + 1)
           if (queue.limits.get(entry.jobType)?.rate !== undefined) {
             const starts = queue.starts.get(entry.jobType) ?? []
@@ -210,13 +244,17 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
                 : entry.state === "failed"
                 ? failedCutoff
                 : undefined
-              if (cutoff !== undefined && entry.stateChangedAt <= cutoff) queue.entries.delete(id)
+              if (cutoff !== undefined && entry.stateChangedAt <= cutoff) {
+                queue.entries.delete(id)
+                const jobId = jobIdOf(entry.element) ?? id
+                if (queue.byJob.get(jobId) === entry) queue.byJob.delete(jobId)
+              }
             }
           }
         })
     })
 
-    return {
+    const jobs: JobStore = {
       store,
       offerJob,
       prune: (name) =>
@@ -234,4 +272,60 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
           queue.latch.openUnsafe()
         })
     }
+    keptPriorities.set(jobs, (name, id) => queues.get(name)?.byJob.get(id)?.priority)
+    return jobs
   })
+
+// ---- Internal ----
+
+/** The job id of an envelope (`{ type, id, payload }`). */
+const jobIdOf = (element: unknown): string | undefined =>
+  typeof element === "object" && element !== null && "id" in element && typeof element.id === "string"
+    ? element.id
+    : undefined
+
+/** A binary min-heap under `before` (a strict order). */
+interface Heap<A> {
+  readonly size: number
+  readonly peek: () => A | undefined
+  readonly push: (item: A) => void
+  readonly pop: () => A | undefined
+}
+
+const makeHeap = <A>(before: (a: A, b: A) => boolean): Heap<A> => {
+  const items: Array<A> = []
+  return {
+    get size() {
+      return items.length
+    },
+    peek: () => items[0],
+    push: (item) => {
+      let i = items.push(item) - 1
+      while (i > 0) {
+        const parent = (i - 1) >> 1
+        if (!before(item, items[parent])) break
+        items[i] = items[parent]
+        i = parent
+      }
+      items[i] = item
+    },
+    pop: () => {
+      const top = items[0]
+      const last = items.pop()
+      if (items.length > 0 && last !== undefined) {
+        let i = 0
+        while (true) {
+          const left = 2 * i + 1
+          if (left >= items.length) break
+          const right = left + 1
+          const child = right < items.length && before(items[right], items[left]) ? right : left
+          if (!before(items[child], last)) break
+          items[i] = items[child]
+          i = child
+        }
+        items[i] = last
+      }
+      return top
+    }
+  }
+}

@@ -120,6 +120,8 @@ export interface ScheduleRow {
   readonly spec: string
   /** `encodeMissed`'s text */
   readonly missed: string
+  /** the priority of the ticks' jobs (`SetOptions.priority`, else the type's, else 0), replaced by every upsert */
+  readonly priority: number
   /** epoch milliseconds of the next tick to fire */
   readonly nextRunAt: number
   readonly updatedAt: number
@@ -169,11 +171,12 @@ export interface ScheduleStore {
   } | undefined
 }
 
-/** Ticks claimed by `advance` (to `next`) and not settled: the schedule's current job type and payload. */
+/** Ticks claimed by `advance` (to `next`) and not settled: the schedule's current job type, payload and priority. */
 export interface ClaimedTicks {
   readonly name: string
   readonly jobType: string
   readonly payload: string
+  readonly priority: number
   readonly next: number
   readonly ticks: ReadonlyArray<number>
 }
@@ -260,6 +263,7 @@ export const makeSql = (
         payload TEXT NOT NULL,
         spec TEXT NOT NULL,
         missed TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
         next_run_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL,
         PRIMARY KEY (queue_name, name)
@@ -276,6 +280,7 @@ export const makeSql = (
       readonly payload: string
       readonly spec: string
       readonly missed: string
+      readonly priority: number | string
       readonly next_run_at: number | string | bigint
       readonly updated_at: number | string | bigint
     }
@@ -285,10 +290,11 @@ export const makeSql = (
       payload: raw.payload,
       spec: raw.spec,
       missed: raw.missed,
+      priority: Number(raw.priority),
       nextRunAt: Number(raw.next_run_at),
       updatedAt: Number(raw.updated_at)
     })
-    const columns = sql.literal("name, job_type, payload, spec, missed, next_run_at, updated_at")
+    const columns = sql.literal("name, job_type, payload, spec, missed, priority, next_run_at, updated_at")
 
     return {
       now: sql<{ readonly now: number | string | bigint }>`SELECT ${nowMillis} AS now`.pipe(
@@ -297,11 +303,11 @@ export const makeSql = (
       ),
       upsert: (queue, row) =>
         sql<Raw>`
-          INSERT INTO ${table} (queue_name, name, job_type, payload, spec, missed, next_run_at, updated_at)
-          VALUES (${queue}, ${row.name}, ${row.jobType}, ${row.payload}, ${row.spec}, ${row.missed}, ${row.nextRunAt},
-            ${row.updatedAt})
+          INSERT INTO ${table} (queue_name, name, job_type, payload, spec, missed, priority, next_run_at, updated_at)
+          VALUES (${queue}, ${row.name}, ${row.jobType}, ${row.payload}, ${row.spec}, ${row.missed}, ${row.priority},
+            ${row.nextRunAt}, ${row.updatedAt})
           ON CONFLICT (queue_name, name) DO UPDATE SET job_type = EXCLUDED.job_type, payload = EXCLUDED.payload,
-            missed = EXCLUDED.missed, updated_at = EXCLUDED.updated_at,
+            missed = EXCLUDED.missed, priority = EXCLUDED.priority, updated_at = EXCLUDED.updated_at,
             next_run_at = CASE WHEN ${table}.spec = EXCLUDED.spec THEN ${table}.next_run_at
               ELSE EXCLUDED.next_run_at END,
             spec = EXCLUDED.spec

@@ -85,6 +85,8 @@ export const make = (
                 next: Number(reply[i + 1]),
                 jobType: String(reply[i + 2]),
                 payload: String(reply[i + 3]),
+                // the Redis store has no priorities: `set` refuses any other
+                priority: 0,
                 ticks: String(reply[i + 4]).split(",").filter((tick) => tick !== "").map(Number)
               })
             }
@@ -113,7 +115,9 @@ const rowsOf = (reply: ReadonlyArray<string | number>, start: number): Array<Sch
       payload: String(reply[i + 3]),
       spec: String(reply[i + 4]),
       missed: String(reply[i + 5]),
-      updatedAt: Number(reply[i + 6])
+      updatedAt: Number(reply[i + 6]),
+      // the Redis store has no priorities: `set` refuses any other
+      priority: 0
     })
   }
   return rows

@@ -41,6 +41,7 @@ import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { Fragment } from "effect/sql/Statement"
+import { StoreError } from "../DurableError.ts"
 
 /** The limits of one job type, shared by every process of the queue. */
 export interface TypeLimits {
@@ -84,7 +85,7 @@ export const make = (options: {
   readonly lockExpiration: Duration.Duration
   /** seconds of waiting that raise a job by one priority level; 0: strict priorities */
   readonly agingSeconds: number
-}): Effect.Effect<JobStore, SqlError, SqlClient.SqlClient | Scope.Scope> =>
+}): Effect.Effect<JobStore, SqlError | StoreError, SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* SqlClient.SqlClient
     const sql = client.withoutTransforms()
@@ -97,8 +98,11 @@ export const make = (options: {
 
     // effect's own migrations create (or upgrade) the table; its store is closed at once
     yield* Effect.scoped(PersistedQueue.makeStoreSql({ tableName, pollInterval, lockExpiration, lockRefreshInterval }))
-    yield* Effect.orDie(
-      Migrator.make({})({ loader: migrations(tableName), table: `${tableName}_fiberpool_migrations` })
+    // several processes may start at once: a concurrent CREATE on PostgreSQL can fail on the catalog's unique
+    // index even with IF NOT EXISTS, so the migration is retried (as the outcome, flow and schedule tables' DDL)
+    yield* Migrator.make({})({ loader: migrations(tableName), table: `${tableName}_fiberpool_migrations` }).pipe(
+      Effect.retry({ times: 20, schedule: Schedule.spaced("100 millis") }),
+      Effect.mapError((cause) => new StoreError({ operation: "migrate the queue table", cause }))
     )
 
     const now = isPg ? sql.literal("NOW()") : sql.literal("CURRENT_TIMESTAMP")
@@ -565,13 +569,14 @@ export const make = (options: {
 
 /**
  * The claim order key of a row whose `visible_at` is `time`: `time / aging - priority` in seconds, `-priority`
- * without aging. Every statement that moves `visible_at` sets `rank` with it.
+ * without aging. Every statement that moves `visible_at` sets `rank` with it. On PostgreSQL `time` is a
+ * `timestamptz` (`NOW()`, `clock_timestamp() + ...`): its epoch is absolute, whatever the session's TimeZone.
  */
 export const rankExpression = (client: SqlClient.SqlClient, agingSeconds: number) => {
   const sql = client.withoutTransforms()
   const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
   const epochSeconds = (time: Fragment) =>
-    isPg ? sql`EXTRACT(EPOCH FROM CAST(${time} AS TIMESTAMP))` : sql`((julianday(${time}) - 2440587.5) * 86400.0)`
+    isPg ? sql`EXTRACT(EPOCH FROM ${time})` : sql`((julianday(${time}) - 2440587.5) * 86400.0)`
   return (time: Fragment, priority: Fragment): Fragment =>
     agingSeconds > 0
       ? sql`(${epochSeconds(time)} / ${sql.literal(String(agingSeconds))} - ${priority})`
