@@ -432,7 +432,9 @@ export const layerSql = (
       const wakeups = options?.notify === false
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
-      const flows = yield* Flows.makeSql(sql, outcomeTable)
+      // the flow tables' statements (ON CONFLICT ... RETURNING) are SQLite's and PostgreSQL's: other databases
+      // keep no flows (`DurableFlow` fails with FlowsUnsupported)
+      const flows = jobs === undefined ? undefined : yield* Flows.makeSql(sql, outcomeTable)
       const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? "fiberpool_schedules")
       return yield* makeQueue(options, { store, jobs, outcomes, table, wakeups, flows, schedules })
     })
@@ -836,12 +838,20 @@ export const requeue = (
           const flow = yield* queue.flows.move(queue.name, id, "failed", "offered", now)
           if (flow !== undefined) {
             yield* queue.outcomes.remove(queue.name, id)
-            yield* offer(queue, id, Flows.parseEnvelope(flow.envelope) as Envelope, delay)
+            yield* offerFlowParent(queue, id, flow.envelope, delay)
             return true
           }
         }
+        // a flow's parent that ran and was dead-lettered: its flow is kept until its next outcome
+        const reopen = queue.flows === undefined
+          ? Effect.succeed(false)
+          : Effect.map(
+            Effect.flatMap(Clock.currentTimeMillis, (now) => queue.flows!.move(queue.name, id, "done", "offered", now)),
+            (flow) => flow !== undefined
+          )
         // SQL stores: the row still holds the job; put it back as it was enqueued
         if (queue.table !== undefined && (yield* queue.table.resetFailed(queue.name, id, delay))) {
+          yield* reopen
           yield* queue.outcomes.remove(queue.name, id)
           if (queue.wakeups !== undefined && delay === undefined) {
             yield* queue.wakeups.notify(queue.name)
@@ -852,7 +862,8 @@ export const requeue = (
         if (row.payload === null) return false
         const now = yield* Clock.currentTimeMillis
         const storeId = `${id.slice(0, 230)}~requeued-${now}`
-        yield* offer(queue, storeId, { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) }, delay)
+        const envelope: Envelope = { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) }
+        yield* offer(queue, storeId, (yield* reopen) ? { ...envelope, flow: true } : envelope, delay)
         yield* queue.outcomes.remove(queue.name, id)
         return true
       })))
@@ -955,6 +966,8 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
         attempts: 0,
         finishedAt: now
       })
+      // an offered flow's parent: its flow is done
+      yield* finishFlowParent(queue, id)
       yield* settleFlowChild(queue, id, { status: "dead", error: "cancelled" })
       return outcome
     }))
@@ -1054,6 +1067,13 @@ export const stats: Effect.Effect<QueueStats, StoreError, Service> = Service.use
  * how many were re-queued. Works in pages of 100, each dead letter in its own transaction; one that appears
  * meanwhile may or may not be included.
  *
+ * **Details**
+ *
+ * A flow's parent dead-lettered by its children (`DurableFlow`, `onChildFailure: "fail-parent"`) is not run with
+ * dead children: its dead children are re-queued instead (whatever their type), and their successes revive it,
+ * as re-queueing them one by one does. It is not counted. Only a parent none of whose dead children can run again
+ * (cancelled ones) is re-queued itself, and runs with its children as they are.
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -1079,10 +1099,43 @@ export const requeueAll = (
       const page = yield* deadLetters({ type: options?.type, limit: 100, after })
       if (page.length === 0) return total
       for (const letter of page) {
-        if (yield* requeue(letter.id, { delay: options?.delay })) total++
+        total += (yield* requeueFlow(letter.id, options?.delay)).requeued
       }
       after = page[page.length - 1]
     }
+  })
+
+/**
+ * Re-queues a dead letter, or, for a flow's parent its children failed, the dead children whose successes revive
+ * it (a nested parent the same way). `back`: something will run it again; `requeued`: the jobs put back.
+ */
+const requeueFlow = (
+  id: string,
+  delay: Duration.Input | undefined
+): Effect.Effect<{ readonly back: boolean; readonly requeued: number }, StoreError | PoolError.InvalidOptions, Service> =>
+  Effect.gen(function*() {
+    const queue = yield* Service
+    const flows = queue.flows
+    const flow = flows === undefined ? undefined : yield* flows.get(queue.name, id)
+    if (flows !== undefined && flow?.state === "failed") {
+      let back = false
+      let requeued = 0
+      for (const child of yield* flows.children(queue.name, id)) {
+        if (child.state !== "dead") continue
+        const letter = yield* queue.outcomes.get(queue.name, child.childId)
+        if (letter === undefined) {
+          // no dead letter any more: re-queued already (by this call, or before), it is on its way
+          back = true
+        } else if (letter.status === "dead") {
+          const again = yield* requeueFlow(child.childId, delay)
+          back ||= again.back
+          requeued += again.requeued
+        }
+      }
+      if (back) return { back, requeued }
+    }
+    const requeued = yield* requeue(id, { delay })
+    return { back: requeued, requeued: requeued ? 1 : 0 }
   })
 
 // ---- Internal ----
@@ -1100,6 +1153,8 @@ export interface Envelope {
   readonly trace?: TraceContext | undefined
   /** a flow's child: its parent's id (`DurableFlow`) */
   readonly parent?: string | undefined
+  /** a flow's parent (`DurableFlow`): its flow is marked done when its outcome is recorded */
+  readonly flow?: true | undefined
 }
 
 /** @internal */
@@ -1232,9 +1287,24 @@ export const offer = (
   envelope: Envelope,
   delay: Duration.Duration | undefined,
   order?: { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] }
-): Effect.Effect<string, StoreError> =>
+): Effect.Effect<string, StoreError> => Effect.map(offerReporting(queue, id, envelope, delay, order), (o) => o.id)
+
+/**
+ * @internal `offer`, saying whether the job was stored (`false`: its id, or its dedupe key, is another job's; the
+ * stores of effect do not say, and answer `true`)
+ */
+export const offerReporting = (
+  queue: DurableQueue,
+  id: string,
+  envelope: Envelope,
+  delay: Duration.Duration | undefined,
+  order?: { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] }
+): Effect.Effect<{ readonly id: string; readonly inserted: boolean }, StoreError> =>
   (queue.jobs === undefined
-    ? Effect.as(queue.store.offer({ name: queue.name, id, element: envelope, isCustomId: true, delay }), envelope.id)
+    ? Effect.as(queue.store.offer({ name: queue.name, id, element: envelope, isCustomId: true, delay }), {
+      id: envelope.id,
+      inserted: true
+    })
     : Effect.map(
       queue.jobs.offerJob({
         name: queue.name,
@@ -1247,7 +1317,7 @@ export const offer = (
       }),
       // a job suppressed by its dedupe key answers with the id of the job that holds the key (the store's id is
       // the job's id, but for the memory store's requeued copies)
-      (stored) => stored === id ? envelope.id : stored
+      (stored) => ({ id: stored.id === id ? envelope.id : stored.id, inserted: stored.inserted })
     )).pipe(
       Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
       // a delayed job is found by polling when its time comes; a lost notification only costs a poll interval
@@ -1445,18 +1515,23 @@ export const maintain = (queue: DurableQueue): Effect.Effect<number, StoreError>
       }))
     ]
     for (const letter of letters) {
-      yield* queue.outcomes.put(queue.name, {
-        jobId: letter.id,
-        jobType: letter.type,
-        status: "dead",
-        payload: null,
-        result: null,
-        error: letter.error,
-        attempts: letter.attempts,
-        finishedAt: now
-      })
+      // the dead letter and what it does to a flow (the job as a child, or as a parent): one transaction
+      yield* settleFlowChild(
+        queue,
+        letter.id,
+        { status: "dead", error: letter.error },
+        queue.outcomes.put(queue.name, {
+          jobId: letter.id,
+          jobType: letter.type,
+          status: "dead",
+          payload: null,
+          result: null,
+          error: letter.error,
+          attempts: letter.attempts,
+          finishedAt: now
+        }).pipe(Effect.andThen(finishFlowParent(queue, letter.id)))
+      )
       yield* Effect.logWarning(`job ${letter.id} (${letter.type}) dead-lettered: ${letter.error}`)
-      yield* settleFlowChild(queue, letter.id, { status: "dead", error: letter.error })
     }
     return letters.length
   })
@@ -1568,18 +1643,45 @@ const queueStats = (queue: DurableQueue): Effect.Effect<QueueStats, StoreError> 
 
 /**
  * Records a flow child's outcome (a no-op for a job that is no flow's child), offering or dead-lettering its
- * parent when that was the last child it waited for.
+ * parent when that was the last child it waited for; `before` (the job's outcome) in the same transaction.
  *
  * @internal
  */
 export const settleFlowChild = (
   queue: DurableQueue,
   childId: string,
-  settlement: Flows.Settlement
+  settlement: Flows.Settlement,
+  before?: Effect.Effect<void, StoreError>
 ): Effect.Effect<void, StoreError> =>
   Flows.settleChild(
     queue,
     childId,
     settlement,
-    (parentId, envelope) => offer(queue, parentId, envelope as Envelope, undefined)
+    (parentId, stored) => offerFlowParent(queue, parentId, stored, undefined),
+    before
   )
+
+/**
+ * Marks the flow of a parent whose outcome is being recorded done (a no-op for a job that is no offered flow's
+ * parent): retention may delete it from now on.
+ *
+ * @internal
+ */
+export const finishFlowParent = (queue: DurableQueue, parentId: string): Effect.Effect<void, StoreError> =>
+  queue.flows === undefined
+    ? Effect.void
+    : Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => Effect.asVoid(queue.flows!.move(queue.name, parentId, "offered", "done", now))
+    )
+
+/** Offers a flow's parent from its stored envelope, with the priority kept with the flow (its type's). */
+const offerFlowParent = (
+  queue: DurableQueue,
+  parentId: string,
+  stored: string,
+  delay: Duration.Duration | undefined
+): Effect.Effect<string, StoreError> => {
+  const { envelope, priority } = Flows.parseEnvelope(stored)
+  return offer(queue, parentId, envelope as Envelope, delay, { priority, dedupe: undefined })
+}
