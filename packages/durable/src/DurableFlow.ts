@@ -1,8 +1,8 @@
 /**
  * Flows: a parent job that waits for its children and reads their results. `enqueue` stores the parent and its
- * children in one transaction; the children run as ordinary jobs, on any worker of the queue; the parent is
- * offered once, when its last child has succeeded, and its handler reads the children's results with
- * {@link results}.
+ * children in one transaction; the children run as ordinary jobs, on any worker of the queue, each with its
+ * type's priority; the parent is offered once, when its last child has succeeded (with its type's priority), and
+ * its handler reads the children's results with {@link results}.
  *
  * @since 0.2.0
  */
@@ -93,8 +93,8 @@ export type OnChildFailure = FlowPolicy
  * - `id`: the parent's id, also the flow's idempotency key: while the flow is stored, enqueuing it again does
  *   nothing (its children are not enqueued again) and returns the id. Default: a random UUID.
  * - `children`: at least one, each with a distinct id (default: a random UUID each). A child id must not be the
- *   id of a job already stored (that job would be de-duplicated and never report to the flow). A child may be a
- *   flow itself (see {@link child}).
+ *   id of a job already stored (the queue would de-duplicate the child, which would never report to the flow):
+ *   `enqueue` fails with `InvalidOptions`. A child may be a flow itself (see {@link child}).
  * - `onChildFailure`: see {@link OnChildFailure}. Default `"fail-parent"`.
  *
  * @example
@@ -236,10 +236,15 @@ export const child = <T extends JobType.AnyContract>(
  * children that complete at once in two processes offer the parent once. Its handler reads the children's
  * results with {@link results}. A dead-lettered child fails the parent, or lets it run, per `onChildFailure`.
  *
- * Bad input fails before anything is stored: `InvalidOptions` naming the option (`children` empty,
- * `children[i].id` repeated or equal to the parent's id, `children[i].type` without a `result` schema),
- * `InvalidJobId`, `EncodeFailed`, `PayloadTooLarge`. A queue whose store keeps no flows fails with
- * `FlowsUnsupported`. The memory and SQL stores keep flows.
+ * Each child is offered with its type's `priority`, and the parent, when its children allow, with its own
+ * type's.
+ *
+ * Bad input fails and stores nothing: `InvalidOptions` naming the option (`children` empty, `children[i].id`
+ * repeated, equal to the parent's id, another flow's, or a job already stored, `children[i].type` without a
+ * `result` schema), `InvalidJobId`, `EncodeFailed`, `PayloadTooLarge`. On the memory store, a child id that is
+ * a job already stored leaves the leaf children offered before it queued (they run as plain jobs); the flows are
+ * undone. A queue whose store keeps no flows fails with `FlowsUnsupported`. The memory, SQLite and PostgreSQL
+ * stores keep flows (`layerSql` on another database does not).
  *
  * @example
  * ```ts

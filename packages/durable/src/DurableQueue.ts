@@ -805,8 +805,9 @@ export const progress = (id: string): Effect.Effect<Progress | undefined, StoreE
  * The job keeps its id (the handler sees the same `id`). With a SQL store its row goes back to `pending` with
  * no attempts, in one transaction with the removal of the dead letter.
  *
- * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are. A
- * flow's dead child runs again; once it succeeds, a parent it failed is offered again (if no other child is dead).
+ * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are
+ * ({@link requeueAll} re-queues its dead children instead). A flow's dead child runs again; once it succeeds, a
+ * parent it failed is offered again (if no other child is dead or pending).
  *
  * @example
  * ```ts
