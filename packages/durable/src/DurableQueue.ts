@@ -1072,8 +1072,9 @@ export const stats: Effect.Effect<QueueStats, StoreError, Service> = Service.use
  *
  * A flow's parent dead-lettered by its children (`DurableFlow`, `onChildFailure: "fail-parent"`) is not run with
  * dead children: its dead children are re-queued instead (whatever their type), and their successes revive it,
- * as re-queueing them one by one does. It is not counted. Only a parent none of whose dead children can run again
- * (cancelled ones) is re-queued itself, and runs with its children as they are.
+ * as re-queueing them one by one does. It is not counted. A dead child without a dead letter counts as on its way
+ * back (re-queued before). A parent none of whose dead children can run again (cancelled ones) is re-queued
+ * itself, and runs with its children as they are.
  *
  * @example
  * ```ts
