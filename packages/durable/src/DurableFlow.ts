@@ -1,8 +1,8 @@
 /**
  * Flows: a parent job that waits for its children and reads their results. `enqueue` stores the parent and its
- * children in one transaction; the children run as ordinary jobs, on any worker of the queue; the parent is
- * offered once, when its last child has succeeded, and its handler reads the children's results with
- * {@link results}.
+ * children in one transaction; the children run as ordinary jobs, on any worker of the queue, each with its
+ * type's priority; the parent is offered once, when its last child has succeeded (with its type's priority), and
+ * its handler reads the children's results with {@link results}.
  *
  * @since 0.2.0
  */
@@ -21,7 +21,7 @@ import {
   type StoreError
 } from "./DurableError.ts"
 import type { DurableQueue, EnqueueError, Envelope, TraceContext } from "./DurableQueue.ts"
-import { isTraced, offer, parseJson, Service, utf8Length } from "./DurableQueue.ts"
+import { isTraced, offerReporting, parseJson, Service, utf8Length } from "./DurableQueue.ts"
 import type { OnChildFailure as FlowPolicy } from "./internal/flows.ts"
 import type * as JobType from "./JobType.ts"
 import { validate } from "./JobType.ts"
@@ -93,8 +93,8 @@ export type OnChildFailure = FlowPolicy
  * - `id`: the parent's id, also the flow's idempotency key: while the flow is stored, enqueuing it again does
  *   nothing (its children are not enqueued again) and returns the id. Default: a random UUID.
  * - `children`: at least one, each with a distinct id (default: a random UUID each). A child id must not be the
- *   id of a job already stored (that job would be de-duplicated and never report to the flow). A child may be a
- *   flow itself (see {@link child}).
+ *   id of a job already stored (the queue would de-duplicate the child, which would never report to the flow):
+ *   `enqueue` fails with `InvalidOptions`. A child may be a flow itself (see {@link child}).
  * - `onChildFailure`: see {@link OnChildFailure}. Default `"fail-parent"`.
  *
  * @example
@@ -236,10 +236,15 @@ export const child = <T extends JobType.AnyContract>(
  * children that complete at once in two processes offer the parent once. Its handler reads the children's
  * results with {@link results}. A dead-lettered child fails the parent, or lets it run, per `onChildFailure`.
  *
- * Bad input fails before anything is stored: `InvalidOptions` naming the option (`children` empty,
- * `children[i].id` repeated or equal to the parent's id, `children[i].type` without a `result` schema),
- * `InvalidJobId`, `EncodeFailed`, `PayloadTooLarge`. A queue whose store keeps no flows fails with
- * `FlowsUnsupported`. The memory, SQL and Redis stores keep flows (on Redis the flow is written first, then its
+ * Each child is offered with its type's `priority`, and the parent, when its children allow, with its own
+ * type's.
+ *
+ * Bad input fails and stores nothing: `InvalidOptions` naming the option (`children` empty, `children[i].id`
+ * repeated, equal to the parent's id, another flow's, or a job already stored, `children[i].type` without a
+ * `result` schema), `InvalidJobId`, `EncodeFailed`, `PayloadTooLarge`. On the memory store, a child id that is
+ * a job already stored leaves the leaf children offered before it queued (they run as plain jobs); the flows are
+ * undone. A queue whose store keeps no flows fails with `FlowsUnsupported`. The memory, SQLite, PostgreSQL and
+ * Redis stores keep flows (`layerSql` on another database does not; on Redis the flow is written first, then its
  * children offered: see the README's Redis section).
  *
  * @example
@@ -287,37 +292,62 @@ export const enqueue = <T extends JobType.AnyContract>(
     const parent = yield* encodeEnvelope(queue, type, parentId, payload, trace, undefined)
     // every id of the tree, with the option that gave it (for errors)
     const paths = new Map<string, string>([[parentId, "id"]])
-    const root = yield* flowNode(queue, parent, options.children, options.onChildFailure, "", trace, paths)
+    const root = yield* flowNode(
+      queue,
+      parent,
+      priorityOf(type),
+      options.children,
+      options.onChildFailure,
+      "",
+      trace,
+      paths
+    )
     const now = yield* Clock.currentTimeMillis
+    const taken = (id: string, expected: string) =>
+      new PoolError.InvalidOptions({ option: paths.get(id) ?? "id", value: JSON.stringify(id), expected })
 
-    // Stores a flow: the parent's row, its children's rows, and each child (offered, or a flow itself, stored
-    // the same way). Nothing is stored when any of it fails: one transaction.
-    const store = (node: FlowNode): Effect.Effect<"created" | "exists", EnqueueFlowError> =>
+    // Stores a flow: the parent's row and its children's rows, then those of each child that is a flow itself;
+    // returns the leaves, to offer once every flow is stored.
+    const store = (node: FlowNode, leaves: Array<FlowNode>): Effect.Effect<"created" | "exists", EnqueueFlowError> =>
       Effect.gen(function*() {
         const created = yield* flows.create(queue.name, {
           parentId: node.envelope.id,
           parentOf: node.envelope.parent,
           parentType: node.envelope.type,
-          envelope: JSON.stringify(node.envelope),
+          // the parent is offered with its type's priority, kept with the flow
+          envelope: JSON.stringify({ ...node.envelope, flow: true, priority: node.priority }),
           onChildFailure: node.onChildFailure,
           children: node.children.map((child) => ({ childId: child.envelope.id, childType: child.envelope.type }))
         }, now)
         if (created !== "created") {
           if (created === "exists" && node === root) return created
-          const id = created === "exists" ? node.envelope.id : created.taken
-          return yield* new PoolError.InvalidOptions({
-            option: paths.get(id) ?? "id",
-            value: JSON.stringify(id),
-            expected: "an id that is not a job of another flow"
-          })
+          return yield* taken(
+            created === "exists" ? node.envelope.id : created.taken,
+            "an id that is not a job of another flow"
+          )
         }
         for (const child of node.children) {
-          if (child.children.length > 0) yield* store(child)
-          else yield* offer(queue, child.envelope.id, child.envelope, undefined)
+          if (child.children.length > 0) yield* store(child, leaves)
+          else leaves.push(child)
         }
         return created
       })
-    yield* flows.transaction(store(root))
+    // Nothing is stored when any of it fails: one transaction (the memory store undoes its flows). The children
+    // are offered last, each with its type's priority: a child id that is a job already stored (the queue would
+    // de-duplicate the child, which would never report to its flow) fails the whole enqueue.
+    yield* flows.transaction(Effect.gen(function*() {
+      const leaves: Array<FlowNode> = []
+      if ((yield* store(root, leaves)) === "exists") return
+      for (const leaf of leaves) {
+        const offered = yield* offerReporting(queue, leaf.envelope.id, leaf.envelope, undefined, {
+          priority: leaf.priority,
+          dedupe: undefined
+        })
+        if (!offered.inserted) {
+          return yield* taken(leaf.envelope.id, "an id not already stored (a job of the queue has it)")
+        }
+      }
+    }))
     return parentId
   }))
 
@@ -441,6 +471,8 @@ export const results = <T extends JobType.AnyContract>(
 /** A flow's parent, or a leaf child (no children), ready to store. */
 interface FlowNode {
   readonly envelope: Envelope
+  /** its type's priority: a leaf is offered with it, a flow's parent when its children allow */
+  readonly priority: number
   readonly onChildFailure: OnChildFailure
   readonly children: ReadonlyArray<FlowNode>
 }
@@ -449,6 +481,7 @@ interface FlowNode {
 const flowNode = (
   queue: DurableQueue,
   parent: Envelope,
+  priority: number,
   children: ReadonlyArray<Child<any>> | undefined,
   policy: OnChildFailure | undefined,
   path: string,
@@ -495,12 +528,24 @@ const flowNode = (
       const envelope = yield* encodeEnvelope(queue, one.type, id, one.payload, trace, parent.id)
       nodes.push(
         one.children === undefined
-          ? { envelope, onChildFailure: "fail-parent", children: [] }
-          : yield* flowNode(queue, envelope, one.children, one.onChildFailure, `${at}.`, trace, paths)
+          ? { envelope, priority: priorityOf(one.type), onChildFailure: "fail-parent", children: [] }
+          : yield* flowNode(
+            queue,
+            envelope,
+            priorityOf(one.type),
+            one.children,
+            one.onChildFailure,
+            `${at}.`,
+            trace,
+            paths
+          )
       )
     }
-    return { envelope: parent, onChildFailure, children: nodes }
+    return { envelope: parent, priority, onChildFailure, children: nodes }
   })
+
+/** A job of the flow takes its type's priority (`validate` checked it), as `DurableQueue.enqueue` does. */
+const priorityOf = (type: JobType.AnyContract): number => type.priority ?? 0
 
 /** A `void` result means the type keeps none: such a type cannot be a flow's child. */
 type KeepsResults<T> = [JobType.Result<T>] extends [void]

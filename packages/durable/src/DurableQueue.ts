@@ -436,7 +436,9 @@ export const layerSql = (
       const wakeups = options?.notify === false
         ? undefined
         : yield* Wakeups.make(sql, tableName, store, { reconnectAfter: Duration.seconds(1) })
-      const flows = yield* Flows.makeSql(sql, outcomeTable)
+      // the flow tables' statements (ON CONFLICT ... RETURNING) are SQLite's and PostgreSQL's: other databases
+      // keep no flows (`DurableFlow` fails with FlowsUnsupported)
+      const flows = jobs === undefined ? undefined : yield* Flows.makeSql(sql, outcomeTable)
       const schedules = yield* ScheduleStore.makeSql(sql, options?.scheduleTable ?? `${outcomeTable}_schedules`)
       return yield* makeQueue(options, { store, jobs, outcomes, table, wakeups, flows, schedules })
     })
@@ -807,8 +809,9 @@ export const progress = (id: string): Effect.Effect<Progress | undefined, StoreE
  * The job keeps its id (the handler sees the same `id`) and its priority. With a SQL store its row goes back to
  * `pending` with no attempts, in one transaction with the removal of the dead letter.
  *
- * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are. A
- * flow's dead child runs again; once it succeeds, a parent it failed is offered again (if no other child is dead).
+ * A flow's parent dead-lettered because of a child (`DurableFlow`) runs now, with its children as they are
+ * ({@link requeueAll} re-queues its dead children instead). A flow's dead child runs again; once it succeeds, a
+ * parent it failed is offered again (if no other child is dead or pending).
  *
  * @example
  * ```ts
@@ -840,12 +843,20 @@ export const requeue = (
           const flow = yield* queue.flows.move(queue.name, id, "failed", "offered", now)
           if (flow !== undefined) {
             yield* queue.outcomes.remove(queue.name, id)
-            yield* offer(queue, id, Flows.parseEnvelope(flow.envelope) as Envelope, delay)
+            yield* offerFlowParent(queue, id, flow.envelope, delay)
             return true
           }
         }
+        // a flow's parent that ran and was dead-lettered: its flow is kept until its next outcome
+        const reopen = queue.flows === undefined
+          ? Effect.succeed(false)
+          : Effect.map(
+            Effect.flatMap(Clock.currentTimeMillis, (now) => queue.flows!.move(queue.name, id, "done", "offered", now)),
+            (flow) => flow !== undefined
+          )
         // SQL stores: the row still holds the job; put it back as it was enqueued
         if (queue.table !== undefined && (yield* queue.table.resetFailed(queue.name, id, delay))) {
+          yield* reopen
           yield* queue.outcomes.remove(queue.name, id)
           if (queue.wakeups !== undefined && delay === undefined) {
             yield* queue.wakeups.notify(queue.name)
@@ -856,12 +867,13 @@ export const requeue = (
         if (row.payload === null) return false
         const now = yield* Clock.currentTimeMillis
         const storeId = `${id.slice(0, 230)}~requeued-${now}`
+        const envelope: Envelope = { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) }
         // the copy keeps the priority the job was stored with (not its dedupe key: another job may hold it by now)
         const priority = yield* MemoryStore.keptPriority(queue.jobs, queue.name, id)
         yield* offer(
           queue,
           storeId,
-          { type: row.jobType, id, payload: parseJsonOrUndefined(row.payload) },
+          (yield* reopen) ? { ...envelope, flow: true } : envelope,
           delay,
           priority === 0 ? undefined : { priority, dedupe: undefined }
         )
@@ -967,6 +979,8 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
         attempts: 0,
         finishedAt: now
       })
+      // an offered flow's parent: its flow is done
+      yield* finishFlowParent(queue, id)
       yield* settleFlowChild(queue, id, { status: "dead", error: "cancelled" })
       return outcome
     }))
@@ -1066,6 +1080,14 @@ export const stats: Effect.Effect<QueueStats, StoreError, Service> = Service.use
  * how many were re-queued. Works in pages of 100, each dead letter in its own transaction; one that appears
  * meanwhile may or may not be included.
  *
+ * **Details**
+ *
+ * A flow's parent dead-lettered by its children (`DurableFlow`, `onChildFailure: "fail-parent"`) is not run with
+ * dead children: its dead children are re-queued instead (whatever their type), and their successes revive it,
+ * as re-queueing them one by one does. It is not counted. A dead child without a dead letter counts as on its way
+ * back (re-queued before). A parent none of whose dead children can run again (cancelled ones) is re-queued
+ * itself, and runs with its children as they are.
+ *
  * @example
  * ```ts
  * import assert from "node:assert"
@@ -1091,10 +1113,47 @@ export const requeueAll = (
       const page = yield* deadLetters({ type: options?.type, limit: 100, after })
       if (page.length === 0) return total
       for (const letter of page) {
-        if (yield* requeue(letter.id, { delay: options?.delay })) total++
+        total += (yield* requeueFlow(letter.id, options?.delay)).requeued
       }
       after = page[page.length - 1]
     }
+  })
+
+/**
+ * Re-queues a dead letter, or, for a flow's parent its children failed, the dead children whose successes revive
+ * it (a nested parent the same way). `back`: something will run it again; `requeued`: the jobs put back.
+ */
+const requeueFlow = (
+  id: string,
+  delay: Duration.Input | undefined
+): Effect.Effect<
+  { readonly back: boolean; readonly requeued: number },
+  StoreError | PoolError.InvalidOptions,
+  Service
+> =>
+  Effect.gen(function*() {
+    const queue = yield* Service
+    const flows = queue.flows
+    const flow = flows === undefined ? undefined : yield* flows.get(queue.name, id)
+    if (flows !== undefined && flow?.state === "failed") {
+      let back = false
+      let requeued = 0
+      for (const child of yield* flows.children(queue.name, id)) {
+        if (child.state !== "dead") continue
+        const letter = yield* queue.outcomes.get(queue.name, child.childId)
+        if (letter === undefined) {
+          // no dead letter any more: re-queued already (by this call, or before), it is on its way
+          back = true
+        } else if (letter.status === "dead") {
+          const again = yield* requeueFlow(child.childId, delay)
+          back ||= again.back
+          requeued += again.requeued
+        }
+      }
+      if (back) return { back, requeued }
+    }
+    const requeued = yield* requeue(id, { delay })
+    return { back: requeued, requeued: requeued ? 1 : 0 }
   })
 
 // ---- Internal ----
@@ -1112,6 +1171,8 @@ export interface Envelope {
   readonly trace?: TraceContext | undefined
   /** a flow's child: its parent's id (`DurableFlow`) */
   readonly parent?: string | undefined
+  /** a flow's parent (`DurableFlow`): its flow is marked done when its outcome is recorded */
+  readonly flow?: true | undefined
 }
 
 /** @internal */
@@ -1244,9 +1305,24 @@ export const offer = (
   envelope: Envelope,
   delay: Duration.Duration | undefined,
   order?: { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] }
-): Effect.Effect<string, StoreError> =>
+): Effect.Effect<string, StoreError> => Effect.map(offerReporting(queue, id, envelope, delay, order), (o) => o.id)
+
+/**
+ * @internal `offer`, saying whether the job was stored (`false`: its id, or its dedupe key, is another job's; the
+ * stores of effect do not say, and answer `true`)
+ */
+export const offerReporting = (
+  queue: DurableQueue,
+  id: string,
+  envelope: Envelope,
+  delay: Duration.Duration | undefined,
+  order?: { readonly priority: number; readonly dedupe: SqlStore.OfferJob["dedupe"] }
+): Effect.Effect<{ readonly id: string; readonly inserted: boolean }, StoreError> =>
   (queue.jobs === undefined
-    ? Effect.as(queue.store.offer({ name: queue.name, id, element: envelope, isCustomId: true, delay }), envelope.id)
+    ? Effect.as(queue.store.offer({ name: queue.name, id, element: envelope, isCustomId: true, delay }), {
+      id: envelope.id,
+      inserted: true
+    })
     : Effect.map(
       queue.jobs.offerJob({
         name: queue.name,
@@ -1259,7 +1335,7 @@ export const offer = (
       }),
       // a job suppressed by its dedupe key answers with the id of the job that holds the key (the store's id is
       // the job's id, but for the memory store's requeued copies)
-      (stored) => stored === id ? envelope.id : stored
+      (stored) => ({ id: stored.id === id ? envelope.id : stored.id, inserted: stored.inserted })
     )).pipe(
       Effect.mapError((cause) => new StoreError({ operation: "enqueue", cause })),
       // a delayed job is found by polling when its time comes; a lost notification only costs a poll interval
@@ -1446,7 +1522,7 @@ export const typeFromHead = (head: string | null): string => {
  */
 export const maintain = (queue: DurableQueue): Effect.Effect<number, StoreError> =>
   Effect.gen(function*() {
-    yield* Flows.recover(queue, (parentId, envelope) => offer(queue, parentId, envelope as Envelope, undefined))
+    yield* Flows.recover(queue, (parentId, stored) => offerFlowParent(queue, parentId, stored, undefined))
     const table = queue.table
     if (table === undefined) return 0
     const oversize = yield* table.quarantineOversize(queue.name, queue.maxPayloadBytes)
@@ -1469,18 +1545,23 @@ export const maintain = (queue: DurableQueue): Effect.Effect<number, StoreError>
       }))
     ]
     for (const letter of letters) {
-      yield* queue.outcomes.put(queue.name, {
-        jobId: letter.id,
-        jobType: letter.type,
-        status: "dead",
-        payload: null,
-        result: null,
-        error: letter.error,
-        attempts: letter.attempts,
-        finishedAt: now
-      })
+      // the dead letter and what it does to a flow (the job as a child, or as a parent): one transaction
+      yield* settleFlowChild(
+        queue,
+        letter.id,
+        { status: "dead", error: letter.error },
+        queue.outcomes.put(queue.name, {
+          jobId: letter.id,
+          jobType: letter.type,
+          status: "dead",
+          payload: null,
+          result: null,
+          error: letter.error,
+          attempts: letter.attempts,
+          finishedAt: now
+        }).pipe(Effect.andThen(finishFlowParent(queue, letter.id)))
+      )
       yield* Effect.logWarning(`job ${letter.id} (${letter.type}) dead-lettered: ${letter.error}`)
-      yield* settleFlowChild(queue, letter.id, { status: "dead", error: letter.error })
     }
     return letters.length
   })
@@ -1592,18 +1673,45 @@ const queueStats = (queue: DurableQueue): Effect.Effect<QueueStats, StoreError> 
 
 /**
  * Records a flow child's outcome (a no-op for a job that is no flow's child), offering or dead-lettering its
- * parent when that was the last child it waited for.
+ * parent when that was the last child it waited for; `before` (the job's outcome) in the same transaction.
  *
  * @internal
  */
 export const settleFlowChild = (
   queue: DurableQueue,
   childId: string,
-  settlement: Flows.Settlement
+  settlement: Flows.Settlement,
+  before?: Effect.Effect<void, StoreError>
 ): Effect.Effect<void, StoreError> =>
   Flows.settleChild(
     queue,
     childId,
     settlement,
-    (parentId, envelope) => offer(queue, parentId, envelope as Envelope, undefined)
+    (parentId, stored) => offerFlowParent(queue, parentId, stored, undefined),
+    before
   )
+
+/**
+ * Marks the flow of a parent whose outcome is being recorded done (a no-op for a job that is no offered flow's
+ * parent): retention may delete it from now on.
+ *
+ * @internal
+ */
+export const finishFlowParent = (queue: DurableQueue, parentId: string): Effect.Effect<void, StoreError> =>
+  queue.flows === undefined
+    ? Effect.void
+    : Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => Effect.asVoid(queue.flows!.move(queue.name, parentId, "offered", "done", now))
+    )
+
+/** Offers a flow's parent from its stored envelope, with the priority kept with the flow (its type's). */
+const offerFlowParent = (
+  queue: DurableQueue,
+  parentId: string,
+  stored: string,
+  delay: Duration.Duration | undefined
+): Effect.Effect<string, StoreError> => {
+  const { envelope, priority } = Flows.parseEnvelope(stored)
+  return offer(queue, parentId, envelope as Envelope, delay, { priority, dedupe: undefined })
+}

@@ -26,6 +26,7 @@ import type { Envelope, TraceContext } from "./DurableQueue.ts"
 import {
   applyRetention,
   declareLimits,
+  finishFlowParent,
   isTraced,
   maintain,
   messagingSystem,
@@ -212,7 +213,7 @@ export const make = <T extends JobType.Any>(
     // the row `failed` (not `completed`) and never delivers it again.
     const deadLetter = (envelope: EnvelopeLike, error: string, attempts: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        queue.outcomes.put(queue.name, {
+        record(envelope, {
           jobId: envelope.id,
           jobType: envelope.type,
           status: "dead",
@@ -222,19 +223,29 @@ export const make = <T extends JobType.Any>(
           error,
           attempts,
           finishedAt: now
-        })).pipe(
+        }, { status: "dead", error })).pipe(
           Effect.tap(() => Effect.logWarning(`job ${envelope.id} (${envelope.type}) dead-lettered: ${error}`)),
-          Effect.andThen(flowChild(envelope, { status: "dead", error })),
           Effect.andThen(Effect.fail(storeDeadLetter(error)))
         )
 
-    // A flow's child reports its outcome to its flow after the outcome is stored and before the claim is settled:
-    // a crash in between redelivers the child, whose second report is a no-op. The memory store re-queues a dead
-    // letter without the envelope's `parent` mark, and its report is a lookup in a map: it always reports.
-    const flowChild = (envelope: Envelope, settlement: Parameters<typeof settleFlowChild>[2]) =>
-      envelope.parent === undefined && queue.table !== undefined
-        ? Effect.void
-        : settleFlowChild(queue, envelope.id, settlement)
+    // Records a job's outcome (none for a success without a result schema) before its claim is settled, and, in
+    // the same transaction, what it does to a flow: a flow's child reports to its flow (offering or failing the
+    // parent), a flow's parent marks its flow done. A crash before the commit redelivers the job, whose second
+    // report is a no-op; the outcome never says more than the flow. The memory store re-queues a dead letter
+    // without the envelope's marks, and its report is a lookup in a map: it always reports.
+    const record = (
+      envelope: Envelope,
+      outcome: Parameters<typeof queue.outcomes.put>[1] | undefined,
+      settlement: Parameters<typeof settleFlowChild>[2]
+    ): Effect.Effect<void, StoreError> => {
+      const parent = envelope.flow === true || queue.table === undefined
+      const put = outcome === undefined ? Effect.void : queue.outcomes.put(queue.name, outcome)
+      const before = parent ? Effect.andThen(put, finishFlowParent(queue, envelope.id)) : put
+      if (envelope.parent === undefined && queue.table !== undefined) {
+        return parent ? queue.outcomes.transaction(before) : put
+      }
+      return settleFlowChild(queue, envelope.id, settlement, before)
+    }
 
     const reportProgress = (envelope: Envelope, attempt: number) => (value: unknown) =>
       Effect.gen(function*() {
@@ -367,23 +378,25 @@ export const make = <T extends JobType.Any>(
         // the last report is stored before the outcome, so a producer that sees the result sees it too
         yield* Fiber.await(persisted)
         if (Exit.isSuccess(exit)) {
-          if (type.resultJson === undefined) return yield* flowChild(envelope, { status: "succeeded", result: null })
+          if (type.resultJson === undefined) {
+            return yield* record(envelope, undefined, { status: "succeeded", result: null })
+          }
           const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))
           if (Result.isFailure(encoded)) {
             return yield* deadLetter(envelope, `the result does not encode: ${encoded.failure.message}`, item.attempts)
           }
           const now = yield* Clock.currentTimeMillis
-          yield* queue.outcomes.put(queue.name, {
+          const result = JSON.stringify(encoded.success)
+          return yield* record(envelope, {
             jobId: envelope.id,
             jobType: type.name,
             status: "succeeded",
             payload: null,
-            result: JSON.stringify(encoded.success),
+            result,
             error: null,
             attempts: item.attempts,
             finishedAt: now
-          })
-          return yield* flowChild(envelope, { status: "succeeded", result: JSON.stringify(encoded.success) })
+          }, { status: "succeeded", result })
         }
         if (isHandBack(exit.cause)) return yield* Effect.interrupt
         if (item.attempts >= type.maxAttempts) {
@@ -592,7 +605,8 @@ const toEnvelope = (item: { readonly id: string; readonly element: unknown }): E
     trace: typeof trace?.traceId === "string" && typeof trace.spanId === "string"
       ? { traceId: trace.traceId, spanId: trace.spanId, sampled: trace.sampled !== false }
       : undefined,
-    parent: typeof element?.parent === "string" ? element.parent : undefined
+    parent: typeof element?.parent === "string" ? element.parent : undefined,
+    flow: element?.flow === true ? true : undefined
   }
 }
 

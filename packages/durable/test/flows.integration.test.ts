@@ -1,8 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { PoolError, WorkerPool } from "@fiberpool/core"
-import { DurableFlow, DurableQueue, JobType } from "@fiberpool/durable"
-import { Context, Data, Deferred, Duration, Effect, Schema } from "effect"
+import { DurableFlow, DurableQueue, JobType, SqliteClient } from "@fiberpool/durable"
+import { Context, Data, Deferred, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { StoreError } from "../src/DurableError.ts"
 import { applyRetention, settleFlowChild } from "../src/DurableQueue.ts"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
 
@@ -667,4 +671,334 @@ describe.each(stores.filter((store) => store.sql))("DurableFlow cancellation on 
       }),
     30_000
   )
+})
+
+describe.each(stores.filter((store) => store.flows))("DurableFlow review fixes on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  test("children take their type's priority, and so does the parent the flow offers", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const runs: Array<string> = []
+      const Filler = JobType.make({
+        name: "filler",
+        payload: Schema.Int,
+        handler: (n) => Effect.sync(() => runs.push(`filler-${n}`))
+      })
+      const Fetch = JobType.make({
+        name: "fetch",
+        payload: Schema.String,
+        result: Schema.Int,
+        priority: 10,
+        handler: (source, { id }) => Effect.sync(() => runs.push(id)).pipe(Effect.as(source.length))
+      })
+      const Report = JobType.make({
+        name: "report",
+        payload: Schema.Null,
+        result: Schema.Int,
+        priority: 10,
+        handler: (_, context) =>
+          Effect.gen(function*() {
+            runs.push(context.id)
+            return (yield* DurableFlow.results(context, Fetch)).length
+          })
+      })
+      const producer = yield* connectProducer(connect())
+      const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+      for (let n = 0; n < 3; n++) yield* run(DurableQueue.enqueue(Filler, n, { id: `filler-${n}` }))
+      yield* run(DurableFlow.enqueue(Report, null, {
+        id: "report",
+        children: [DurableFlow.child(Fetch, "a", { id: "fetch-a" }), DurableFlow.child(Fetch, "b", { id: "fetch-b" })]
+      }))
+      // one job at a time: the claim order is the run order
+      yield* startConsumer(connect(), { types: [Filler, Fetch, Report], concurrency: 1 })
+      yield* waitUntil("every job ran", Effect.sync(() => runs.length === 6))
+      assert.deepStrictEqual(runs, ["fetch-a", "fetch-b", "report", "filler-0", "filler-1", "filler-2"])
+    }), 30_000)
+
+  test(
+    "requeueAll brings a failed flow back through its dead children: the parent runs once, every child succeeded",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        let broken = true
+        const parentRuns: Array<ReadonlyArray<string>> = []
+        const Fetch = JobType.make({
+          name: "fetch",
+          payload: Schema.String,
+          result: Schema.Int,
+          maxAttempts: 1,
+          handler: (source) =>
+            broken && source === "flaky" ? Effect.fail(new Boom({ source })) : Effect.succeed(source.length)
+        })
+        const Region = JobType.make({
+          name: "region",
+          payload: Schema.Null,
+          result: Schema.Int,
+          handler: (_, context) =>
+            Effect.map(DurableFlow.results(context, Fetch), (ok) => ok.reduce((sum, one) => sum + one.result, 0))
+        })
+        const Report = JobType.make({
+          name: "report",
+          payload: Schema.Null,
+          result: Schema.Array(Schema.String),
+          handler: (_, context) =>
+            Effect.gen(function*() {
+              const all = yield* DurableFlow.children(context)
+              const seen = all.map((child) => `${child.id}:${child.status}`)
+              parentRuns.push(seen)
+              return seen
+            })
+        })
+        yield* startConsumer(connect(), { types: [Fetch, Region, Report], concurrency: 2 })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+        yield* run(DurableFlow.enqueue(Report, null, {
+          id: "t",
+          children: [
+            DurableFlow.child(Fetch, "flaky", { id: "a" }),
+            DurableFlow.child(Fetch, "fine", { id: "b" }),
+            DurableFlow.child(Region, null, {
+              id: "r",
+              children: [DurableFlow.child(Fetch, "flaky", { id: "r-a" })]
+            })
+          ]
+        }))
+        yield* waitUntil(
+          "a, r-a, r and t are dead letters",
+          Effect.map(run(DurableQueue.deadLetters()), (letters) => letters.length === 4)
+        )
+        assert.deepStrictEqual(parentRuns, [])
+
+        broken = false
+        // the dead children are re-queued; the parents (t, r) come back when they succeed
+        assert.strictEqual(yield* run(DurableQueue.requeueAll()), 2)
+        yield* waitUntil(
+          "the parents' dead letters are gone",
+          Effect.map(run(DurableQueue.deadLetters()), (letters) => letters.length === 0)
+        )
+        assert.deepStrictEqual(yield* run(DurableQueue.result(Report, "t", { pollInterval: "50 millis" })), [
+          "a:succeeded",
+          "b:succeeded",
+          "r:succeeded"
+        ])
+        yield* Effect.sleep("300 millis")
+        assert.strictEqual(parentRuns.length, 1, `the parent ran ${parentRuns.length} times: ${parentRuns}`)
+      }),
+    30_000
+  )
+
+  test(
+    "a flow whose nested node fails to store leaves nothing behind, and can be enqueued again",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const ran: Array<string> = []
+        const Fetch = JobType.make({
+          name: "fetch",
+          payload: Schema.String,
+          result: Schema.Int,
+          handler: (source, { id }) => Effect.sync(() => ran.push(id)).pipe(Effect.as(source.length))
+        })
+        const Region = JobType.make({
+          name: "region",
+          payload: Schema.Null,
+          result: Schema.Int,
+          handler: () => Effect.succeed(0)
+        })
+        const Report = JobType.make({
+          name: "report",
+          payload: Schema.Null,
+          result: Schema.Array(Schema.String),
+          handler: (_, context) => Effect.map(DurableFlow.children(context), (all) => all.map((child) => child.id))
+        })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+        // "x" is another flow's child
+        yield* run(
+          DurableFlow.enqueue(Report, null, { id: "other", children: [DurableFlow.child(Fetch, "x", { id: "x" })] })
+        )
+        const failed = yield* Effect.flip(run(DurableFlow.enqueue(Report, null, {
+          id: "t",
+          children: [
+            DurableFlow.child(Fetch, "a", { id: "a" }),
+            DurableFlow.child(Region, null, { id: "m", children: [DurableFlow.child(Fetch, "x", { id: "x" })] })
+          ]
+        })))
+        assert(failed instanceof PoolError.InvalidOptions, failed._tag)
+        assert.strictEqual(failed.option, "children[1].children[0].id")
+        for (const id of ["t", "m"]) {
+          assert.strictEqual((yield* Effect.flip(run(DurableFlow.children({ id }))))._tag, "FlowNotFound")
+        }
+        // enqueued again (fixed), the flow is stored as given this time
+        assert.strictEqual(
+          yield* run(
+            DurableFlow.enqueue(Report, null, { id: "t", children: [DurableFlow.child(Fetch, "a", { id: "a" })] })
+          ),
+          "t"
+        )
+        assert.deepStrictEqual((yield* run(DurableFlow.children({ id: "t" }))).map((child) => child.id), ["a"])
+        yield* startConsumer(connect(), { types: [Fetch, Region, Report], concurrency: 2 })
+        assert.deepStrictEqual(yield* run(DurableQueue.result(Report, "t", { pollInterval: "50 millis" })), ["a"])
+        yield* run(DurableQueue.result(Report, "other", { pollInterval: "50 millis" }))
+        yield* Effect.sleep("300 millis")
+        assert.deepStrictEqual([...ran].sort(), ["a", "x"], "each child ran once")
+      }),
+    30_000
+  )
+
+  test("retention keeps an offered flow until its parent has run", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const Fetch = JobType.make({
+        name: "fetch",
+        payload: Schema.String,
+        result: Schema.Int,
+        handler: (s) => Effect.succeed(s.length)
+      })
+      const Report = JobType.make({
+        name: "report",
+        payload: Schema.Null,
+        result: Schema.Array(Schema.Int),
+        handler: (_, context) => Effect.map(DurableFlow.results(context, Fetch), (ok) => ok.map((one) => one.result))
+      })
+      const producer = yield* connectProducer(connect())
+      const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+      const queue = Context.get(producer, DurableQueue.Service)
+      const retention = applyRetention({
+        ...queue,
+        retention: { ...queue.retention, completed: Duration.zero, deadLetters: Duration.zero }
+      })
+      yield* run(
+        DurableFlow.enqueue(Report, null, { id: "p", children: [DurableFlow.child(Fetch, "abc", { id: "c" })] })
+      )
+      // the child succeeds (as a worker records it): the parent is offered, and waits in the queue
+      yield* settleFlowChild(queue, "c", { status: "succeeded", result: "3" })
+      yield* Effect.sleep("10 millis")
+      yield* retention
+      assert.deepStrictEqual((yield* run(DurableFlow.children({ id: "p" }))).map((child) => child.status), [
+        "succeeded"
+      ])
+      yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 2 })
+      assert.deepStrictEqual(yield* run(DurableQueue.result(Report, "p", { pollInterval: "50 millis" })), [3])
+      // the parent has run: its flow goes with the next retention
+      yield* Effect.sleep("10 millis")
+      yield* retention
+      assert.strictEqual((yield* Effect.flip(run(DurableFlow.children({ id: "p" }))))._tag, "FlowNotFound")
+    }), 30_000)
+
+  test(
+    "a child id that is a job already stored fails the enqueue, naming it, and stores no flow",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const ran: Array<string> = []
+        const Fetch = JobType.make({
+          name: "fetch",
+          payload: Schema.String,
+          result: Schema.Int,
+          handler: (source, { id }) => Effect.sync(() => ran.push(id)).pipe(Effect.as(source.length))
+        })
+        const Report = JobType.define({ name: "report", payload: Schema.Null, result: Schema.Int })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+        yield* run(DurableQueue.enqueue(Fetch, "plain", { id: "busy" }))
+        const failed = yield* Effect.flip(run(DurableFlow.enqueue(Report, null, {
+          id: "p",
+          children: [DurableFlow.child(Fetch, "a", { id: "a" }), DurableFlow.child(Fetch, "b", { id: "busy" })]
+        })))
+        assert(failed instanceof PoolError.InvalidOptions, failed._tag)
+        assert.strictEqual(failed.option, "children[1].id")
+        assert.match(failed.message, /an id not already stored/)
+        assert.strictEqual((yield* Effect.flip(run(DurableFlow.children({ id: "p" }))))._tag, "FlowNotFound")
+        yield* startConsumer(connect(), { types: [Fetch], concurrency: 2 })
+        yield* waitUntil("the plain job ran", Effect.sync(() => ran.includes("busy")))
+        yield* Effect.sleep("300 millis")
+        // the SQL stores roll the child "a" back with the flow; the memory store cannot take back a job it queued
+        // (it runs once, as a plain job, and reports to no flow)
+        assert.deepStrictEqual([...ran].sort(), store.sql ? ["busy"] : ["a", "busy"])
+      }),
+    30_000
+  )
+})
+
+describe.each(stores.filter((store) => store.flows && store.sql))("DurableFlow outcome and flow on $name", (store) => {
+  ;(store.skip ? it.live.skip : it.live)(
+    "a child's outcome and its flow's record are one transaction: a failed settlement keeps neither",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        let runs = 0
+        const Fetch = JobType.make({
+          name: "fetch",
+          payload: Schema.String,
+          result: Schema.Int,
+          maxAttempts: 2,
+          retry: Schedule.spaced("10 millis"),
+          handler: (source) => Effect.sync(() => ++runs).pipe(Effect.as(source.length))
+        })
+        const Report = JobType.make({
+          name: "report",
+          payload: Schema.Null,
+          result: Schema.Array(Schema.Int),
+          handler: (_, context) => Effect.map(DurableFlow.results(context, Fetch), (ok) => ok.map((one) => one.result))
+        })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+        const queue = Context.get(producer, DurableQueue.Service)
+        yield* run(
+          DurableFlow.enqueue(Report, null, { id: "p", children: [DurableFlow.child(Fetch, "abc", { id: "c" })] })
+        )
+        // a consumer whose flow settlements fail (the database refused them, or the process died mid-way)
+        const flows = queue.flows!
+        const broken = {
+          ...queue,
+          flows: {
+            ...flows,
+            settle: () => Effect.fail(new StoreError({ operation: "settle flow child", cause: new Error("refused") }))
+          }
+        }
+        const consumer = yield* startConsumer(Layer.succeed(DurableQueue.Service, broken), {
+          types: [Fetch, Report],
+          concurrency: 1
+        })
+        yield* waitUntil("the child ran", Effect.sync(() => runs >= 1))
+        yield* consumer.close
+        // the outcome does not say "succeeded" while the flow still waits for the child
+        const outcome = yield* queue.outcomes.get(queue.name, "c")
+        assert.strictEqual(outcome?.status, undefined, JSON.stringify(outcome))
+        assert.deepStrictEqual((yield* run(DurableFlow.children({ id: "p" }))).map((child) => child.status), [
+          "pending"
+        ])
+        // a healthy consumer runs the child's second attempt: the flow completes
+        yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 1 })
+        assert.deepStrictEqual(yield* run(DurableQueue.result(Report, "p", { pollInterval: "50 millis" })), [3])
+        assert.strictEqual(runs, 2)
+      }),
+    30_000
+  )
+})
+
+describe("DurableFlow on a SQL database other than SQLite and PostgreSQL", () => {
+  it.live("the queue keeps no flows: enqueue fails with FlowsUnsupported", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-flows-dialect-"))
+      // SQLite, seen as a database of another dialect (MySQL, MSSQL...): `onDialectOrElse` takes `orElse`
+      const otherDialect = Layer.effect(
+        SqlClient.SqlClient,
+        Effect.map(SqlClient.SqlClient, (client) =>
+          new Proxy(client, {
+            get: (target, key, receiver) =>
+              key === "onDialectOrElse"
+                ? (cases: { readonly orElse: () => unknown }) => cases.orElse()
+                : Reflect.get(target, key, receiver)
+          }))
+      ).pipe(Layer.provide(SqliteClient.layer({ filename: Path.join(dir, "queue.db") })))
+      const Fetch = JobType.define({ name: "fetch", payload: Schema.String, result: Schema.Int })
+      const Report = JobType.define({ name: "report", payload: Schema.Null })
+      const error = yield* Effect.flip(
+        DurableFlow.enqueue(Report, null, { children: [DurableFlow.child(Fetch, "a")] })
+      ).pipe(Effect.provide(DurableQueue.layerSql({ name: "other-dialect" }).pipe(Layer.provide(otherDialect))))
+      assert.strictEqual(error._tag, "FlowsUnsupported")
+    }), 30_000)
 })

@@ -12,9 +12,12 @@
  *   flow's children are serialized and exactly one of them sees `pending = 0`;
  * - a flow moves `waiting → offered`, `waiting → failed`, `waiting → cancelled` or `failed → offered` (its dead
  *   children re-queued and succeeded), each by the one settlement whose counters allow it: the parent is offered
- *   (or dead-lettered) by one settlement only.
+ *   (or dead-lettered) by one settlement only; `offered → done` when the parent's outcome is recorded (and
+ *   `done → offered` when that outcome, a dead letter, is re-queued). Retention deletes `done`, `failed` and
+ *   `cancelled` flows only: an offered parent always finds its flow.
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -30,7 +33,8 @@ export interface FlowRow {
   /** JSON text of the parent's envelope, offered when the flow is runnable */
   readonly envelope: string
   readonly onChildFailure: OnChildFailure
-  readonly state: "waiting" | "offered" | "failed" | "cancelled"
+  /** `done`: the parent was offered and has an outcome (succeeded, dead-lettered, cancelled) */
+  readonly state: "waiting" | "offered" | "failed" | "cancelled" | "done"
   readonly pending: number
   readonly dead: number
 }
@@ -99,12 +103,16 @@ export interface FlowStore {
     to: FlowRow["state"],
     now: number
   ) => Effect.Effect<FlowRow | undefined, StoreError>
-  /** deletes up to `limit` flows (with their children) not waiting, last changed before `beforeMillis`; their ids */
+  /**
+   * deletes up to `limit` flows (with their children) that are `done`, `failed` or `cancelled` (never `waiting` or
+   * `offered`: a parent yet to run reads its flow), last changed before `beforeMillis`; their ids
+   */
   readonly deleteFinished: (
     queue: string,
     beforeMillis: number,
     limit: number
   ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** Runs the effect in one transaction: nothing it wrote is kept when it fails (joins an enclosing one). */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StoreError, R>
   /**
    * For a store whose `transaction` cannot hold a settlement and what its transition calls for (Redis: effect's
@@ -130,6 +138,11 @@ export type Mark = string
 
 const markOf = (transition: Exclude<Transition, { readonly _tag: "None" }>): Mark =>
   transition._tag === "Runnable" ? "offer" : `fail:${transition.child.childId}`
+
+/** The memory store's undo log of the current transaction (fiber-local): undone, newest first, on failure. */
+const UndoLog = Context.Reference<Array<() => void> | undefined>("@fiberpool/durable/internal/flows/UndoLog", {
+  defaultValue: () => undefined
+})
 
 /**
  * The transition a flow takes after one of its children moved, given its counters after the move: one function
@@ -157,7 +170,7 @@ export const makeMemory = (): FlowStore => {
   const key = (queue: string, id: string) => `${queue}\u0000${id}`
   return {
     create: (queue, flow, now) =>
-      Effect.sync(() => {
+      Effect.map(Effect.service(UndoLog), (log) => {
         if (flows.has(key(queue, flow.parentId))) return "exists"
         const asChild = children.get(key(queue, flow.parentId))
         if (asChild !== undefined && asChild.parentId !== flow.parentOf) return { taken: flow.parentId }
@@ -184,16 +197,26 @@ export const makeMemory = (): FlowStore => {
             parentId: flow.parentId
           })
         }
-        return "created"
+        log?.push(() => {
+          flows.delete(key(queue, flow.parentId))
+          for (const child of flow.children) children.delete(key(queue, child.childId))
+        })
+        return "created" as const
       }),
     settle: (queue, childId, settlement, now) =>
-      Effect.sync((): Transition => {
+      Effect.map(Effect.service(UndoLog), (log): Transition => {
         const child = children.get(key(queue, childId))
         if (child === undefined) return { _tag: "None" }
         const from = child.row.state
         if (from === "succeeded" || (from === "dead" && settlement.status === "dead")) return { _tag: "None" }
         const flow = flows.get(key(queue, child.parentId))
         if (flow === undefined) return { _tag: "None" }
+        const was = { child: child.row, flow: flow.row, updatedAt: flow.updatedAt }
+        log?.push(() => {
+          child.row = was.child
+          flow.row = was.flow
+          flow.updatedAt = was.updatedAt
+        })
         child.row = settlement.status === "succeeded"
           ? { ...child.row, state: "succeeded", result: settlement.result, error: null }
           : { ...child.row, state: "dead", error: settlement.error }
@@ -219,10 +242,15 @@ export const makeMemory = (): FlowStore => {
         })
       ),
     move: (queue, parentId, from, to, now) =>
-      Effect.sync(() => {
+      Effect.map(Effect.service(UndoLog), (log) => {
         const flow = flows.get(key(queue, parentId))
         if (flow === undefined || flow.row.state !== from) return undefined
         const before = flow.row
+        const updatedAt = flow.updatedAt
+        log?.push(() => {
+          flow.row = before
+          flow.updatedAt = updatedAt
+        })
         flow.row = { ...flow.row, state: to }
         flow.updatedAt = now
         return before
@@ -232,7 +260,7 @@ export const makeMemory = (): FlowStore => {
         const deleted: Array<string> = []
         for (const [k, flow] of flows) {
           if (deleted.length >= limit) break
-          if (!k.startsWith(`${queue}\u0000`) || flow.row.state === "waiting" || flow.updatedAt >= beforeMillis) {
+          if (!k.startsWith(`${queue}\u0000`) || !isFinished(flow.row.state) || flow.updatedAt >= beforeMillis) {
             continue
           }
           for (const id of flow.children) children.delete(key(queue, id))
@@ -241,9 +269,23 @@ export const makeMemory = (): FlowStore => {
         }
         return deleted
       }),
-    transaction: (effect) => effect
+    transaction: (effect) =>
+      Effect.flatMap(Effect.service(UndoLog), (outer) => {
+        if (outer !== undefined) return effect
+        const log: Array<() => void> = []
+        return effect.pipe(
+          Effect.provideService(UndoLog, log),
+          Effect.onExit((exit) =>
+            exit._tag === "Success" ? Effect.void : Effect.sync(() => {
+              for (let i = log.length - 1; i >= 0; i--) log[i]()
+            })
+          )
+        )
+      })
   }
 }
+
+const isFinished = (state: FlowRow["state"]): boolean => state === "done" || state === "failed" || state === "cancelled"
 
 export const makeSql = (
   client: SqlClient.SqlClient,
@@ -449,8 +491,9 @@ export const makeSql = (
       deleteFinished: (queue, beforeMillis, limit) =>
         transaction(Effect.gen(function*() {
           const ids = (yield* sql<{ readonly parent_id: string }>`
-            SELECT parent_id FROM ${flowTable} WHERE queue_name = ${queue} AND state <> 'waiting'
-            AND updated_at < ${beforeMillis} LIMIT ${sql.literal(String(limit))}
+            SELECT parent_id FROM ${flowTable} WHERE queue_name = ${queue}
+            AND state IN ('done', 'failed', 'cancelled') AND updated_at < ${beforeMillis}
+            LIMIT ${sql.literal(String(limit))}
           `).map((row) => row.parent_id)
           if (ids.length === 0) return ids
           yield* sql`DELETE FROM ${childTable} WHERE queue_name = ${queue} AND ${sql.in("parent_id", ids)}`
@@ -476,17 +519,20 @@ export interface FlowQueue {
  * Records a child's outcome in its flow (a no-op for a job that is no flow's child, or whose outcome was
  * recorded before), and acts on the flow's transition, in one transaction where the store has them: offers the
  * parent once its children allow it (`offerParent`, idempotent by the parent's id), or dead-letters the parent
- * with `ChildFailed` naming the child.
+ * with `ChildFailed` naming the child. `before` (the child's own outcome) is written in the same transaction, so
+ * a crash leaves both or neither.
  */
 export const settleChild = (
   queue: FlowQueue,
   childId: string,
   settlement: Settlement,
-  offerParent: (parentId: string, envelope: unknown) => Effect.Effect<unknown, StoreError>
+  offerParent: (parentId: string, stored: string) => Effect.Effect<unknown, StoreError>,
+  before: Effect.Effect<void, StoreError> = Effect.void
 ): Effect.Effect<void, StoreError> => {
   const flows = queue.flows
-  if (flows === undefined) return Effect.void
+  if (flows === undefined) return before
   return flows.transaction(Effect.gen(function*() {
+    yield* before
     const now = yield* Clock.currentTimeMillis
     const transition = yield* flows.settle(queue.name, childId, settlement, now)
     if (transition._tag === "None") return
@@ -494,7 +540,7 @@ export const settleChild = (
     if (transition._tag === "Runnable") {
       // its dead children were re-queued and succeeded: the parent is no longer a dead letter
       if (transition.revived) yield* queue.outcomes.remove(queue.name, flow.parentId)
-      yield* offerParent(flow.parentId, parseEnvelope(flow.envelope))
+      yield* offerParent(flow.parentId, flow.envelope)
     } else {
       yield* failParent(queue, flow, transition.child, now, offerParent)
     }
@@ -509,7 +555,7 @@ export const settleChild = (
  */
 export const recover = (
   queue: FlowQueue,
-  offerParent: (parentId: string, envelope: unknown) => Effect.Effect<unknown, StoreError>
+  offerParent: (parentId: string, stored: string) => Effect.Effect<unknown, StoreError>
 ): Effect.Effect<number, StoreError> => {
   const flows = queue.flows
   const marks = flows?.marks
@@ -519,7 +565,7 @@ export const recover = (
     for (const { child, flow, mark } of taken) {
       // the flow moved on since (a failed flow revived): only what its state still calls for
       if (mark === "offer" && flow.state === "offered") {
-        yield* offerParent(flow.parentId, parseEnvelope(flow.envelope))
+        yield* offerParent(flow.parentId, flow.envelope)
       } else if (mark.startsWith("fail:") && flow.state === "failed" && child !== undefined) {
         yield* failParent(queue, flow, child, yield* Clock.currentTimeMillis, offerParent)
       }
@@ -535,10 +581,10 @@ const failParent = (
   flow: FlowRow,
   child: ChildRow,
   now: number,
-  offerParent: (parentId: string, envelope: unknown) => Effect.Effect<unknown, StoreError>
+  offerParent: (parentId: string, stored: string) => Effect.Effect<unknown, StoreError>
 ): Effect.Effect<void, StoreError> =>
   Effect.gen(function*() {
-    const envelope = parseEnvelope(flow.envelope)
+    const envelope = parseEnvelope(flow.envelope).envelope
     const error = new ChildFailed({
       jobId: flow.parentId,
       jobType: flow.parentType,
@@ -562,8 +608,14 @@ const failParent = (
     yield* settleChild(queue, flow.parentId, { status: "dead", error }, offerParent)
   })
 
-/** The flow's envelope, written by `DurableFlow.enqueue` as JSON: a defect if it does not parse. */
-export const parseEnvelope = (text: string): unknown => JSON.parse(text) as unknown
+/**
+ * A flow's stored envelope, written by `DurableFlow.enqueue` as JSON (a defect if it does not parse): the parent's
+ * envelope, and the priority it is offered with (its type's, kept with the flow), under the key `priority`.
+ */
+export const parseEnvelope = (text: string): { readonly envelope: unknown; readonly priority: number } => {
+  const { priority, ...envelope } = JSON.parse(text) as { readonly priority?: unknown }
+  return { envelope, priority: typeof priority === "number" ? priority : 0 }
+}
 
 const envelopePayload = (envelope: unknown): unknown =>
   typeof envelope === "object" && envelope !== null && "payload" in envelope ? envelope.payload : undefined

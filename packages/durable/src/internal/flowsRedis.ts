@@ -3,7 +3,7 @@
  * Per queue `<prefix><queue>:fp:flow:`:
  *
  * - `type`, `envelope`, `policy`, `state`, `pending`, `dead`, `updated` hashes: parent id → that column of its
- *   flow; `finished` sorted set: the flows not waiting, by when they last changed (for retention);
+ *   flow; `finished` sorted set: the flows done, failed or cancelled, by when they last changed (for retention);
  * - `child:parent`, `child:type`, `child:state`, `child:result`, `child:error` hashes: child id → that column;
  *   `kids:<parent id>:order` list: a flow's children in the order they were given (the only keys that hold an id:
  *   they end in `:order`, never in `:ids` or `:failed`, which effect's store cleanup scans the prefix for);
@@ -198,7 +198,8 @@ end
 local function set_state(parent, state, now)
   redis.call("HSET", key_state, parent, state)
   redis.call("HSET", key_updated, parent, now)
-  if state == "waiting" then
+  -- retention takes finished flows only: an offered flow's parent has not run yet, and reads its children
+  if state == "waiting" or state == "offered" then
     redis.call("ZREM", key_finished, parent)
   else
     redis.call("ZADD", key_finished, now, parent)

@@ -20,7 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Latch from "effect/Latch"
 import * as PersistedQueue from "effect/persistence/PersistedQueue"
-import type { JobStore, OfferJob, TypeLimits } from "./sqlStore.ts"
+import type { JobStore, Offered, OfferJob, TypeLimits } from "./sqlStore.ts"
 import { deadLetterFromCause, jobTypeOf } from "./sqlStore.ts"
 
 /**
@@ -106,19 +106,19 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
       else readyOf(queue, entry.jobType).push(entry)
     }
 
-    const offerJob = (job: OfferJob): Effect.Effect<string> =>
+    const offerJob = (job: OfferJob): Effect.Effect<Offered> =>
       Effect.sync(() => {
         const now = clock.currentTimeMillisUnsafe()
         const queue = queueOf(job.name)
         const dedupe = job.dedupe
         if (dedupe !== undefined && "mode" in dedupe) {
           const holder = queue.active.get(dedupe.key)
-          if (holder !== undefined) return holder.id
+          if (holder !== undefined) return { id: holder.id, inserted: false }
         } else if (dedupe !== undefined) {
           const window = queue.windows.get(dedupe.key)
-          if (window !== undefined && window.until > now) return window.id
+          if (window !== undefined && window.until > now) return { id: window.id, inserted: false }
         }
-        if (queue.entries.has(job.id)) return job.id
+        if (queue.entries.has(job.id)) return { id: job.id, inserted: false }
         if (dedupe !== undefined && !("mode" in dedupe)) {
           queue.windows.set(dedupe.key, { id: job.id, until: now + dedupe.windowMillis })
         }
@@ -141,7 +141,7 @@ export const make = (options: { readonly agingMillis: number }): Effect.Effect<J
         addPending(queue, entry, now)
         if (entry.dedupeKey !== undefined) queue.active.set(entry.dedupeKey, entry)
         queue.latch.openUnsafe()
-        return job.id
+        return { id: job.id, inserted: true }
       })
 
     /** Whether a job of this type may start now; otherwise when it may (Infinity: when a running one ends). */

@@ -63,11 +63,17 @@ export interface OfferJob {
     | undefined
 }
 
+/** What `offerJob` did: `inserted` false when the id, or the dedupe key, is another job's. */
+export interface Offered {
+  readonly id: string
+  readonly inserted: boolean
+}
+
 /** The store with what the durable queue needs beyond `PersistedQueueStore`. */
 export interface JobStore {
   readonly store: PersistedQueue.PersistedQueueStore["Service"]
-  /** stores a job; returns its id, or the id of the job that suppressed it (dedupe), or undefined */
-  readonly offerJob: (options: OfferJob) => Effect.Effect<string, PersistedQueue.PersistedQueueError>
+  /** stores a job: its id, or the id of the job that suppressed it (dedupe); `inserted`: whether it was stored */
+  readonly offerJob: (options: OfferJob) => Effect.Effect<Offered, PersistedQueue.PersistedQueueError>
   /** declares the limits of job types in a queue, for this process's claims (merged with earlier ones) */
   readonly setLimits: (queue: string, limits: ReadonlyMap<string, TypeLimits>) => Effect.Effect<void>
   /** removes the queue's expired dedupe windows (run with the retention) */
@@ -150,24 +156,29 @@ export const make = (options: {
         queueStates.peek(queue)?.nudge.openUnsafe()
       }))
 
-    const offerJob = (job: OfferJob): Effect.Effect<string, SqlError> => {
+    const offerJob = (job: OfferJob): Effect.Effect<Offered, SqlError> => {
       const dedupe = job.dedupe
       if (dedupe === undefined) {
-        return insertJob(job, null).pipe(Effect.tap(() => nudgeAfterCommit(job.name)), Effect.as(job.id))
+        return insertJob(job, null).pipe(
+          Effect.tap(() => nudgeAfterCommit(job.name)),
+          Effect.map((rows) => ({ id: job.id, inserted: rows.length > 0 }))
+        )
       }
       if ("mode" in dedupe) {
         // ignored: the key is held (answer with the holder), or the id is taken (answer with it); when neither
         // holds any more (the holder ended between the two statements), try again
-        const attempt = (left: number): Effect.Effect<string, SqlError> =>
+        const attempt = (left: number): Effect.Effect<Offered, SqlError> =>
           Effect.flatMap(insertJob(job, dedupe.key), (rows) => {
-            if (rows.length > 0) return Effect.as(nudgeAfterCommit(job.name), job.id)
+            if (rows.length > 0) return Effect.as(nudgeAfterCommit(job.name), { id: job.id, inserted: true })
             return Effect.flatMap(
               sql<{ readonly id: string }>`
                 SELECT id FROM ${table} WHERE queue_name = ${job.name}
                 AND ((dedupe_key = ${dedupe.key} AND state = 'pending') OR id = ${job.id})`,
               (held) => {
                 const holder = held.find((row) => row.id !== job.id) ?? held[0]
-                return holder !== undefined || left === 0 ? Effect.succeed(holder?.id ?? job.id) : attempt(left - 1)
+                return holder !== undefined || left === 0
+                  ? Effect.succeed({ id: holder?.id ?? job.id, inserted: false })
+                  : attempt(left - 1)
               }
             )
           })
@@ -183,11 +194,11 @@ export const make = (options: {
         if (won.length === 0) {
           const held = yield* sql<{ readonly job_id: string }>`
             SELECT job_id FROM ${dedupeTable} WHERE queue_name = ${job.name} AND dedupe_key = ${dedupe.key}`
-          return held[0]?.job_id ?? job.id
+          return { id: held[0]?.job_id ?? job.id, inserted: false }
         }
-        yield* insertJob(job, null)
+        const rows = yield* insertJob(job, null)
         yield* nudgeAfterCommit(job.name)
-        return job.id
+        return { id: job.id, inserted: rows.length > 0 }
       }))
     }
 
