@@ -61,6 +61,8 @@ export interface StoreCase {
   readonly flows: boolean
   /** the store claims by priority, keeps dedupe keys and limits shared by processes (this package's stores) */
   readonly ordering: boolean
+  /** the writes of one operation commit together or not at all (Redis: in steps, see its README section) */
+  readonly atomic: boolean
   readonly skip: boolean
   /** One store per test, under a fresh queue name. */
   readonly open: Effect.Effect<Connect, unknown, Scope.Scope>
@@ -79,6 +81,7 @@ export const stores: ReadonlyArray<StoreCase> = [
     schedules: true,
     flows: true,
     ordering: true,
+    atomic: true,
     skip: false,
     open: Effect.gen(function*() {
       const context = yield* Layer.build(DurableQueue.layerMemory({ name: queueName() }))
@@ -96,6 +99,7 @@ export const stores: ReadonlyArray<StoreCase> = [
     schedules: true,
     flows: true,
     ordering: true,
+    atomic: true,
     skip: false,
     open: Effect.sync(() => {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "fiberpool-durable-"))
@@ -115,6 +119,7 @@ export const stores: ReadonlyArray<StoreCase> = [
     schedules: true,
     flows: true,
     ordering: true,
+    atomic: true,
     skip: pgUrl === undefined || pgUrl === "",
     open: Effect.sync(() => {
       const name = queueName()
@@ -140,6 +145,7 @@ export const stores: ReadonlyArray<StoreCase> = [
     schedules: true,
     flows: true,
     ordering: false,
+    atomic: false,
     skip: redisUrl === undefined || redisUrl === "",
     // each test under its own key prefix as well as its own queue name: retention scans the whole prefix
     open: Effect.sync(() => {
