@@ -255,7 +255,7 @@ export class JobCancelled extends Schema.TaggedError<JobCancelled>()("JobCancell
  * ```
  *
  * @category errors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed", {
   jobId: Schema.String,
@@ -282,7 +282,7 @@ export class ChildFailed extends Schema.TaggedError<ChildFailed>()("ChildFailed"
  * ```
  *
  * @category errors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export class FlowsUnsupported extends Schema.TaggedError<FlowsUnsupported>()("FlowsUnsupported", {
   queue: Schema.String
@@ -305,7 +305,7 @@ export class FlowsUnsupported extends Schema.TaggedError<FlowsUnsupported>()("Fl
  * ```
  *
  * @category errors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export class FlowNotFound extends Schema.TaggedError<FlowNotFound>()("FlowNotFound", {
   jobId: Schema.String
@@ -329,7 +329,7 @@ export class FlowNotFound extends Schema.TaggedError<FlowNotFound>()("FlowNotFou
  * ```
  *
  * @category errors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export class SchedulesUnsupported extends Schema.TaggedError<SchedulesUnsupported>()("SchedulesUnsupported", {
   queue: Schema.String

@@ -4,7 +4,7 @@
  * type's priority; the parent is offered once, when its last child has succeeded (with its type's priority), and
  * its handler reads the children's results with {@link results}.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import { PoolError } from "@fiberpool/core"
 import * as Clock from "effect/Clock"
@@ -28,13 +28,13 @@ import { validate } from "./JobType.ts"
 
 /**
  * @category type ids
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const TypeId: TypeId = "~@fiberpool/durable/DurableFlow/Child"
 
 /**
  * @category type ids
- * @since 0.2.0
+ * @since 0.1.0
  */
 export type TypeId = "~@fiberpool/durable/DurableFlow/Child"
 
@@ -53,7 +53,7 @@ export type TypeId = "~@fiberpool/durable/DurableFlow/Child"
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface Child<T extends JobType.AnyContract> {
   readonly [TypeId]: TypeId
@@ -83,7 +83,7 @@ export interface Child<T extends JobType.AnyContract> {
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export type OnChildFailure = FlowPolicy
 
@@ -112,7 +112,7 @@ export type OnChildFailure = FlowPolicy
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface EnqueueOptions {
   readonly id?: string | undefined
@@ -133,7 +133,7 @@ export interface EnqueueOptions {
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface ChildInfo {
   readonly id: string
@@ -154,7 +154,7 @@ export interface ChildInfo {
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface ChildResult<A> {
   readonly id: string
@@ -174,7 +174,7 @@ export interface ChildResult<A> {
  * ```
  *
  * @category errors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export type EnqueueFlowError = EnqueueError | FlowsUnsupported
 
@@ -206,7 +206,7 @@ export type EnqueueFlowError = EnqueueError | FlowsUnsupported
  * ```
  *
  * @category constructors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const child = <T extends JobType.AnyContract>(
   type: T & KeepsResults<T>,
@@ -277,7 +277,7 @@ export const child = <T extends JobType.AnyContract>(
  * ```
  *
  * @category combinators
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const enqueue = <T extends JobType.AnyContract>(
   type: T,
@@ -377,7 +377,7 @@ export const enqueue = <T extends JobType.AnyContract>(
  * ```
  *
  * @category getters
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const children = (
   parent: { readonly id: string }
@@ -435,7 +435,7 @@ export const children = (
  * ```
  *
  * @category getters
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const results = <T extends JobType.AnyContract>(
   parent: { readonly id: string },

@@ -103,7 +103,7 @@ export interface EnqueueOptions {
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export type Dedupe =
   | { readonly key: string; readonly window: Duration.Input }

@@ -4,7 +4,7 @@
  * Redis is used: `@fiberpool/durable/DurableRedis`, not re-exported by the package's index). For many processes
  * on many machines sharing one Redis server.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { PoolError } from "@fiberpool/core"
@@ -43,7 +43,7 @@ import * as WakeupsRedis from "./internal/wakeupsRedis.ts"
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface StoreOptions extends DurableQueue.Options {
   readonly prefix?: string | undefined
@@ -65,7 +65,7 @@ export interface StoreOptions extends DurableQueue.Options {
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export type ClientOptions = NonNullable<Parameters<typeof NodeRedis.layer>[0]>
 
@@ -85,7 +85,7 @@ export type ClientOptions = NonNullable<Parameters<typeof NodeRedis.layer>[0]>
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface Options extends StoreOptions {
   readonly url?: string | Redacted.Redacted | undefined
@@ -103,7 +103,7 @@ export interface Options extends StoreOptions {
  * ```
  *
  * @category constructors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const defaultPrefix: string = "fiberpool:"
 
@@ -133,7 +133,7 @@ export const defaultPrefix: string = "fiberpool:"
  * ```
  *
  * @category layers
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const layerStore = (
   options?: StoreOptions
@@ -209,7 +209,7 @@ export const layerStore = (
  * ```
  *
  * @category layers
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const layer = (
   options: Options

@@ -8,7 +8,7 @@
  * left (it died in between) is enqueued by another process after the store's lease. Every `DurableWorker` of the
  * queue fires the due schedules on its poll interval; {@link fireDue} does one round by hand.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 import { PoolError } from "@fiberpool/core"
 import * as Clock from "effect/Clock"
@@ -42,7 +42,7 @@ import * as JobType from "./JobType.ts"
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export type MissedPolicy = "latest" | { readonly catchUp: number }
 
@@ -77,7 +77,7 @@ export type MissedPolicy = "latest" | { readonly catchUp: number }
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface SetOptions<T extends JobType.AnyContract> {
   readonly name: string
@@ -114,7 +114,7 @@ export interface SetOptions<T extends JobType.AnyContract> {
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface ScheduleInfo {
   readonly name: string
@@ -141,7 +141,7 @@ export interface ScheduleInfo {
  * ```
  *
  * @category errors
- * @since 0.2.0
+ * @since 0.1.0
  */
 export type SetError =
   | PoolError.InvalidOptions
@@ -188,7 +188,7 @@ export type SetError =
  * ```
  *
  * @category combinators
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const set = <T extends JobType.AnyContract>(
   type: T,
@@ -275,7 +275,7 @@ export const set = <T extends JobType.AnyContract>(
  * ```
  *
  * @category combinators
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const remove = (name: string): Effect.Effect<boolean, SchedulesUnsupported | StoreError, Service> =>
   Service.use((queue) => Effect.flatMap(storeOf(queue), (store) => store.remove(queue.name, name)))
@@ -303,7 +303,7 @@ export const remove = (name: string): Effect.Effect<boolean, SchedulesUnsupporte
  * ```
  *
  * @category getters
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const list: Effect.Effect<ReadonlyArray<ScheduleInfo>, SchedulesUnsupported | StoreError, Service> = Service
   .use((queue) =>
@@ -342,7 +342,7 @@ export const list: Effect.Effect<ReadonlyArray<ScheduleInfo>, SchedulesUnsupport
  * ```
  *
  * @category running
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const fireDue: Effect.Effect<ReadonlyArray<string>, SchedulesUnsupported | StoreError, Service> = Service.use(
   (queue) => Effect.flatMap(storeOf(queue), (store) => fire(queue, store))
@@ -360,7 +360,7 @@ export const fireDue: Effect.Effect<ReadonlyArray<string>, SchedulesUnsupported 
  * ```
  *
  * @category getters
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const jobId = (name: string, tick: number): string => `${name}@${new Date(tick).toISOString()}`
 
@@ -382,7 +382,7 @@ export const jobId = (name: string, tick: number): string => `${name}@${new Date
  * ```
  *
  * @category getters
- * @since 0.2.0
+ * @since 0.1.0
  */
 export const tickOf = (id: string): number | undefined => {
   const at = id.lastIndexOf("@")

@@ -150,7 +150,7 @@ export interface Contract<Name extends string, P, A> {
  * ```
  *
  * @category models
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface Limits {
   readonly priority?: number | undefined

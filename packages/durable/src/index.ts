@@ -12,7 +12,7 @@ export * as DurableError from "./DurableError.ts"
 /**
  * Flows: a parent job that waits for its children and reads their results.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * as DurableFlow from "./DurableFlow.ts"
 
@@ -33,7 +33,7 @@ export * as DurableQueue from "./DurableQueue.ts"
 /**
  * Recurring schedules: cron expressions (with a time zone) or fixed intervals, one job per tick across every process.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 export * as DurableSchedule from "./DurableSchedule.ts"
 
