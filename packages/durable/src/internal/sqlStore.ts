@@ -41,6 +41,7 @@ import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { Fragment } from "effect/sql/Statement"
+import * as GroupCommit from "./groupCommit.ts"
 
 /** The limits of one job type, shared by every process of the queue. */
 export interface TypeLimits {
@@ -334,9 +335,9 @@ export const make = (options: {
     const ackRetrySchedule = Schedule.min([Schedule.exponential(200, 1.5), Schedule.spaced(5000)]).pipe(
       Schedule.upTo({ duration: lockExpiration })
     )
-    const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
-      statement.pipe(
-        Effect.retry(ackRetrySchedule),
+    // `write` retries on its own (ackRetrySchedule); a settled element leaves `held`, so its lock is not renewed
+    const settle = (write: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
+      write.pipe(
         Effect.orDie,
         Effect.ensuring(Effect.sync(() => {
           held.delete(element)
@@ -347,14 +348,29 @@ export const make = (options: {
         })),
         Effect.asVoid
       )
+    const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
+      settle(Effect.retry(statement, ackRetrySchedule), element, queue)
     const guard = (element: Element) => sql`sequence = ${element.sequence} AND acquired_by = ${element.lock}`
-    const complete = (element: Element, queue: string) =>
-      ack(
-        sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
-          WHERE ${guard(element)}`,
-        element,
-        queue
-      )
+    // Completions are group-committed: the completions that arrive while one statement runs go together in the
+    // next, as pg-boss completes a fetched batch in one statement. Each row is matched with its own claim's lock
+    // (grouped by lock, so a row re-claimed under another lock of this process is never completed by mistake).
+    const completions = yield* GroupCommit.make<Element, SqlError>({
+      maxSize: 500,
+      flush: (elements) => {
+        const byLock = new Map<string, Array<number | string>>()
+        for (const element of elements) {
+          const sequences = byLock.get(element.lock)
+          if (sequences === undefined) byLock.set(element.lock, [element.sequence])
+          else sequences.push(element.sequence)
+        }
+        const guards = sql.or(
+          [...byLock].map(([lock, sequences]) => sql`(acquired_by = ${lock} AND ${sql.in("sequence", sequences)})`)
+        )
+        return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+          WHERE ${guards}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
+      }
+    })
+    const complete = (element: Element, queue: string) => settle(completions.write(element), element, queue)
     const fail = (element: Element, cause: Cause.Cause<unknown>, queue: string) =>
       ack(
         sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'failed',
