@@ -371,7 +371,9 @@ export const make = <T extends JobType.Any>(
         // the last report is stored before the outcome, so a producer that sees the result sees it too
         yield* progress.await
         if (Exit.isSuccess(exit)) {
-          if (type.resultJson === undefined) return yield* flowChild(envelope, { status: "succeeded", result: null })
+          if (type.resultJson === undefined) {
+            return yield* flowChild(envelope, { status: "succeeded", result: null })
+          }
           const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))
           if (Result.isFailure(encoded)) {
             return yield* deadLetter(envelope, `the result does not encode: ${encoded.failure.message}`, item.attempts)
