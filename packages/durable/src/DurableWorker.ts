@@ -391,7 +391,9 @@ export const make = <T extends JobType.Any>(
           })
           return yield* flowChild(envelope, { status: "succeeded", result: JSON.stringify(encoded.success) })
         }
-        if (isHandBack(exit.cause)) return yield* Effect.interrupt
+        if (isHandBack(exit.cause)) {
+          return yield* Effect.interrupt
+        }
         if (item.attempts >= type.maxAttempts) {
           return yield* deadLetter(envelope, Cause.pretty(exit.cause), item.attempts)
         }
