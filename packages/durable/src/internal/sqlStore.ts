@@ -6,7 +6,8 @@
  * let callers change, so it cannot deliver by priority, and it cannot count what other processes hold. This
  * store keeps effect's table and migrations (it runs them, then adds columns and tables of its own under a
  * separate migrations table) and re-implements what effect's store guarantees, statement for statement: claims
- * under a fresh lock per poll, batched (one poll claims as many rows as there are waiting takers), lock refresh,
+ * under a fresh lock per poll, batched (one poll claims as many rows as there are waiting takers; completions are
+ * group-committed, one statement for those that arrive while one runs), lock refresh,
  * attempts counted at the claim, retry delays, interruption handed back without counting the attempt, the
  * dead-letter signal, de-duplication by id, delays, expired-lock takeover, exhausted rows flipped to `failed`,
  * cleanup. Rows written by effect's store (an older release) stay claimable: they rank as priority 0 enqueued
