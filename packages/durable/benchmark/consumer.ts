@@ -1,7 +1,8 @@
 /**
  * A consumer process of the throughput benchmark. argv: system (fiberpool | pg-boss), store (sqlite | postgres),
  * db (file or URL), queue, concurrency. Connects, prints "ready", starts consuming on "go" (stdin), counts the
- * no-op jobs it ran and prints the count every 50 ms ("count N"), stops on SIGTERM.
+ * no-op jobs it ran and prints the count every 50 ms ("count N"), stops on SIGTERM, printing the CPU time it used
+ * from "go" until then ("cpu MICROSECONDS": the consumer's start included, for both systems).
  */
 import { PgClient } from "@effect/sql-pg"
 import { DurableQueue, DurableWorker, JobType, SqliteClient } from "@fiberpool/durable"
@@ -11,13 +12,21 @@ import { PgBoss } from "pg-boss"
 const [system, store, db, queue, concurrencyText] = process.argv.slice(2)
 const concurrency = Number(concurrencyText)
 let count = 0
-const go = new Promise<void>((resolve) => process.stdin.once("data", () => resolve()))
+let cpuAtGo: NodeJS.CpuUsage | undefined
+const go = new Promise<void>((resolve) =>
+  process.stdin.once("data", () => {
+    cpuAtGo = process.cpuUsage()
+    resolve()
+  })
+)
 const report = setInterval(() => console.log(`count ${count}`), 50)
 let stop: () => Promise<void> = async () => {}
 process.once("SIGTERM", async () => {
+  const cpu = process.cpuUsage(cpuAtGo)
   await stop()
   clearInterval(report)
   console.log(`count ${count}`)
+  console.log(`cpu ${cpu.user + cpu.system}`)
   process.exit(0)
 })
 

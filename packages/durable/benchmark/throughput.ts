@@ -4,7 +4,9 @@
  * same PostgreSQL, in one run, cells interleaved.
  *
  * Each cell: enqueue N jobs (not timed), start the consumer processes and wait until they are connected, then
- * say "go" and time until the store reports every job completed (acks included). Checks that every job ran.
+ * say "go" and time until the store reports every job completed (acks included). Checks that every job ran. Also
+ * prints the CPU time the consumer processes used per job (from "go" until stopped), what bounds the figures when
+ * the machine's cores are shared with PostgreSQL.
  *
  * Fair by construction: both systems get the same job count, the same concurrency per process (so the same total),
  * the same number of database connections per process (`BENCH_PG_CONNECTIONS`, default 4: pg-boss's `max`, the
@@ -119,7 +121,7 @@ const runCell = async (cell: Cell): Promise<number> => {
       [consumerFile, cell.system, cell.store, db, queue, String(CONCURRENCY)],
       { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, BENCH_PG_CONNECTIONS: String(CONNECTIONS) } }
     )
-    const state = { child, count: 0, ready: false }
+    const state = { child, count: 0, ready: false, cpu: 0 }
     let buffer = ""
     child.stdout.on("data", (data) => {
       buffer += String(data)
@@ -128,6 +130,7 @@ const runCell = async (cell: Cell): Promise<number> => {
       for (const line of lines) {
         if (line === "ready") state.ready = true
         else if (line.startsWith("count ")) state.count = Number(line.slice(6))
+        else if (line.startsWith("cpu ")) state.cpu = Number(line.slice(4))
       }
     })
     return state
@@ -160,6 +163,7 @@ const runCell = async (cell: Cell): Promise<number> => {
   ))
   await boss?.stop({ graceful: false })
   const ran = children.reduce((sum, c) => sum + c.count, 0)
+  cpuPerJob.get(cell.name)!.push(children.reduce((sum, c) => sum + c.cpu, 0) / JOBS)
   if (ran < JOBS) throw new Error(`${cell.name}: ${ran} of ${JOBS} jobs ran`)
   Fs.rmSync(Path.dirname(file), { recursive: true, force: true })
   if (database !== undefined) await admin(`DROP DATABASE ${database} WITH (FORCE)`)
@@ -167,6 +171,8 @@ const runCell = async (cell: Cell): Promise<number> => {
 }
 
 const results = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
+/** the consumer processes' CPU time (user + system, from "go" until stopped) per job, in microseconds */
+const cpuPerJob = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
 console.log(
   `durable throughput: ${JOBS} no-op jobs per cell, concurrency ${CONCURRENCY} and ${CONNECTIONS} connections per ` +
     `consumer process, a fresh PostgreSQL database per cell, ${rounds} round(s)`
@@ -176,7 +182,11 @@ for (let round = 0; round < rounds; round++) {
   for (const cell of cells) {
     const rate = await runCell(cell)
     results.get(cell.name)!.push(rate)
-    console.log(`  round ${round + 1}: ${cell.name.padEnd(36)} ${rate.toFixed(0).padStart(6)} jobs/s`)
+    const cpu = cpuPerJob.get(cell.name)!.at(-1)!
+    console.log(
+      `  round ${round + 1}: ${cell.name.padEnd(36)} ${rate.toFixed(0).padStart(6)} jobs/s, ` +
+        `consumer CPU ${cpu.toFixed(0)} µs/job`
+    )
   }
 }
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -200,4 +210,6 @@ for (
   if (!mine?.length && !theirs?.length) continue
   console.log(`| ${label} | ${cellText(`fiberpool, ${suffix}`)} | ${cellText(`pg-boss, ${suffix}`)} | ${ratio} |`)
 }
+console.log("\nconsumer CPU per job (µs, user + system of every consumer process, medians):")
+for (const cell of cells) console.log(`  ${cell.name.padEnd(36)} ${median(cpuPerJob.get(cell.name)!).toFixed(0)}`)
 process.exit(0)

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
+import { Job, PoolError, type Shutdown, WorkerPool } from "@fiberpool/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -199,6 +199,8 @@ export const make = <T extends JobType.Any>(
     // this worker's id among the queue's listeners (see `notifyOthers`)
     const self = crypto.randomUUID()
     const hints = yield* FiberSet.make<void>()
+    // the readers of jobs' progress (see ProgressPersister)
+    const progressReaders = yield* FiberSet.make<void>()
 
     const pool = yield* WorkerPool.make({
       name: options.name ?? queue.name,
@@ -323,16 +325,25 @@ export const make = <T extends JobType.Any>(
           attempt: item.attempts,
           maxAttempts: type.maxAttempts
         }
+        // What the handler reports through core's `Job.Current` is stored as well, at the pool's rate (its
+        // `progressInterval`), so a handler needs one progress API whether it runs in a pool or a durable queue.
+        // The reader of the handle's `progressUpdates` starts at the first report (the stream starts with the last
+        // value sent): a job that reports nothing costs no fiber.
+        const progress = new ProgressPersister(progressReaders, (value) =>
+          Effect.ignore(reportProgress(envelope, item.attempts)(value), { log: "Warn" }))
         // The services the handler needs come from `make`'s context; the span and log annotations from the
         // pool's job fiber (providing `make`'s whole context would parent every handler span to `make`'s span).
         let job: Effect.Effect<unknown, unknown> = Effect.updateContext(
           type.handler(decoded.success, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
-          (current: Context.Context<never>) =>
-            Context.add(
+          (current: Context.Context<never>) => {
+            const merged = Context.add(
               Context.merge(context, current),
               JobType.CurrentProgress,
               reportProgress(envelope, item.attempts)
             )
+            const info = Context.getOption(current, Job.Current)
+            return info._tag === "Some" ? Context.add(merged, Job.Current, progress.watch(info.value)) : merged
+          }
         )
         if (options.spans === "always" || (options.spans !== "never" && (yield* isTraced))) {
           job = Effect.withSpan(job, `process ${queue.name}`, {
@@ -366,17 +377,10 @@ export const make = <T extends JobType.Any>(
           // the pool is closing (or runs a job with the same id): hand the job back untouched
           return yield* Effect.interrupt
         }
-        // what the handler reports through core's `Job.Current` is stored as well, at the pool's rate (its
-        // `progressInterval`), so a handler needs one progress API whether it runs in a pool or a durable queue
-        const persisted = yield* Effect.forkChild(
-          Stream.runForEach(
-            submitted.success.progressUpdates,
-            (value) => Effect.ignore(reportProgress(envelope, item.attempts)(value), { log: "Warn" })
-          )
-        )
+        yield* progress.attach(submitted.success)
         const exit = yield* submitted.success.exit
         // the last report is stored before the outcome, so a producer that sees the result sees it too
-        yield* Fiber.await(persisted)
+        yield* progress.await
         if (Exit.isSuccess(exit)) {
           if (type.resultJson === undefined) {
             return yield* record(envelope, undefined, { status: "succeeded", result: null })
@@ -398,7 +402,9 @@ export const make = <T extends JobType.Any>(
             finishedAt: now
           }, { status: "succeeded", result })
         }
-        if (isHandBack(exit.cause)) return yield* Effect.interrupt
+        if (isHandBack(exit.cause)) {
+          return yield* Effect.interrupt
+        }
         if (item.attempts >= type.maxAttempts) {
           return yield* deadLetter(envelope, Cause.pretty(exit.cause), item.attempts)
         }
@@ -594,6 +600,69 @@ const storeMaxAttempts = 1000
 const maxProgressBytes = 64 * 1024
 
 type EnvelopeLike = Envelope
+
+/**
+ * Stores what a job reports through core's `Job.Current`: reads the job handle's `progressUpdates` from the first
+ * report on (`watch` wraps the job's `Job.Info`; `attach` gives the handle, whichever comes first starts it).
+ */
+class ProgressPersister {
+  readonly fibers: FiberSet.FiberSet<void>
+  readonly store: (value: unknown) => Effect.Effect<void>
+  handle: { readonly progressUpdates: Stream.Stream<unknown> } | undefined = undefined
+  reported = false
+  fiber: Fiber.Fiber<void> | undefined = undefined
+  constructor(fibers: FiberSet.FiberSet<void>, store: (value: unknown) => Effect.Effect<void>) {
+    this.fibers = fibers
+    this.store = store
+  }
+  private start(): Effect.Effect<void> {
+    const handle = this.handle
+    if (!this.reported || handle === undefined || this.fiber !== undefined) return Effect.void
+    return Effect.map(
+      FiberSet.run(this.fibers, Stream.runForEach(handle.progressUpdates, this.store), { startImmediately: true }),
+      (fiber) => {
+        this.fiber = fiber
+      }
+    )
+  }
+  watch(info: Job.Info): Job.Info {
+    const report = (value: unknown) =>
+      Effect.andThen(
+        info.progress(value),
+        Effect.suspend(() => {
+          this.reported = true
+          return this.start()
+        })
+      )
+    return {
+      get id() {
+        return info.id
+      },
+      get pool() {
+        return info.pool
+      },
+      get attempt() {
+        return info.attempt
+      },
+      get metadata() {
+        return info.metadata
+      },
+      get deadline() {
+        return info.deadline
+      },
+      progress: report
+    }
+  }
+  attach(handle: { readonly progressUpdates: Stream.Stream<unknown> }): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.handle = handle
+      return this.start()
+    })
+  }
+  get await(): Effect.Effect<void> {
+    return Effect.suspend(() => this.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.await(this.fiber)))
+  }
+}
 
 const toEnvelope = (item: { readonly id: string; readonly element: unknown }): Envelope => {
   const element = item.element as Partial<Record<keyof Envelope, unknown>> | null | undefined

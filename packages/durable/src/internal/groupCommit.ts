@@ -34,6 +34,7 @@ export const make = <A, E>(options: {
     const scope = yield* Effect.scope
     const groups: Array<Group<A, E>> = []
     let running = false
+    let closed = false
 
     // runs the groups one statement at a time until none is left
     const drain: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
@@ -51,6 +52,8 @@ export const make = <A, E>(options: {
 
     const write = (item: A): Effect.Effect<void, E> =>
       Effect.suspend(() => {
+        // the scope is closed: no fiber could write this item
+        if (closed) return Effect.interrupt
         let group = groups.at(-1)
         if (group === undefined || group.items.length >= options.maxSize) {
           group = { items: [], done: Deferred.makeUnsafe<void, E>() }
@@ -69,6 +72,7 @@ export const make = <A, E>(options: {
     yield* Scope.addFinalizer(
       scope,
       Effect.sync(() => {
+        closed = true
         for (const group of groups.splice(0)) Deferred.doneUnsafe(group.done, Exit.interrupt())
       })
     )

@@ -6,7 +6,8 @@
  * let callers change, so it cannot deliver by priority, and it cannot count what other processes hold. This
  * store keeps effect's table and migrations (it runs them, then adds columns and tables of its own under a
  * separate migrations table) and re-implements what effect's store guarantees, statement for statement: claims
- * under a fresh lock per poll, batched (one poll claims as many rows as there are waiting takers), lock refresh,
+ * under a fresh lock per poll, batched (one poll claims as many rows as there are waiting takers; completions are
+ * group-committed, one statement for those that arrive while one runs), lock refresh,
  * attempts counted at the claim, retry delays, interruption handed back without counting the attempt, the
  * dead-letter signal, de-duplication by id, delays, expired-lock takeover, exhausted rows flipped to `failed`,
  * cleanup. Rows written by effect's store (an older release) stay claimable: they rank as priority 0 enqueued
@@ -42,6 +43,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type { Fragment } from "effect/sql/Statement"
 import { StoreError } from "../DurableError.ts"
+import * as GroupCommit from "./groupCommit.ts"
 
 /** The limits of one job type, shared by every process of the queue. */
 export interface TypeLimits {
@@ -349,9 +351,9 @@ export const make = (options: {
     const ackRetrySchedule = Schedule.min([Schedule.exponential(200, 1.5), Schedule.spaced(5000)]).pipe(
       Schedule.upTo({ duration: lockExpiration })
     )
-    const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
-      statement.pipe(
-        Effect.retry(ackRetrySchedule),
+    // `write` retries on its own (ackRetrySchedule); a settled element leaves `held`, so its lock is not renewed
+    const settle = (write: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
+      write.pipe(
         Effect.orDie,
         Effect.ensuring(Effect.sync(() => {
           held.delete(element)
@@ -362,14 +364,29 @@ export const make = (options: {
         })),
         Effect.asVoid
       )
+    const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
+      settle(Effect.retry(statement, ackRetrySchedule), element, queue)
     const guard = (element: Element) => sql`sequence = ${element.sequence} AND acquired_by = ${element.lock}`
-    const complete = (element: Element, queue: string) =>
-      ack(
-        sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
-          WHERE ${guard(element)}`,
-        element,
-        queue
-      )
+    // Completions are group-committed: the completions that arrive while one statement runs go together in the
+    // next, as pg-boss completes a fetched batch in one statement. Each row is matched with its own claim's lock
+    // (grouped by lock, so a row re-claimed under another lock of this process is never completed by mistake).
+    const completions = yield* GroupCommit.make<Element, SqlError>({
+      maxSize: 500,
+      flush: (elements) => {
+        const byLock = new Map<string, Array<number | string>>()
+        for (const element of elements) {
+          const sequences = byLock.get(element.lock)
+          if (sequences === undefined) byLock.set(element.lock, [element.sequence])
+          else sequences.push(element.sequence)
+        }
+        const guards = sql.or(
+          [...byLock].map(([lock, sequences]) => sql`(acquired_by = ${lock} AND ${sql.in("sequence", sequences)})`)
+        )
+        return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+          WHERE ${guards}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
+      }
+    })
+    const complete = (element: Element, queue: string) => settle(completions.write(element), element, queue)
     const fail = (element: Element, cause: Cause.Cause<unknown>, queue: string) =>
       ack(
         sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'failed',
@@ -654,5 +671,14 @@ const migrations = (tableName: string) =>
       yield* sql`CREATE TABLE ${sql(`${tableName}_dedupe`)} (
         queue_name ${text} NOT NULL, dedupe_key ${text} NOT NULL, job_id ${text} NOT NULL,
         expires_at ${double} NOT NULL, PRIMARY KEY (queue_name, dedupe_key))`
+    }),
+    // effect's claim indexes, unused by this store's statements (its claim orders by rank, its settlements find a
+    // row by its primary key): each cost a write per row version, and on a table whose statistics are stale the
+    // planner picked `_take` for the claim and sorted every pending row (40 ms a poll at 20,000 rows, 1.5 ms by
+    // `_rank`). A process of an older release (effect's store) still claims and settles correctly without them.
+    "0002_drop_effect_claim_indexes": Effect.gen(function*() {
+      const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+      yield* sql`DROP INDEX IF EXISTS ${sql(`idx_${tableName}_take`)}`
+      yield* sql`DROP INDEX IF EXISTS ${sql(`idx_${tableName}_update`)}`
     })
   })
