@@ -1,6 +1,6 @@
 /**
- * Flows on the Redis store (`internal/flowsRedis.ts`): the main cases of flows.integration.test.ts, and what is
- * particular to Redis: a process that dies between a child's settlement and its parent's offer (or dead letter)
+ * Flows on the Redis store (`internal/flowsRedis.ts`), beyond the suite over `stores` (flows.integration.test.ts,
+ * which runs on Redis too): what is particular to Redis: a process that dies between a child's settlement and its parent's offer (or dead letter)
  * loses nothing, and the keys stay under the prefix. Needs FIBERPOOL_TEST_REDIS_URL (`eval "$(.ci/redis.sh start)"`).
  */
 import { NodeRedis } from "@effect/platform-node"
@@ -50,95 +50,6 @@ const makeTypes = () => {
 }
 
 describe("flows on redis", () => {
-  test(
-    "the parent runs once, after all its children, with their typed results; a child reported twice counts once",
-    () =>
-      Effect.gen(function*() {
-        const connect = yield* redisStore.open
-        const { Fetch, Report, runs } = makeTypes()
-        const producer = yield* connectProducer(connect())
-        const queue = Context.get(producer, DurableQueue.Service)
-        yield* DurableFlow.enqueue(Report, { month: "2026-10" }, {
-          id: "report-1",
-          children: [
-            DurableFlow.child(Fetch, "sales", { id: "f-sales" }),
-            DurableFlow.child(Fetch, "costs", { id: "f-costs" })
-          ]
-        }).pipe(Effect.provideContext(producer))
-        // the first child completes, then is redelivered and completes again (a crash before its claim settled)
-        const first = JSON.stringify({ source: "sales", rows: 5 })
-        for (let i = 0; i < 2; i++) {
-          yield* Effect.orDie(DurableQueue.settleFlowChild(queue, "f-sales", { status: "succeeded", result: first }))
-        }
-        const counted = yield* Effect.orDie(queue.flows!.get(queue.name, "report-1"))
-        assert.deepStrictEqual([counted?.state, counted?.pending], ["waiting", 1], "the second report counted nothing")
-        const waiting = yield* DurableFlow.children({ id: "report-1" }).pipe(Effect.provideContext(producer))
-        assert.deepStrictEqual(waiting.map((child) => [child.id, child.status]), [
-          ["f-sales", "succeeded"],
-          ["f-costs", "pending"]
-        ])
-        // two consumers run the children (f-sales again: its second report is a no-op) and the parent
-        yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 2 })
-        yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 2 })
-        const result = yield* DurableQueue.result(Report, "report-1", { pollInterval: "50 millis" }).pipe(
-          Effect.provideContext(producer)
-        )
-        assert.deepStrictEqual(result, ["f-sales=sales:5", "f-costs=costs:5"])
-        yield* Effect.sleep("300 millis")
-        assert.deepStrictEqual(runs.filter((run) => run.startsWith("parent")), [
-          "parent report-1 f-sales=sales:5,f-costs=costs:5"
-        ])
-        const flow = yield* Effect.orDie(queue.flows!.get(queue.name, "report-1"))
-        // the parent ran: its flow is done (retention may take it now)
-        assert.deepStrictEqual([flow?.state, flow?.pending, flow?.dead], ["done", 0, 0])
-      }),
-    20_000
-  )
-
-  test(
-    "a dead child: \"fail-parent\" dead-letters the parent naming it, \"run-parent\" runs it with the failure",
-    () =>
-      Effect.gen(function*() {
-        const connect = yield* redisStore.open
-        const { Fetch, Report, runs } = makeTypes()
-        const producer = yield* connectProducer(connect())
-        yield* startConsumer(connect(), { types: [Fetch, Report], concurrency: 2 })
-        const run = <X, E>(effect: Effect.Effect<X, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
-        yield* run(DurableFlow.enqueue(Report, { month: "10" }, {
-          id: "strict",
-          children: [
-            DurableFlow.child(Fetch, "sales", { id: "s-good" }),
-            DurableFlow.child(Fetch, "broken", { id: "s-bad" })
-          ]
-        }))
-        yield* run(DurableFlow.enqueue(Report, { month: "10" }, {
-          id: "lenient",
-          onChildFailure: "run-parent",
-          children: [
-            DurableFlow.child(Fetch, "sales", { id: "l-good" }),
-            DurableFlow.child(Fetch, "broken", { id: "l-bad" })
-          ]
-        }))
-        const dead = yield* Effect.flip(run(DurableQueue.result(Report, "strict", { pollInterval: "50 millis" })))
-        assert(dead._tag === "JobDeadLettered", dead.message)
-        assert.match(
-          dead.error,
-          /^Job strict \(report\): child s-bad \(fetch\) was dead-lettered: .*cannot fetch broken/s
-        )
-        assert.deepStrictEqual(yield* run(DurableQueue.result(Report, "lenient", { pollInterval: "50 millis" })), [
-          "l-good=sales:5"
-        ])
-        const children = yield* run(DurableFlow.children({ id: "lenient" }))
-        assert.deepStrictEqual(children.map((child) => [child.id, child.status]), [["l-good", "succeeded"], [
-          "l-bad",
-          "dead"
-        ]])
-        yield* Effect.sleep("300 millis")
-        assert.deepStrictEqual(runs.filter((r) => r.startsWith("parent")), ["parent lenient l-good=sales:5"])
-      }),
-    20_000
-  )
-
   test(
     "a process that dies between the last child's settlement and the parent's offer: the maintenance offers it after the lease, once",
     () =>

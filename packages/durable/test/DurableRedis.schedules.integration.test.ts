@@ -1,7 +1,7 @@
 /**
- * Recurring schedules on the Redis store (`internal/schedulesRedis.ts`): what the suite over `stores`
- * (DurableSchedule.integration.test.ts) checks, plus what needs the Redis keys: missed ticks after an outage, a
- * firer that dies between its claim and its enqueue, the server's clock. Needs FIBERPOOL_TEST_REDIS_URL
+ * Recurring schedules on the Redis store (`internal/schedulesRedis.ts`), beyond the suite over `stores`
+ * (DurableSchedule.integration.test.ts, which runs on Redis too): every key under the prefix, missed ticks after an
+ * outage, a firer that dies between its claim and its enqueue, the server's clock. Needs FIBERPOOL_TEST_REDIS_URL
  * (`eval "$(.ci/redis.sh start)"`).
  */
 import { NodeRedis } from "@effect/platform-node"
@@ -92,84 +92,6 @@ describe("recurring schedules on redis", () => {
       }),
     20_000
   )
-
-  test(
-    "the claim is a compare-and-swap: a firer that read the schedule before another claimed it fails",
-    () =>
-      Effect.gen(function*() {
-        const connect = yield* redisStore.open
-        const [a, b] = yield* Effect.forEach([1, 2], () => connectProducer(connect()))
-        yield* DurableSchedule.set(Tick, { name: "beat", every: "1 second", payload: { label: "b" } }).pipe(
-          Effect.provideContext(a)
-        )
-        const first = schedulesOf(a)
-        const second = schedulesOf(b)
-        const [row] = yield* first.schedules.list(first.name)
-        const [same] = yield* second.schedules.list(second.name)
-        assert.deepStrictEqual(same, row)
-        assert.isTrue(yield* first.schedules.advance(first.name, row, row.nextRunAt + 1000))
-        assert.isFalse(yield* second.schedules.advance(second.name, same, same.nextRunAt + 1000))
-        // a changed timing invalidates a read too, even with the same next run
-        const [moved] = yield* second.schedules.list(second.name)
-        yield* DurableSchedule.set(Tick, { name: "beat", every: "2 seconds", payload: { label: "b" } }).pipe(
-          Effect.provideContext(b)
-        )
-        const [reset] = yield* first.schedules.list(first.name)
-        assert.isFalse(yield* first.schedules.advance(first.name, { ...moved, nextRunAt: reset.nextRunAt }, 0))
-        assert.isTrue(yield* first.schedules.advance(first.name, reset, reset.nextRunAt + 2000))
-        // a removed schedule cannot be claimed
-        yield* DurableSchedule.remove("beat").pipe(Effect.provideContext(b))
-        assert.isFalse(
-          yield* first.schedules.advance(first.name, { ...reset, nextRunAt: reset.nextRunAt + 2000 }, 0)
-        )
-      }),
-    20_000
-  )
-
-  test(
-    "4 concurrent firers on separate connections: each tick is claimed by exactly one",
-    () =>
-      Effect.gen(function*() {
-        const connect = yield* redisStore.open
-        const firers = yield* Effect.forEach([1, 2, 3, 4], () => connectProducer(connect()))
-        yield* DurableSchedule.set(Tick, { name: "every-second", cron: "* * * * * *", payload: { label: "s" } }).pipe(
-          Effect.provideContext(firers[0])
-        )
-        const claimed: Array<string> = []
-        const deadline = Date.now() + 3_200
-        while (Date.now() < deadline) {
-          const rounds = yield* Effect.forEach(
-            firers,
-            (context) => DurableSchedule.fireDue.pipe(Effect.provideContext(context)),
-            { concurrency: "unbounded" }
-          )
-          for (const ids of rounds) claimed.push(...ids)
-          yield* Effect.sleep("50 millis")
-        }
-        assert.isAtLeast(claimed.length, 3)
-        assert.strictEqual(new Set(claimed).size, claimed.length, `a tick claimed twice: ${claimed.join(", ")}`)
-        const ticks = claimed.map((id) => DurableSchedule.tickOf(id)!).sort((x, y) => x - y)
-        for (let i = 1; i < ticks.length; i++) assert.strictEqual(ticks[i] - ticks[i - 1], 1000, "no tick skipped")
-      }),
-    20_000
-  )
-
-  test("workers fire the ticks: every tick's job runs once, across two consumers", () =>
-    Effect.gen(function*() {
-      const connect = yield* redisStore.open
-      const runs: Array<string> = []
-      const Recorder = JobType.implement(Tick, (_, { id }) => Effect.sync(() => runs.push(id)))
-      const producer = yield* connectProducer(connect())
-      yield* DurableSchedule.set(Tick, { name: "beat", every: "1 second", payload: { label: "b" } }).pipe(
-        Effect.provideContext(producer)
-      )
-      yield* startConsumer(connect(), { types: [Recorder], concurrency: 2 })
-      yield* startConsumer(connect(), { types: [Recorder], concurrency: 2 })
-      yield* waitUntil("four ticks ran", Effect.sync(() => runs.length >= 4), 10_000)
-      assert.strictEqual(new Set(runs).size, runs.length, `a tick ran twice: ${runs.join(", ")}`)
-      const ticks = runs.map((id) => DurableSchedule.tickOf(id)!).sort((x, y) => x - y)
-      for (let i = 1; i < ticks.length; i++) assert.strictEqual(ticks[i] - ticks[i - 1], 1000)
-    }), 20_000)
 
   test("missed ticks after an outage: the latest only, or the latest catchUp ones", () =>
     Effect.gen(function*() {
