@@ -263,10 +263,14 @@ describe("a consumer's programs on plain Node", () => {
     expect(JSON.parse(run.output)).toEqual(coreExpected)
   })
 
-  it("durable: enqueue, a worker, the result, on the embedded SQLite", () => {
+  it("durable: enqueue, a worker, the result; a flow's parent reads its children; a schedule's tick runs (SQLite)", () => {
     const run = sh(process.execPath, ["out/durable-app.js", join(project, "jobs.db")])
     expect(run.status, run.output).toBe(0)
-    expect(JSON.parse(run.output.trim().split("\n").at(-1)!)).toEqual({ messageId: "invoice-42@acme" })
+    expect(JSON.parse(run.output.trim().split("\n").at(-1)!)).toEqual({
+      messageId: "invoice-42@acme",
+      total: 11,
+      tick: "beat at a tick"
+    })
   })
 
   it("node: a thread task, then SIGTERM drains the pool, logs its report and exits 0", async () => {

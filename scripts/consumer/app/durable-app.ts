@@ -1,6 +1,7 @@
 // A consumer's @fiberpool/durable round trip on the embedded SQLite store: enqueue, a worker runs it, the
-// producer reads the kept result.
-import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+// producer reads the kept result; a flow (a parent reading its children's results) and a recurring schedule (its
+// first tick's job) on the same queue.
+import { DurableFlow, DurableQueue, DurableSchedule, DurableWorker, JobType } from "@fiberpool/durable"
 import { Effect, Schema } from "effect"
 
 const SendInvoice = JobType.make({
@@ -10,11 +11,40 @@ const SendInvoice = JobType.make({
   handler: ({ customer }, { id }) => Effect.succeed({ messageId: `${id}@${customer}` })
 })
 
+const Count = JobType.make({
+  name: "count",
+  payload: Schema.String,
+  result: Schema.Int,
+  handler: (text) => Effect.succeed(text.length)
+})
+
+const Total = JobType.make({
+  name: "total",
+  payload: Schema.Null,
+  result: Schema.Int,
+  handler: (_, context) =>
+    Effect.map(DurableFlow.results(context, Count), (counted) => counted.reduce((sum, one) => sum + one.result, 0))
+})
+
+const Tick = JobType.make({
+  name: "tick",
+  payload: Schema.String,
+  result: Schema.String,
+  handler: (label, { id }) => Effect.succeed(`${label} at ${DurableSchedule.tickOf(id) === undefined ? "?" : "a tick"}`)
+})
+
 const program = Effect.gen(function*() {
   yield* DurableQueue.enqueue(SendInvoice, { customer: "acme", cents: 1200 }, { id: "invoice-42" })
-  yield* DurableWorker.make({ types: [SendInvoice], concurrency: 2 })
-  const result = yield* DurableQueue.result(SendInvoice, "invoice-42")
-  console.log(JSON.stringify(result))
+  yield* DurableFlow.enqueue(Total, null, {
+    id: "total-1",
+    children: [DurableFlow.child(Count, "four"), DurableFlow.child(Count, "seven..")]
+  })
+  const schedule = yield* DurableSchedule.set(Tick, { name: "heartbeat", every: "1 second", payload: "beat" })
+  yield* DurableWorker.make({ types: [SendInvoice, Count, Total, Tick], concurrency: 2 })
+  const invoice = yield* DurableQueue.result(SendInvoice, "invoice-42")
+  const total = yield* DurableQueue.result(Total, "total-1")
+  const tick = yield* DurableQueue.result(Tick, DurableSchedule.jobId("heartbeat", schedule.nextRunAt))
+  console.log(JSON.stringify({ ...invoice, total, tick }))
 }).pipe(
   Effect.scoped,
   Effect.provide(DurableQueue.layerSqlite({ filename: process.argv[2] ?? "jobs.db", name: "invoices" }))
