@@ -104,7 +104,61 @@ const makePgUnsafe = (
   const sql = client.withoutTransforms()
   const table = sql(tableName)
   const channel = channelOf(tableName)
+  const { listen, request, sender } = makeWith({
+    store,
+    reconnectAfter: options.reconnectAfter,
+    publish: (queue) => sql`SELECT pg_notify(${channel}, ${queue})`,
+    subscribe: Effect.map(client.listen(channel), (notifications) => ({
+      messages: notifications,
+      payloadOf: (notification: { readonly payload: string }) => notification.payload
+    })),
+    ensureWake: (queue) =>
+      sql`
+        INSERT INTO ${table} (id, queue_name, element, state, attempts, visible_at, created_at, updated_at)
+        VALUES (${wakeId}, ${queue}, ${JSON.stringify(wakeElement)}, 'completed', 0, NOW(), NOW(), NOW())
+        ON CONFLICT (id, queue_name) DO NOTHING
+      `
+  })
+  return {
+    channel,
+    sender,
+    notify: (queue) => sql.afterCommit(request(queue)),
+    notifyOthers: (queue, self) =>
+      sql`SELECT pg_notify(${channel}, ${JSON.stringify({ q: queue, skip: self })})`.pipe(
+        Effect.asVoid,
+        Effect.mapError((cause) => new StoreError({ operation: "notify", cause }))
+      ),
+    listen
+  }
+}
 
+/** The wake row's element, as a job of {@link wakeType}. */
+const wakeElement = { type: wakeType, id: wakeId, payload: null }
+
+/**
+ * What wake-ups are on any transport (PostgreSQL's `LISTEN`/`NOTIFY`, Redis' pub/sub): a sender of the due
+ * notifications (one per queue for all the requests made while it sends, then one every {@link notifyGap} at
+ * most), and a worker's listener, which subscribes, makes sure the queue's wake entry exists, nudges once (for
+ * what was enqueued while nobody listened), wakes the poller for each message about its queue, and subscribes
+ * again after `reconnectAfter` when the subscription fails.
+ *
+ * @internal
+ */
+export const makeWith = <M>(transport: {
+  readonly store: PersistedQueue.PersistedQueueStore["Service"]
+  readonly reconnectAfter: Duration.Duration
+  readonly publish: (queue: string) => Effect.Effect<unknown, unknown>
+  readonly subscribe: Effect.Effect<
+    { readonly messages: Queue.Dequeue<M, unknown>; readonly payloadOf: (message: M) => string },
+    unknown,
+    Scope.Scope
+  >
+  readonly ensureWake: (queue: string) => Effect.Effect<unknown, unknown>
+}): {
+  readonly sender: Effect.Effect<never>
+  readonly request: (queue: string) => Effect.Effect<void>
+  readonly listen: (queue: string, self: string) => Effect.Effect<never>
+} => {
   // the queues whose notification is due; the sender takes them all at each round
   const due = new Set<string>()
   const send = Latch.makeUnsafe(false)
@@ -113,7 +167,7 @@ const makePgUnsafe = (
       send.closeUnsafe()
       const queues = [...due]
       due.clear()
-      return Effect.forEach(queues, (queue) => sql`SELECT pg_notify(${channel}, ${queue})`, { discard: true })
+      return Effect.forEach(queues, transport.publish, { discard: true })
     })),
     // a lost notification costs the workers one poll interval
     Effect.catchCause((cause) => Effect.logDebug("sending a notification failed", cause)),
@@ -128,14 +182,8 @@ const makePgUnsafe = (
       send.openUnsafe()
     })
 
-  const wakeElement = { type: wakeType, id: wakeId, payload: null }
-  const nudge = (queue: string) => store.offer({ name: queue, id: wakeId, element: wakeElement, isCustomId: true })
-  const ensureWakeRow = (queue: string) =>
-    sql`
-      INSERT INTO ${table} (id, queue_name, element, state, attempts, visible_at, created_at, updated_at)
-      VALUES (${wakeId}, ${queue}, ${JSON.stringify(wakeElement)}, 'completed', 0, NOW(), NOW(), NOW())
-      ON CONFLICT (id, queue_name) DO NOTHING
-    `
+  const nudge = (queue: string) =>
+    transport.store.offer({ name: queue, id: wakeId, element: wakeElement, isCustomId: true })
 
   const listen = (queue: string, self: string): Effect.Effect<never> =>
     Effect.suspend(() => {
@@ -147,16 +195,16 @@ const makePgUnsafe = (
         Effect.forever
       )
       const session = Effect.scoped(Effect.gen(function*() {
-        const notifications = yield* client.listen(channel)
-        yield* ensureWakeRow(queue)
+        const { messages, payloadOf } = yield* transport.subscribe
+        yield* transport.ensureWake(queue)
         // (re)connected: look once for what was enqueued while nobody listened
         wake.openUnsafe()
         while (true) {
-          const batch = yield* Queue.takeAll(notifications)
-          for (const notification of batch) {
-            if (notification.payload === queue) wake.openUnsafe()
-            else if (notification.payload.startsWith(othersPrefix)) {
-              const target = readOthers(notification.payload)
+          for (const message of yield* Queue.takeAll(messages)) {
+            const payload = payloadOf(message)
+            if (payload === queue) wake.openUnsafe()
+            else if (payload.startsWith(othersPrefix)) {
+              const target = readOthers(payload)
               if (target !== undefined && target.queue === queue && target.skip !== self) wake.openUnsafe()
             }
           }
@@ -166,28 +214,18 @@ const makePgUnsafe = (
         Effect.catchCause((cause) =>
           Effect.logWarning(
             `listening for new jobs failed; polling meanwhile, listening again in ${
-              Duration.format(options.reconnectAfter)
+              Duration.format(transport.reconnectAfter)
             }`,
             cause
           )
         ),
-        Effect.andThen(Effect.sleep(options.reconnectAfter)),
+        Effect.andThen(Effect.sleep(transport.reconnectAfter)),
         Effect.forever
       )
       return Effect.raceFirst(nudger, listener)
     })
 
-  return {
-    channel,
-    sender,
-    notify: (queue) => sql.afterCommit(request(queue)),
-    notifyOthers: (queue, self) =>
-      sql`SELECT pg_notify(${channel}, ${JSON.stringify({ q: queue, skip: self })})`.pipe(
-        Effect.asVoid,
-        Effect.mapError((cause) => new StoreError({ operation: "notify", cause }))
-      ),
-    listen
-  }
+  return { sender, request, listen }
 }
 
 /** `notifyOthers`' payload is JSON, `{"q":queue,"skip":worker}`; an enqueue's is the queue's name. */

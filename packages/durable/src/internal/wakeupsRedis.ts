@@ -20,15 +20,13 @@
  * Pub/sub is fire-and-forget: a message lost while a subscription comes back costs a poll interval, and every
  * (re)subscription is followed by one nudge, for what was enqueued while nobody listened.
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Latch from "effect/Latch"
 import type * as PersistedQueue from "effect/persistence/PersistedQueue"
 import type * as Redis from "effect/persistence/Redis"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import { StoreError } from "../DurableError.ts"
-import { notifyGap, othersPrefix, readOthers, wakeId, wakeType, type Wakeups } from "./wakeups.ts"
+import { makeWith, wakeId, type Wakeups } from "./wakeups.ts"
 
 /** The channel of a key prefix: Redis' pub/sub channels are shared by all its databases, so the prefix is in it. */
 export const channelOf = (prefix: string): string => `${prefix}~fiberpool/wake`
@@ -41,76 +39,21 @@ export const make = (
 ): Effect.Effect<Wakeups, never, Scope.Scope> =>
   Effect.gen(function*() {
     const channel = channelOf(prefix)
-
-    // the queues whose notification is due; the sender takes them all at each round
-    const due = new Set<string>()
-    const send = Latch.makeUnsafe(false)
-    const sender = send.await.pipe(
-      Effect.andThen(Effect.suspend(() => {
-        send.closeUnsafe()
-        const queues = [...due]
-        due.clear()
-        return Effect.forEach(queues, (queue) => redis.send("PUBLISH", channel, queue), { discard: true })
+    const { listen, request, sender } = makeWith({
+      store,
+      reconnectAfter: options.reconnectAfter,
+      publish: (queue) => redis.send("PUBLISH", channel, queue),
+      subscribe: Effect.map(redis.subscribe(channel), (messages) => ({
+        messages,
+        payloadOf: (message: Redis.RedisMessage) => message.message
       })),
-      // a lost notification costs the workers one poll interval
-      Effect.catchCause((cause) => Effect.logDebug("sending a notification failed", cause)),
-      Effect.andThen(Effect.sleep(notifyGap)),
-      Effect.forever
-    )
+      ensureWake: (queue) => redis.send("ZADD", `${prefix}${queue}:ids`, "NX", "+inf", wakeId)
+    })
     // forked from the layer, not from the first enqueue (whose span it would keep)
     yield* Effect.forkScoped(sender)
-
-    const wakeElement = { type: wakeType, id: wakeId, payload: null }
-    const nudge = (queue: string) => store.offer({ name: queue, id: wakeId, element: wakeElement, isCustomId: true })
-    const ensureWakeEntry = (queue: string) => redis.send("ZADD", `${prefix}${queue}:ids`, "NX", "+inf", wakeId)
-
-    const listen = (queue: string, self: string): Effect.Effect<never> =>
-      Effect.suspend(() => {
-        const wake = Latch.makeUnsafe(false)
-        const nudger = wake.await.pipe(
-          Effect.andThen(Effect.sync(() => wake.closeUnsafe())),
-          Effect.andThen(nudge(queue)),
-          Effect.catchCause((cause) => Effect.logDebug("waking the queue's poller failed", cause)),
-          Effect.forever
-        )
-        const session = Effect.scoped(Effect.gen(function*() {
-          const messages = yield* redis.subscribe(channel)
-          yield* ensureWakeEntry(queue)
-          // (re)subscribed: look once for what was enqueued while nobody listened
-          wake.openUnsafe()
-          while (true) {
-            const batch = yield* Queue.takeAll(messages)
-            for (const { message } of batch) {
-              if (message === queue) wake.openUnsafe()
-              else if (message.startsWith(othersPrefix)) {
-                const target = readOthers(message)
-                if (target !== undefined && target.queue === queue && target.skip !== self) wake.openUnsafe()
-              }
-            }
-          }
-        }))
-        const listener = session.pipe(
-          Effect.catchCause((cause) =>
-            Effect.logWarning(
-              `listening for new jobs failed; polling meanwhile, listening again in ${
-                Duration.format(options.reconnectAfter)
-              }`,
-              cause
-            )
-          ),
-          Effect.andThen(Effect.sleep(options.reconnectAfter)),
-          Effect.forever
-        )
-        return Effect.raceFirst(nudger, listener)
-      })
-
     return {
       channel,
-      notify: (queue) =>
-        Effect.sync(() => {
-          due.add(queue)
-          send.openUnsafe()
-        }),
+      notify: request,
       notifyOthers: (queue, self) =>
         redis.send("PUBLISH", channel, JSON.stringify({ q: queue, skip: self })).pipe(
           Effect.asVoid,
