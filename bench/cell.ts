@@ -44,7 +44,20 @@ const gc = (): void => {
   collect()
 }
 
-/** Warms the JIT on a smaller run of the same shape (checked), then times a fresh run of `params.n` jobs. */
+/**
+ * `run.ts --warm K`: before the measured run, K more full-size runs of the same cell (checked), so that the
+ * measurement is of code the JIT has optimized (a long-running service's steady state). 0 by default: the
+ * measurement then includes the JIT's tier-up, which costs more the more code a peer runs per job.
+ */
+export const fullWarmRuns = (): number => {
+  const runs = Number(process.env.FIBERPOOL_BENCH_WARM ?? 0)
+  return Number.isSafeInteger(runs) && runs > 0 ? runs : 0
+}
+
+/**
+ * Warms the JIT on a smaller run of the same shape (checked), plus `fullWarmRuns()` full-size ones, then times
+ * a fresh run of `params.n` jobs.
+ */
 const warmThenMeasure = async <P extends { readonly n: number }>(
   run: (params: P, tracker: Tracker) => Promise<number | undefined>,
   params: P,
@@ -52,6 +65,10 @@ const warmThenMeasure = async <P extends { readonly n: number }>(
 ) => {
   const warm = new Tracker(warmN)
   warm.verify(await run({ ...params, n: warmN }, warm))
+  for (let i = fullWarmRuns(); i > 0; i--) {
+    const full = new Tracker(params.n)
+    full.verify(await run(params, full))
+  }
   gc()
   const tracker = new Tracker(params.n)
   const start = now()
@@ -101,6 +118,8 @@ const memory = async (peer: Peer, params: MemoryParams) => {
 }
 
 const shutdown = async (peer: Peer, params: ShutdownParams) => {
+  // with --warm, the same shutdown runs (unmeasured) before the measured one
+  for (let i = fullWarmRuns(); i > 0; i--) await peer.shutdown!(params, new Tracker(params.jobs))
   const tracker = new Tracker(params.jobs)
   const outcome = await peer.shutdown!(params, tracker)
   if (params.mode === "graceful") {

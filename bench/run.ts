@@ -8,7 +8,8 @@
  *
  * Flags: `--quick` (small N, 2 rounds), `--full` (adds N = 1M), `--rounds N`, `--only <scenario,...>`,
  * `--out <dir>` (where the results go; default `bench/results`), `--baseline <git rev>` (every fiberpool
- * entry also runs against `@fiberpool/core` as it was at that revision, in the same rounds: before/after).
+ * entry also runs against `@fiberpool/core` as it was at that revision, in the same rounds: before/after),
+ * `--warm K` (K unmeasured full-size runs in each cell before the measured one: the JIT's steady state).
  */
 import { spawnSync } from "node:child_process"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -212,6 +213,7 @@ interface Args {
   readonly out: string
   readonly baseline: string | undefined
   readonly peers: ReadonlyArray<string> | undefined
+  readonly warm: number
 }
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
@@ -222,6 +224,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let out = join(here, "results")
   let baseline: string | undefined
   let peers: ReadonlyArray<string> | undefined
+  let warm = 0
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     if (arg === "--quick") quick = true
@@ -231,9 +234,10 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     else if (arg === "--out") out = argv[++i] ?? out
     else if (arg === "--baseline") baseline = argv[++i]
     else if (arg === "--peers") peers = (argv[++i] ?? "").split(",")
+    else if (arg === "--warm") warm = Number(argv[++i])
     else {
       throw new Error(
-        `unknown argument ${arg} (flags: --quick, --full, --rounds N, --only <scenario>, --out <dir>, --baseline <rev>, --peers a,b)`
+        `unknown argument ${arg} (flags: --quick, --full, --rounds N, --only <scenario>, --out <dir>, --baseline <rev>, --peers a,b, --warm K)`
       )
     }
   }
@@ -243,9 +247,10 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   if (only !== undefined && !only.split(",").every((o) => (scenarioNames as ReadonlyArray<string>).includes(o))) {
     throw new Error(`--only takes one or more (comma-separated) of ${scenarioNames.join(", ")}`)
   }
+  if (!Number.isSafeInteger(warm) || warm < 0) throw new Error("--warm takes a whole number of runs")
   if (quick && full) throw new Error("--quick and --full exclude each other")
   if (baseline !== undefined && !/^[\w./~^-]+$/.test(baseline)) throw new Error("--baseline takes a git revision")
-  return { quick, full, rounds: rounds ?? (quick ? 2 : 10), only, out, baseline, peers }
+  return { quick, full, rounds: rounds ?? (quick ? 2 : 10), only, out, baseline, peers, warm }
 }
 
 // ---- Running ----
@@ -258,7 +263,7 @@ interface Sample {
   readonly error: string | undefined
 }
 
-const runCell = (entry: Entry, scenario: string): { result?: CellResult; error?: string } => {
+const runCell = (entry: Entry, scenario: string, warm: number): { result?: CellResult; error?: string } => {
   const child = spawnSync(
     process.execPath,
     [
@@ -274,7 +279,11 @@ const runCell = (entry: Entry, scenario: string): { result?: CellResult; error?:
       encoding: "utf8",
       timeout: 180_000,
       maxBuffer: 16 * 2 ** 20,
-      env: entry.baseline === undefined ? process.env : { ...process.env, FIBERPOOL_BASELINE_CORE: entry.baseline }
+      env: {
+        ...process.env,
+        FIBERPOOL_BENCH_WARM: String(warm),
+        ...(entry.baseline === undefined ? {} : { FIBERPOOL_BASELINE_CORE: entry.baseline })
+      }
     }
   )
   const line = child.stdout.trim().split("\n").pop() ?? ""
@@ -539,6 +548,8 @@ const version = (name: string): string => {
   }
 }
 
+const loadAverage = (): string => os.loadavg().map((load) => load.toFixed(2)).join(", ")
+
 const environment = () => ({
   node: process.version,
   platform: `${os.platform()} ${os.arch()}`,
@@ -594,7 +605,11 @@ const main = (): number => {
     `- ${Object.entries(env.packages).map(([name, v]) => `${name} ${v}`).join(", ")}`,
     `- ${args.rounds} rounds${
       args.quick ? " (--quick)" : args.full ? " (--full)" : ""
-    }; every cell a fresh process; peers interleaved, order rotated each round`
+    }; every cell a fresh process; peers interleaved, order rotated each round`,
+    args.warm > 0
+      ? `- warm-up: a small run, then ${args.warm} full-size run(s) of the same cell before the measured one (\`--warm ${args.warm}\`)`
+      : "- warm-up: a small run of the same cell (5k jobs; 2 × c for I/O) before the measured one",
+    `- load average (1, 5, 15 min) at the start: ${loadAverage()}`
   ]
   console.log("## Environment\n")
   console.log(envLines.join("\n") + "\n")
@@ -607,7 +622,7 @@ const main = (): number => {
     const roundStart = performance.now()
     cases.forEach((c, caseIndex) => {
       for (const entry of rotate(c.entries, round)) {
-        const { error, result } = runCell(entry, c.scenario)
+        const { error, result } = runCell(entry, c.scenario, args.warm)
         samples.push({ caseIndex, label: entry.label, round, result, error })
         if (error !== undefined) console.error(`FAILED ${c.scenario} ${c.label} ${entry.label}: ${error}`)
       }
@@ -615,6 +630,7 @@ const main = (): number => {
     console.log(`round ${round + 1}/${args.rounds} done in ${((performance.now() - roundStart) / 1000).toFixed(1)} s`)
   }
   const seconds = (performance.now() - started) / 1000
+  envLines.push(`- load average at the end: ${loadAverage()}; ${seconds.toFixed(0)} s in all`)
 
   const summaries = summarize(cases, samples)
   const tables = renderTables(summaries)
