@@ -9,13 +9,18 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type { JobEntry } from "./internal/entry.ts"
+import { noJobOptions, resolveJobOptions } from "./internal/options.ts"
+import { PoolImpl } from "./internal/pool.ts"
 import * as Job from "./Job.ts"
 import * as CorePoolError from "./PoolError.ts"
 import type * as CorePoolOptions from "./PoolOptions.ts"
@@ -471,6 +476,25 @@ export const createPool = (options: PoolOptions): Pool => {
     throw toRejection(made.cause, undefined)
   }
   const pool = made.value
+  const core = pool instanceof PoolImpl ? pool : undefined
+  /**
+   * The pool's own submission, outside any fiber: the job's handle (`Exit`), its rejection, or the wait for
+   * room (an effect to run). Undefined when the options are invalid: `WorkerPool.submit` rejects them, and
+   * counts the rejection, in the general path.
+   */
+  const submitNow = (
+    effect: Effect.Effect<any, unknown, Job.Current>,
+    options: Job.Options<unknown> | undefined
+  ): Exit.Exit<JobEntry, CorePoolError.PoolError> | Effect.Effect<JobEntry, CorePoolError.PoolError> | undefined => {
+    if (core === undefined) return undefined
+    let resolved = noJobOptions
+    if (options !== undefined) {
+      const result = resolveJobOptions(options, core.clock.currentTimeMillisUnsafe())
+      if (Result.isFailure(result)) return undefined
+      resolved = result.success
+    }
+    return core.submit(effect, resolved, Context.empty())
+  }
   let paused = false
   let closing: Promise<ShutdownReport> | undefined
 
@@ -481,9 +505,30 @@ export const createPool = (options: PoolOptions): Pool => {
     let submitOptions: Job.Options<unknown> | undefined = rest as Job.Options<unknown>
     if (Object.keys(rest).length === 0) submitOptions = undefined
     let accepted = false
-    // the common case (no signal, no progress listener) in one step, without a generator
-    const program: Effect.Effect<A, unknown> = signal === undefined && onProgress === undefined
-      ? Effect.flatMap(WorkerPool.submit(pool, jobEffect(fn), submitOptions), (handle) => handle.await)
+    // the common case (no signal, no progress listener): submitted here and now, and settled by a waiter on
+    // the job, with no fiber of its own; only a submission that must wait for room runs in a fiber
+    let direct: Effect.Effect<A, unknown> | undefined
+    if (signal === undefined && onProgress === undefined) {
+      const submitted = submitNow(jobEffect(fn), submitOptions)
+      if (submitted !== undefined && Exit.isExit(submitted)) {
+        if (Exit.isFailure(submitted)) return Promise.reject(toRejection(submitted.cause, jobOptions.id))
+        const entry = submitted.value
+        return new Promise<A>((resolve, reject) => {
+          const settle = (exit: Exit.Exit<any, any>) => {
+            if (Exit.isSuccess(exit)) resolve(exit.value)
+            else reject(toRejection(exit.cause, jobOptions.id))
+          }
+          const result = entry.settled()
+          if (result !== undefined) settle(result)
+          else entry.addWaiter(settle)
+        })
+      }
+      direct = submitted === undefined
+        ? Effect.flatMap(WorkerPool.submit(pool, jobEffect(fn), submitOptions), (handle) => handle.await)
+        : Effect.flatMap(submitted, (handle) => handle.await)
+    }
+    const program: Effect.Effect<A, unknown> = direct !== undefined
+      ? direct
       : Effect.gen(function*() {
         if (signal?.aborted === true) {
           // never submitted, never run

@@ -193,6 +193,26 @@ describe("promise pool", () => {
     await pool.close()
   })
 
+  it("adds that wait for room (backpressure suspend) resolve in order, as do the ones accepted at once", async () => {
+    const pool = createPool({ concurrency: 1, capacity: 1 })
+    const order: Array<number> = []
+    const job = (n: number) => async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1))
+      order.push(n)
+      return n * 10
+    }
+    // 1 runs, 2 is queued, 3 to 5 wait for room; a job that throws synchronously rejects its own promise only
+    const added = [1, 2, 3, 4, 5].map((n) => pool.add(job(n)))
+    const thrown = pool.add(() => {
+      throw new Error("sync")
+    })
+    assert.deepStrictEqual(await Promise.all(added), [10, 20, 30, 40, 50])
+    assert.strictEqual((await thrown.catch((e: Error) => e)).message, "sync")
+    assert.deepStrictEqual(order, [1, 2, 3, 4, 5])
+    const report = await pool.close()
+    assert.strictEqual(report.totals.succeeded, 5)
+    assert.strictEqual(report.totals.failed, 1)
+  })
   it("progress arrives in order on onProgress, and the last value before the result", async () => {
     const pool = createPool({ concurrency: 1, progressInterval: 1 })
     const seen: Array<unknown> = []
