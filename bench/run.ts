@@ -178,7 +178,7 @@ const buildCases = (sizes: Sizes): Array<Case> => {
     cases.push({
       scenario: "shutdown",
       label: `${mode}, 100 × 200 ms in flight`,
-      entries: ["fiberpool", "p-queue-unbounded", "effect-foreach", "piscina"].map((peer) => ({
+      entries: ["fiberpool", "p-queue-unbounded", "effect-foreach", "effect-pool", "piscina"].map((peer) => ({
         label: peer,
         peer,
         params

@@ -2,11 +2,12 @@
  * A hand-rolled Effect pool: a bounded `Queue` of 100 and `concurrency` worker fibers looping with
  * `Effect.forever(..., { disableYield: true })`. Submit-and-await gives every job a `Deferred`;
  * fire-and-forget counts completions and opens a `Deferred` after the last one. In scenario 5 it is the
- * baseline (`plain` only).
+ * baseline (`plain` only). Shutdown: graceful ends the queue and waits for the workers; forced interrupts them.
  */
-import { Deferred, Effect, Queue } from "effect"
+import { Deferred, Effect, Fiber, Queue } from "effect"
+import type { Cause } from "effect"
 import type { Peer, ThroughputParams } from "../lib.ts"
-import { awaited } from "../lib.ts"
+import { awaited, now } from "../lib.ts"
 
 interface Item {
   readonly job: Effect.Effect<number>
@@ -78,5 +79,38 @@ export const peer: Peer = {
       let sum = 0
       for (let i = 0; i < n; i++) sum += yield* Deferred.await(results[i])
       return sum
-    })))
+    }))),
+
+  shutdown: ({ jobMs, jobs, mode }, tracker) =>
+    Effect.runPromise(Effect.gen(function*() {
+      const queue = yield* Queue.bounded<Effect.Effect<void>, Cause.Done>(100)
+      const worker = Effect.forever(Effect.flatMap(Queue.take(queue), (job) => job), { disableYield: true })
+      const workers: Array<Fiber.Fiber<unknown, unknown>> = []
+      for (let k = 0; k < jobs; k++) workers.push(yield* Effect.forkChild(worker, { startImmediately: true }))
+      const startedAt = now()
+      let completed = 0
+      for (let i = 0; i < jobs; i++) {
+        const job = Effect.suspend(() => {
+          tracker.started++
+          return Effect.map(Effect.sleep(jobMs), () => {
+            tracker.hit(i)
+            completed++
+          })
+        }).pipe(Effect.ensuring(Effect.sync(() => tracker.finalized++)))
+        yield* Queue.offer(queue, job)
+      }
+      // the queue hands jobs to waiting takers on the scheduler's next turn
+      if (mode === "forced") yield* Effect.sleep(20)
+      for (let turns = 0; tracker.started < jobs && turns < 100; turns++) yield* Effect.yieldNow
+      if (tracker.started !== jobs) throw new Error(`only ${tracker.started} of ${jobs} jobs started`)
+      const shutdownAt = now()
+      if (mode === "graceful") {
+        yield* Queue.end(queue)
+        yield* Fiber.awaitAll(workers)
+      } else {
+        yield* Fiber.interruptAll(workers)
+      }
+      const doneAt = now()
+      return { shutdownMs: doneAt - shutdownAt, totalMs: doneAt - startedAt, completed, finalized: tracker.finalized }
+    }))
 }
