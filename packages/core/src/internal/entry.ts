@@ -78,7 +78,9 @@ export type Waiter = (exit: AnyExit) => void
 export const Flag = {
   TimedOut: 1,
   Traced: 2,
-  CancelRequested: 4
+  CancelRequested: 4,
+  /** The attempt count is kept in the bits from this one up. */
+  AttemptShift: 3
 } as const
 
 /**
@@ -96,10 +98,13 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   declare readonly [JobTypeId]: typeof JobTypeId
   /** The one field of a job's lifecycle; terminal values are written by `end` only. */
   state: EntryStatus = "waiting"
-  effect: Effect.Effect<A, E, any> | undefined
-  context: Context.Context<never> | undefined
-  fiber: Fiber.Fiber<any, any> | undefined = undefined
-  result: Exit.Exit<A, E | JobError> | undefined = undefined
+  /**
+   * The job's program until it starts, nothing while it runs, its result once it has ended (undefined for a
+   * result built when first read, see `settled`): one field for what is never held at the same time.
+   */
+  body: Effect.Effect<A, E, any> | Exit.Exit<A, E | JobError> | undefined
+  /** The submitter's context until the job starts, then its fiber while it runs (see `fiber`). */
+  run: Context.Context<never> | Fiber.Fiber<any, any> | undefined
   waiters: Waiter | Array<Waiter> | undefined = undefined
   prev: JobEntry | undefined = undefined
   next: JobEntry | undefined = undefined
@@ -107,8 +112,7 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   seq = 0
   heapIndex = -1
   where: Where = Where.None as Where
-  attemptCount = 0
-  /** `Flag` bits: fewer fields per queued job. */
+  /** `Flag` bits, and above them the number of attempts started (see `attemptCount`): fewer fields per job. */
   flags = 0
   /**
    * When the job was submitted and started, in milliseconds since the pool's `epoch`: small integers that V8
@@ -121,8 +125,6 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   progressState: Progress | undefined = undefined
   readonly pool: EntryOwner
   readonly options: ResolvedJobOptions
-  /** The custom id, or the generated one once something asked for it (queued jobs hold no id string). */
-  idCache: string | undefined
   constructor(
     pool: EntryOwner,
     effect: Effect.Effect<A, E, any>,
@@ -130,10 +132,30 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
     options: ResolvedJobOptions
   ) {
     this.pool = pool
-    this.effect = effect
-    this.context = context
+    this.body = effect
+    this.run = context
     this.options = options
-    this.idCache = options.id
+  }
+  /** The job's program, until it starts. */
+  get effect(): Effect.Effect<A, E, any> | undefined {
+    return this.state === "waiting" || this.state === "queued" ? this.body as Effect.Effect<A, E, any> : undefined
+  }
+  /** The submitter's context, until the job starts. */
+  get context(): Context.Context<never> | undefined {
+    return this.state === "waiting" || this.state === "queued" ? this.run as Context.Context<never> : undefined
+  }
+  /** The job's fiber while it runs; unset while its first synchronous step runs inside `start`. */
+  get fiber(): Fiber.Fiber<any, any> | undefined {
+    return this.state === "running" ? this.run as Fiber.Fiber<any, any> | undefined : undefined
+  }
+  /** How many attempts have started (the bits above the flags). */
+  get attemptCount(): number {
+    return this.flags >>> Flag.AttemptShift
+  }
+  /** Counts a new attempt; returns its number. */
+  startAttempt(): number {
+    this.flags += 1 << Flag.AttemptShift
+    return this.flags >>> Flag.AttemptShift
   }
   get submittedAt(): number {
     return this.pool.epoch + this.submittedRel
@@ -141,8 +163,9 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   get startedAt(): number | undefined {
     return this.startedRel < 0 ? undefined : this.pool.epoch + this.startedRel
   }
+  /** The custom id, or the generated one, made each time it is asked for: queued jobs hold no id string. */
   get id(): string {
-    return this.idCache ??= `${this.pool.name}-${this.seq}`
+    return this.options.id ?? `${this.pool.name}-${this.seq}`
   }
   get key(): string | undefined {
     return this.options.key
@@ -158,13 +181,15 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
    * when first read: building a `JobError` per job made a shutdown's cost grow with the queue (2.4 µs per job).
    */
   settled(): Exit.Exit<A, E | JobError> | undefined {
-    if (this.result === undefined) {
+    const state = this.state
+    if (state === "waiting" || state === "queued" || state === "running") return undefined
+    if (this.body === undefined) {
       // built when first read: a shutdown that interrupts or cancels many jobs builds no error nobody reads
       // (a `JobError` costs a few microseconds, more before the JIT has warmed up)
-      if (this.state === "cancelled") this.result = jobFailure(this.id, reasons.cancelled.shutdown)
-      else if (this.state === "interrupted") this.result = jobFailure(this.id, reasons.interrupted)
+      if (state === "cancelled") this.body = jobFailure(this.id, reasons.cancelled.shutdown)
+      else if (state === "interrupted") this.body = jobFailure(this.id, reasons.interrupted)
     }
-    return this.result
+    return this.body as Exit.Exit<A, E | JobError> | undefined
   }
   get exit(): Effect.Effect<Exit.Exit<A, E | JobError>> {
     return Effect.callback<Exit.Exit<A, E | JobError>>((resume) => {
@@ -229,8 +254,8 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
    */
   end(status: Job.TerminalStatus, result: Exit.Exit<A, E | JobError> | undefined): void {
     this.state = status
-    this.result = result
-    this.effect = this.context = undefined
+    this.body = result
+    this.run = undefined
   }
   /** Resumes the job's waiters with its result (queued in the pool's outbox when the job ended). */
   notify(): void {

@@ -74,9 +74,9 @@ export abstract class PoolRunning extends PoolCore {
     this.limits.recordStart(entry, now)
     entry.startedRel = relative(now, this.epoch)
     this.instruments.observeWait(entry.startedRel - entry.submittedRel)
-    const once = entry.effect! as Effect.Effect<unknown, unknown>
-    const context = this.jobContext(entry, entry.context!)
-    entry.effect = entry.context = undefined
+    const once = entry.body as Effect.Effect<unknown, unknown>
+    const context = this.jobContext(entry, entry.run as Context.Context<never>)
+    entry.body = entry.run = undefined
     // without retries the single attempt is set up here; with them, at the start of each attempt
     let program: Effect.Effect<unknown, unknown>
     if (options.retry !== undefined) {
@@ -104,7 +104,7 @@ export abstract class PoolRunning extends PoolCore {
       this.onJobExit(entry, exit, budget === Number.POSITIVE_INFINITY ? now : undefined)
       return
     }
-    entry.fiber = fiber
+    entry.run = fiber
     fiber.addObserver((exit) => this.onJobExit(entry, exit))
     if (entry.flags & Flag.CancelRequested) fiber.interruptUnsafe()
   }
@@ -143,7 +143,7 @@ export abstract class PoolRunning extends PoolCore {
    * traced. Retries add the attempt number to the log annotations.
    */
   attempt(entry: JobEntry, job: Effect.Effect<unknown, unknown, never>): Effect.Effect<unknown, unknown> {
-    const attempt = ++entry.attemptCount
+    const attempt = entry.startAttempt()
     if (attempt > 1) this.counters.retries++
     this.emit("Started", entry)
     let program = job
@@ -192,7 +192,7 @@ export abstract class PoolRunning extends PoolCore {
     this.depth++
     try {
       this.release(entry)
-      entry.fiber = undefined
+      entry.run = undefined
       let status = outcomeOf(entry, exit)
       if (status === "succeeded" || status === "failed") {
         // a job that blocked the event loop past its time (synchronous work) kept its timer from firing: it
