@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Effectable from "effect/Effectable"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import { dual } from "effect/Function"
@@ -331,16 +332,40 @@ export const submit: {
     self: WorkerPool,
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>> =>
-    Effect.withFiber((fiber) => {
-      if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
-      const pool = impl(self)
-      // no options (the common case): nothing to resolve or reject
-      const resolved = options === undefined ? noJobOptions : jobOptions(pool, fiber, options)
-      if (resolved !== noJobOptions && Exit.isExit(resolved)) return resolved
-      return pool.submit(effect, resolved, fiber.context) as Effect.Effect<Job.JobHandle<A, E>, PoolError>
-    })
+  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>> => makeSubmission(self, effect, options)
 )
+
+/** A submission as an effect of its own: one object per call (no closure), run in the submitting fiber. */
+interface Submission extends Effect.Effect<Job.JobHandle<any, any>, PoolError> {
+  readonly self: WorkerPool
+  readonly effect: Effect.Effect<any, any, any>
+  readonly options: Job.Options<any> | undefined
+}
+
+const SubmissionProto = Effectable.Prototype<Submission>({
+  label: "WorkerPool.submit",
+  evaluate(fiber) {
+    const { effect, options, self } = this
+    if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
+    // no options (the common case): nothing to resolve or reject
+    const resolved = options === undefined ? noJobOptions : jobOptions(self, fiber, options)
+    if (resolved !== noJobOptions && Exit.isExit(resolved)) return resolved
+    return self.submit(effect, resolved, fiber.context)
+  }
+})
+
+const makeSubmission = <A, E, R>(
+  self: WorkerPool,
+  effect: Effect.Effect<A, E, R>,
+  options: Job.Options<any> | undefined
+): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>> => {
+  // `Object.create` is untyped: the fields written next make it a `Submission`
+  const submission = Object.create(SubmissionProto)
+  submission.self = self
+  submission.effect = effect
+  submission.options = options
+  return submission
+}
 
 /** A job's options, resolved against the submitter's clock, or the rejection of invalid ones. */
 const jobOptions = (
