@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type * as Job from "../Job.ts"
 import { JobCancelled, JobError, JobInterrupted, PoolClosed } from "../PoolError.ts"
-import { Where } from "./jobQueue.ts"
+import type { Where } from "./jobQueue.ts"
 import type { ResolvedJobOptions } from "./options.ts"
 import { Progress, updates } from "./progress.ts"
 
@@ -79,8 +79,12 @@ export const Flag = {
   TimedOut: 1,
   Traced: 2,
   CancelRequested: 4,
+  /** The job has a `Progress` (in `progressStates`). */
+  HasProgress: 8,
+  /** Where a queued job waits: two bits from this one. */
+  WhereShift: 4,
   /** The attempt count is kept in the bits from this one up. */
-  AttemptShift: 3
+  AttemptShift: 6
 } as const
 
 /**
@@ -89,6 +93,9 @@ export const Flag = {
  * @internal
  */
 export type EntryStatus = "waiting" | Job.Status
+
+/** The progress of the jobs that have one (see `JobEntry.progressState`). */
+const progressStates = new WeakMap<JobEntry, Progress>()
 
 /**
  * A job inside the pool, and its handle. One object per job: it is a node of the queue (or of the running
@@ -111,8 +118,10 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   score = 0
   seq = 0
   heapIndex = -1
-  where: Where = Where.None as Where
-  /** `Flag` bits, and above them the number of attempts started (see `attemptCount`): fewer fields per job. */
+  /**
+   * `Flag` bits, then where the job waits (`Where`, two bits), then the number of attempts started: one field
+   * for three (see `where`, `attemptCount`).
+   */
   flags = 0
   /**
    * When the job was submitted and started, in milliseconds since the pool's `epoch`: small integers that V8
@@ -121,8 +130,6 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
    */
   submittedRel = 0
   startedRel = -1
-  /** Made by the first progress report, or the first reader of `progressUpdates`. */
-  progressState: Progress | undefined = undefined
   readonly pool: EntryOwner
   readonly options: ResolvedJobOptions
   constructor(
@@ -148,7 +155,25 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   get fiber(): Fiber.Fiber<any, any> | undefined {
     return this.state === "running" ? this.run as Fiber.Fiber<any, any> | undefined : undefined
   }
-  /** How many attempts have started (the bits above the flags). */
+  /**
+   * Made by the first progress report, or the first reader of `progressUpdates`. Few jobs have one: it is kept
+   * beside the entry (a flag says whether there is one), not in a field every job would pay for.
+   */
+  get progressState(): Progress | undefined {
+    return this.flags & Flag.HasProgress ? progressStates.get(this) : undefined
+  }
+  set progressState(progress: Progress) {
+    progressStates.set(this, progress)
+    this.flags |= Flag.HasProgress
+  }
+  /** Where a queued job waits (its place in the queue, see `JobQueue`). */
+  get where(): Where {
+    return ((this.flags >>> Flag.WhereShift) & 3) as Where
+  }
+  set where(where: Where) {
+    this.flags = (this.flags & ~(3 << Flag.WhereShift)) | (where << Flag.WhereShift)
+  }
+  /** How many attempts have started (the bits above the flags and the place). */
   get attemptCount(): number {
     return this.flags >>> Flag.AttemptShift
   }
@@ -239,13 +264,14 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
   }
   get progressUpdates(): Stream.Stream<unknown> {
     return updates(() => {
-      if (this.progressState === undefined) {
-        this.progressState = new Progress()
+      let progress = this.progressState
+      if (progress === undefined) {
+        this.progressState = progress = new Progress()
         // a job that ended without reporting: nothing will come
         const state = this.state
-        if (state !== "waiting" && state !== "queued" && state !== "running") this.progressState.ended = true
+        if (state !== "waiting" && state !== "queued" && state !== "running") progress.ended = true
       }
-      return this.progressState
+      return progress
     })
   }
   /**
