@@ -13,7 +13,8 @@
  * fiberpool consumer's `maxConnections`), and each PostgreSQL cell runs in a database created for it and dropped
  * after (pg-boss is fastest on a fresh database: its tables and indexes hold no dead rows yet).
  *
- * Run: `FIBERPOOL_TEST_PG_URL=postgres://... node packages/durable/benchmark/throughput.ts [--quick] [--rounds 3]`
+ * Run: `FIBERPOOL_TEST_PG_URL=postgres://... node packages/durable/benchmark/throughput.ts [--quick] [--rounds 3]
+ * [--jobs 5000]`
  */
 import { PgClient } from "@effect/sql-pg"
 import { DurableQueue, JobType, SqliteClient } from "@fiberpool/durable"
@@ -29,7 +30,8 @@ const args = process.argv.slice(2)
 const quick = args.includes("--quick")
 const roundsAt = args.indexOf("--rounds")
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : quick ? 1 : 3
-const JOBS = quick ? 500 : 5000
+const jobsAt = args.indexOf("--jobs")
+const JOBS = jobsAt >= 0 ? Number(args[jobsAt + 1]) : quick ? 500 : 5000
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
 const CONNECTIONS = Number(process.env.BENCH_PG_CONNECTIONS ?? 4)
 const pgUrl = process.env.FIBERPOOL_TEST_PG_URL ?? process.env.DATABASE_URL
