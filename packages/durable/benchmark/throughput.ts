@@ -176,6 +176,7 @@ const runCell = async (cell: Cell): Promise<number> => {
       const sql = yield* SqlClient.SqlClient
       const backends = cell.store === "postgres" ? backendsOf(sql) : Effect.succeed([])
       const before = serverTicks(yield* backends)
+      if (process.env.BENCH_DEBUG) console.log(`backends at go: ${before?.size}`)
       const start = performance.now()
       for (const c of children) c.child.stdin.write("go\n")
       while (Number((yield* completed(sql))[0].c) < JOBS) {
@@ -184,6 +185,7 @@ const runCell = async (cell: Cell): Promise<number> => {
       }
       const millis = performance.now() - start
       const after = serverTicks(yield* backends)
+      if (process.env.BENCH_DEBUG) console.log(`backends at end: ${after?.size}`)
       let ticks: number | undefined = before === undefined || after === undefined ? undefined : 0
       for (const [pid, t] of after ?? []) if (ticks !== undefined) ticks += t - (before!.get(pid) ?? 0)
       return { millis, serverCpu: ticks === undefined ? undefined : ticks * (1_000_000 / clockTicks) / JOBS }
