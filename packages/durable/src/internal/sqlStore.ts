@@ -301,7 +301,7 @@ export const make = (options: {
           SELECT sequence FROM ${table}
           WHERE ${available(name, maxAttempts)}
           ORDER BY ${order}
-          LIMIT ${sql.literal(String(size))}
+          LIMIT ${size}
           ${skipLocked}
         ) ${withinLimit(maxBytes)}
         RETURNING ${returning}`
@@ -351,14 +351,14 @@ export const make = (options: {
         const branches: Array<Fragment> = [sql`
           SELECT sequence, rank, visible_at FROM ${table}
           WHERE ${available(name, maxAttempts)} AND (job_type IS NULL OR NOT ${sql.in("job_type", types)})
-          ORDER BY ${order} LIMIT ${sql.literal(String(size))} ${skipLocked}`]
+          ORDER BY ${order} LIMIT ${size} ${skipLocked}`]
         for (const type of types) {
           const n = room.get(type)!
           if (n <= 0) continue
           branches.push(sql`
             SELECT sequence, rank, visible_at FROM ${table}
             WHERE ${available(name, maxAttempts)} AND job_type = ${type}
-            ORDER BY ${order} LIMIT ${sql.literal(String(n))} ${skipLocked}`)
+            ORDER BY ${order} LIMIT ${n} ${skipLocked}`)
         }
         const ctes = sql.csv(branches.map((branch, i) => sql`${sql(`b${i}`)} AS (${branch})`))
         const union = sql.join(" UNION ALL ", false)(
@@ -366,7 +366,7 @@ export const make = (options: {
         )
         const claimed = yield* sql<Element>`
           WITH ${ctes}, picked AS (
-            SELECT sequence FROM (${union}) c ORDER BY ${order} LIMIT ${sql.literal(String(size))}
+            SELECT sequence FROM (${union}) c ORDER BY ${order} LIMIT ${size}
           )
           UPDATE ${table} SET ${claimSet(lock)}
           WHERE sequence IN (SELECT sequence FROM picked) ${withinLimit(maxBytes)}
@@ -424,6 +424,18 @@ export const make = (options: {
     const completions = yield* GroupCommit.make<Element, SqlError>({
       maxSize: 500,
       flush: (elements) => {
+        if (isPg) {
+          // one statement text whatever the batch (arrays as parameters): prepared once per connection, where a
+          // list of placeholders would be a new statement to parse and plan for every batch size
+          const sequences = elements.map((element) => String(element.sequence))
+          const locks = elements.map((element) => element.lock)
+          return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+            FROM unnest(${sequences}::bigint[], ${locks}::uuid[]) AS done(s, l)
+            WHERE ${table}.sequence = done.s AND ${table}.acquired_by = done.l`.pipe(
+            Effect.retry(ackRetrySchedule),
+            Effect.asVoid
+          )
+        }
         const byLock = new Map<string, Array<number | string>>()
         for (const element of elements) {
           const sequences = byLock.get(element.lock)
