@@ -19,9 +19,19 @@ const connections = Number(process.env.BENCH_PG_CONNECTIONS ?? 4)
 const warmUp = "SELECT pg_sleep(0.05)"
 let count = 0
 let cpuAtGo: NodeJS.CpuUsage | undefined
+// BENCH_DEBUG=1: when the first and the last job ran, after go (ms), printed to stderr at the end
+let goAt = 0
+let firstAt: number | undefined
+let lastAt = 0
+const ran = (n: number) => {
+  count += n
+  lastAt = performance.now() - goAt
+  firstAt ??= lastAt
+}
 const go = new Promise<void>((resolve) =>
   process.stdin.once("data", () => {
     cpuAtGo = process.cpuUsage()
+    goAt = performance.now()
     resolve()
   })
 )
@@ -33,11 +43,16 @@ process.once("SIGTERM", async () => {
   clearInterval(report)
   console.log(`count ${count}`)
   console.log(`cpu ${cpu.user + cpu.system}`)
+  if (process.env.BENCH_DEBUG) {
+    console.error(
+      `consumer ${process.pid}: ${count} jobs, first at ${firstAt?.toFixed(0)} ms, last at ${lastAt.toFixed(0)} ms`
+    )
+  }
   process.exit(0)
 })
 
 if (system === "fiberpool") {
-  const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.sync(() => void count++) })
+  const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.sync(() => ran(1)) })
   const Sql = store === "sqlite"
     ? SqliteClient.layer({ filename: db, busyTimeout: "20 seconds" })
     : PgClient.layer({ url: Redacted.make(db), maxConnections: connections })
@@ -75,7 +90,7 @@ if (system === "fiberpool") {
     queue,
     { batchSize: concurrency, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
     async (jobs) => {
-      count += jobs.length
+      ran(jobs.length)
     }
   )
   stop = () => boss.stop({ graceful: true })
