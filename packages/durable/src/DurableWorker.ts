@@ -393,10 +393,17 @@ export const make = <T extends JobType.Any>(
           // the pool is closing (or runs a job with the same id): hand the job back untouched
           return yield* Effect.interrupt
         }
-        yield* progress.attach(submitted.success)
+        // most jobs report nothing: then there is no reader to start or to wait for
+        const reader = progress.attach(submitted.success)
+        if (reader !== undefined) {
+          yield* reader
+        }
         const exit = yield* submitted.success.exit
         // the last report is stored before the outcome, so a producer that sees the result sees it too
-        yield* progress.await
+        const stored = progress.await
+        if (stored !== undefined) {
+          yield* stored
+        }
         if (Exit.isSuccess(exit)) {
           if (type.resultJson === undefined) {
             return yield* record(envelope, undefined, { status: "succeeded", result: null })
@@ -700,14 +707,14 @@ class ProgressPersister {
   watch(info: Job.Info): Job.Info {
     return new WatchedInfo(info, this)
   }
-  /** reported: the reader is started once it has the handle (nothing to do otherwise) */
-  attach(handle: { readonly progressUpdates: Stream.Stream<unknown> }): Effect.Effect<void> {
+  /** gives the handle; when the job has reported, the effect that starts the reader (undefined: nothing to do) */
+  attach(handle: { readonly progressUpdates: Stream.Stream<unknown> }): Effect.Effect<void> | undefined {
     this.handle = handle
-    return this.start()
+    return this.reported ? this.start() : undefined
   }
-  /** a reader was started: waits until it has stored the last report */
-  get await(): Effect.Effect<void> {
-    return this.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.await(this.fiber))
+  /** a reader was started: waits until it has stored the last report (undefined: no reader) */
+  get await(): Effect.Effect<void> | undefined {
+    return this.fiber === undefined ? undefined : Effect.asVoid(Fiber.await(this.fiber))
   }
   /** @internal called by `WatchedInfo.progress` after the pool took the report */
   onReport(): Effect.Effect<void> {

@@ -252,6 +252,7 @@ export const make = (options: {
       readonly visible_epoch: number | string
       attempts: number
       lock: string
+      queue: string
     }
 
     interface QueueState {
@@ -402,17 +403,19 @@ export const make = (options: {
     const ackRetrySchedule = Schedule.min([Schedule.exponential(200, 1.5), Schedule.spaced(5000)]).pipe(
       Schedule.upTo({ duration: lockExpiration })
     )
-    // `write` retries on its own (ackRetrySchedule); a settled element leaves `held`, so its lock is not renewed
+    // a settled element leaves `held`, so its lock is not renewed
+    const release = (element: Element, queue: string) => {
+      held.delete(element)
+      // a settled claim of a limited type frees room: look again at once
+      if (element.job_type !== null && queueStates.peek(queue)?.limits.has(element.job_type)) {
+        queueStates.peek(queue)?.nudge.openUnsafe()
+      }
+    }
+    // `write` retries on its own (ackRetrySchedule)
     const settle = (write: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
       write.pipe(
         Effect.orDie,
-        Effect.ensuring(Effect.sync(() => {
-          held.delete(element)
-          // a settled claim of a limited type frees room: look again at once
-          if (element.job_type !== null && queueStates.peek(queue)?.limits.has(element.job_type)) {
-            queueStates.peek(queue)?.nudge.openUnsafe()
-          }
-        })),
+        Effect.ensuring(Effect.sync(() => release(element, queue))),
         Effect.asVoid
       )
     const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
@@ -423,33 +426,41 @@ export const make = (options: {
     // (grouped by lock, so a row re-claimed under another lock of this process is never completed by mistake).
     const completions = yield* GroupCommit.make<Element, SqlError>({
       maxSize: 500,
-      flush: (elements) => {
-        if (isPg) {
-          // one statement text whatever the batch (arrays as parameters): prepared once per connection, where a
-          // list of placeholders would be a new statement to parse and plan for every batch size
-          const sequences = elements.map((element) => String(element.sequence))
-          const locks = elements.map((element) => element.lock)
-          return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+      // the batch's elements are released together, however the statement ends
+      flush: (elements) =>
+        Effect.ensuring(
+          completeAll(elements),
+          Effect.sync(() => {
+            for (const element of elements) release(element, element.queue)
+          })
+        )
+    })
+    const completeAll = (elements: ReadonlyArray<Element>): Effect.Effect<void, SqlError> => {
+      if (isPg) {
+        // one statement text whatever the batch (arrays as parameters): prepared once per connection, where a
+        // list of placeholders would be a new statement to parse and plan for every batch size
+        const sequences = elements.map((element) => String(element.sequence))
+        const locks = elements.map((element) => element.lock)
+        return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
             FROM unnest(${sequences}::bigint[], ${locks}::uuid[]) AS done(s, l)
             WHERE ${table}.sequence = done.s AND ${table}.acquired_by = done.l`.pipe(
-            Effect.retry(ackRetrySchedule),
-            Effect.asVoid
-          )
-        }
-        const byLock = new Map<string, Array<number | string>>()
-        for (const element of elements) {
-          const sequences = byLock.get(element.lock)
-          if (sequences === undefined) byLock.set(element.lock, [element.sequence])
-          else sequences.push(element.sequence)
-        }
-        const guards = sql.or(
-          [...byLock].map(([lock, sequences]) => sql`(acquired_by = ${lock} AND ${sql.in("sequence", sequences)})`)
+          Effect.retry(ackRetrySchedule),
+          Effect.asVoid
         )
-        return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
-          WHERE ${guards}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
       }
-    })
-    const complete = (element: Element, queue: string) => settle(completions.write(element), element, queue)
+      const byLock = new Map<string, Array<number | string>>()
+      for (const element of elements) {
+        const sequences = byLock.get(element.lock)
+        if (sequences === undefined) byLock.set(element.lock, [element.sequence])
+        else sequences.push(element.sequence)
+      }
+      const guards = sql.or(
+        [...byLock].map(([lock, sequences]) => sql`(acquired_by = ${lock} AND ${sql.in("sequence", sequences)})`)
+      )
+      return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+          WHERE ${guards}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
+    }
+    const complete = (element: Element) => Effect.orDie(completions.write(element))
     const fail = (element: Element, cause: Cause.Cause<unknown>, queue: string) =>
       ack(
         sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'failed',
@@ -524,6 +535,7 @@ export const make = (options: {
         for (const row of sorted) {
           row.attempts = Number(row.attempts)
           row.lock = lock
+          row.queue = name
           held.add(row)
         }
         return sorted
@@ -539,7 +551,7 @@ export const make = (options: {
       retryDelay: (attempts: number) => Effect.Effect<Duration.Duration>,
       exit: Exit.Exit<unknown, unknown>
     ): Effect.Effect<void> => {
-      if (exit._tag === "Success") return complete(element, name)
+      if (exit._tag === "Success") return complete(element)
       const dead = deadLetterFromCause(exit.cause)
       if (dead !== undefined) return fail(element, dead, name)
       if (Cause.hasInterruptsOnly(exit.cause)) return interrupt(element, name)
