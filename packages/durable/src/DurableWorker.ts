@@ -471,15 +471,16 @@ export const make = <T extends JobType.Any>(
       Effect.gen(function*() {
         let free = options.concurrency
         const room = Latch.makeUnsafe(true)
+        // once claimed, a job is awaited and settled uninterruptibly: the pool's shutdown decides when it stops
         const run = (claimed: Claimed): Effect.Effect<void> =>
-          Effect.suspend(() => {
+          Effect.uninterruptible(Effect.suspend(() => {
             const current: { type: JobType.Any | undefined } = { type: undefined }
             return Effect.flatMap(Effect.exit(process(claimed, current)), (exit) => {
               free++
               room.openUnsafe()
               return claimed.settle(exit, retryDelayOf(current))
             })
-          })
+          }))
         const claimAndStart = Effect.uninterruptible(Effect.flatMap(claims.claim(free), (claimed) => {
           free -= claimed.length
           return Effect.as(
