@@ -1,21 +1,37 @@
 /**
  * A consumer process of the throughput benchmark. argv: system (fiberpool | pg-boss), store (sqlite | postgres),
- * db (file or URL), queue, concurrency. Connects, prints "ready", starts consuming on "go" (stdin), counts the
+ * db (file or URL), queue, concurrency. Connects (PostgreSQL: opens all `BENCH_PG_CONNECTIONS` of its pool, for both
+ * systems, so that no connection is opened and authenticated in the timed window), prints "ready", starts
+ * consuming on "go" (stdin), counts the
  * no-op jobs it ran and prints the count every 50 ms ("count N"), stops on SIGTERM, printing the CPU time it used
  * from "go" until then ("cpu MICROSECONDS": the consumer's start included, for both systems).
  */
 import { PgClient } from "@effect/sql-pg"
 import { DurableQueue, DurableWorker, JobType, SqliteClient } from "@fiberpool/durable"
 import { Effect, Exit, Layer, Redacted, Schema, Scope } from "effect"
+import { SqlClient } from "effect/sql"
 import { PgBoss } from "pg-boss"
 
 const [system, store, db, queue, concurrencyText] = process.argv.slice(2)
 const concurrency = Number(concurrencyText)
+const connections = Number(process.env.BENCH_PG_CONNECTIONS ?? 4)
+// statements that overlap, so that the pool opens every connection it may use
+const warmUp = "SELECT pg_sleep(0.05)"
 let count = 0
 let cpuAtGo: NodeJS.CpuUsage | undefined
+// BENCH_DEBUG=1: when the first and the last job ran, after go (ms), printed to stderr at the end
+let goAt = 0
+let firstAt: number | undefined
+let lastAt = 0
+const ran = (n: number) => {
+  count += n
+  lastAt = performance.now() - goAt
+  firstAt ??= lastAt
+}
 const go = new Promise<void>((resolve) =>
   process.stdin.once("data", () => {
     cpuAtGo = process.cpuUsage()
+    goAt = performance.now()
     resolve()
   })
 )
@@ -27,18 +43,31 @@ process.once("SIGTERM", async () => {
   clearInterval(report)
   console.log(`count ${count}`)
   console.log(`cpu ${cpu.user + cpu.system}`)
+  if (process.env.BENCH_DEBUG) {
+    console.error(
+      `consumer ${process.pid}: ${count} jobs, first at ${firstAt?.toFixed(0)} ms, last at ${lastAt.toFixed(0)} ms`
+    )
+  }
   process.exit(0)
 })
 
 if (system === "fiberpool") {
-  const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.sync(() => void count++) })
+  const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.sync(() => ran(1)) })
   const Sql = store === "sqlite"
     ? SqliteClient.layer({ filename: db, busyTimeout: "20 seconds" })
-    : PgClient.layer({ url: Redacted.make(db), maxConnections: Number(process.env.BENCH_PG_CONNECTIONS ?? 4) })
+    : PgClient.layer({ url: Redacted.make(db), maxConnections: connections })
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(
-    Layer.buildWithScope(DurableQueue.layerSql({ name: queue }).pipe(Layer.provide(Sql)), scope)
+    Layer.buildWithScope(DurableQueue.layerSql({ name: queue }).pipe(Layer.provideMerge(Sql)), scope)
   )
+  if (store === "postgres") {
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* Effect.all(Array.from({ length: connections }, () => sql.unsafe(warmUp)), { concurrency: "unbounded" })
+      }).pipe(Effect.provideContext(context))
+    )
+  }
   console.log("ready")
   await go
   await Effect.runPromise(
@@ -48,19 +77,20 @@ if (system === "fiberpool") {
 } else {
   const boss = new PgBoss({
     connectionString: db,
-    max: Number(process.env.BENCH_PG_CONNECTIONS ?? 4),
+    max: connections,
     supervise: false,
     schedule: false
   })
   boss.on("error", (error) => console.error(error))
   await boss.start()
+  await Promise.all(Array.from({ length: connections }, () => boss.getDb().executeSql(warmUp)))
   console.log("ready")
   await go
   await boss.work(
     queue,
     { batchSize: concurrency, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
     async (jobs) => {
-      count += jobs.length
+      ran(jobs.length)
     }
   )
   stop = () => boss.stop({ graceful: true })

@@ -13,7 +13,8 @@
  * fiberpool consumer's `maxConnections`), and each PostgreSQL cell runs in a database created for it and dropped
  * after (pg-boss is fastest on a fresh database: its tables and indexes hold no dead rows yet).
  *
- * Run: `FIBERPOOL_TEST_PG_URL=postgres://... node packages/durable/benchmark/throughput.ts [--quick] [--rounds 3]`
+ * Run: `FIBERPOOL_TEST_PG_URL=postgres://... node packages/durable/benchmark/throughput.ts [--quick] [--rounds 3]
+ * [--jobs 5000]`
  */
 import { PgClient } from "@effect/sql-pg"
 import { DurableQueue, JobType, SqliteClient } from "@fiberpool/durable"
@@ -29,7 +30,8 @@ const args = process.argv.slice(2)
 const quick = args.includes("--quick")
 const roundsAt = args.indexOf("--rounds")
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : quick ? 1 : 3
-const JOBS = quick ? 500 : 5000
+const jobsAt = args.indexOf("--jobs")
+const JOBS = jobsAt >= 0 ? Number(args[jobsAt + 1]) : quick ? 500 : 5000
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
 const CONNECTIONS = Number(process.env.BENCH_PG_CONNECTIONS ?? 4)
 const pgUrl = process.env.FIBERPOOL_TEST_PG_URL ?? process.env.DATABASE_URL
@@ -79,6 +81,33 @@ const admin = (statement: string) =>
       yield* sql.unsafe(statement)
     }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl!), maxConnections: 1 })), Effect.orDie)
   )
+
+/** The server processes (backends) connected to the cell's database, PostgreSQL on this machine. */
+const backendsOf = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`,
+    (rows) => rows.map((row) => Number(row.pid))
+  )
+// the kernel's clock ticks per second (USER_HZ), in which /proc/<pid>/stat counts CPU time
+const clockTicks = 100
+/** CPU ticks (user + system) of each process, from /proc; undefined when the server is not on this machine. */
+const serverTicks = (pids: ReadonlyArray<number>): Map<number, number> | undefined => {
+  if (pids.length === 0) return undefined
+  const ticks = new Map<number, number>()
+  for (const pid of pids) {
+    let stat: string
+    try {
+      stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    } catch {
+      // a backend that ended, or another machine's: counted only when every one is readable
+      if (!Fs.existsSync("/proc/self/stat")) return undefined
+      continue
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    ticks.set(pid, Number(fields[11]) + Number(fields[12]))
+  }
+  return ticks.size === 0 ? undefined : ticks
+}
 
 const runCell = async (cell: Cell): Promise<number> => {
   const queue = `bench_${process.pid}_${serial++}`
@@ -142,18 +171,27 @@ const runCell = async (cell: Cell): Promise<number> => {
       sql<{ c: unknown }>`SELECT COUNT(*) AS c FROM effect_queue WHERE queue_name = ${queue} AND state = 'completed'`
     : (sql: SqlClient.SqlClient) =>
       sql<{ c: unknown }>`SELECT COUNT(*) AS c FROM pgboss.job WHERE name = ${queue} AND state = 'completed'`
-  const millis = await Effect.runPromise(
+  const { millis, serverCpu } = await Effect.runPromise(
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
+      const backends = cell.store === "postgres" ? backendsOf(sql) : Effect.succeed([])
+      const before = serverTicks(yield* backends)
+      if (process.env.BENCH_DEBUG) console.log(`backends at go: ${before?.size}`)
       const start = performance.now()
       for (const c of children) c.child.stdin.write("go\n")
       while (Number((yield* completed(sql))[0].c) < JOBS) {
         if (performance.now() - start > 120_000) return yield* Effect.die(new Error(`${cell.name}: timed out`))
         yield* Effect.sleep("10 millis")
       }
-      return performance.now() - start
+      const millis = performance.now() - start
+      const after = serverTicks(yield* backends)
+      if (process.env.BENCH_DEBUG) console.log(`backends at end: ${after?.size}`)
+      let ticks: number | undefined = before === undefined || after === undefined ? undefined : 0
+      for (const [pid, t] of after ?? []) if (ticks !== undefined) ticks += t - (before!.get(pid) ?? 0)
+      return { millis, serverCpu: ticks === undefined ? undefined : ticks * (1_000_000 / clockTicks) / JOBS }
     }).pipe(Effect.provide(Sql), Effect.orDie)
   )
+  serverCpuPerJob.get(cell.name)!.push(serverCpu ?? Number.NaN)
 
   await Promise.all(children.map((c) =>
     new Promise<void>((resolve) => {
@@ -173,6 +211,8 @@ const runCell = async (cell: Cell): Promise<number> => {
 const results = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
 /** the consumer processes' CPU time (user + system, from "go" until stopped) per job, in microseconds */
 const cpuPerJob = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
+/** the PostgreSQL backends' CPU time per job (those connected to the cell's database), in microseconds */
+const serverCpuPerJob = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
 console.log(
   `durable throughput: ${JOBS} no-op jobs per cell, concurrency ${CONCURRENCY} and ${CONNECTIONS} connections per ` +
     `consumer process, a fresh PostgreSQL database per cell, ${rounds} round(s)`
@@ -183,9 +223,11 @@ for (let round = 0; round < rounds; round++) {
     const rate = await runCell(cell)
     results.get(cell.name)!.push(rate)
     const cpu = cpuPerJob.get(cell.name)!.at(-1)!
+    const server = serverCpuPerJob.get(cell.name)!.at(-1)!
     console.log(
       `  round ${round + 1}: ${cell.name.padEnd(36)} ${rate.toFixed(0).padStart(6)} jobs/s, ` +
-        `consumer CPU ${cpu.toFixed(0)} µs/job`
+        `consumer CPU ${cpu.toFixed(0)} µs/job` +
+        (Number.isNaN(server) ? "" : `, PostgreSQL CPU ${server.toFixed(0)} µs/job`)
     )
   }
 }
@@ -210,6 +252,15 @@ for (
   if (!mine?.length && !theirs?.length) continue
   console.log(`| ${label} | ${cellText(`fiberpool, ${suffix}`)} | ${cellText(`pg-boss, ${suffix}`)} | ${ratio} |`)
 }
-console.log("\nconsumer CPU per job (µs, user + system of every consumer process, medians):")
-for (const cell of cells) console.log(`  ${cell.name.padEnd(36)} ${median(cpuPerJob.get(cell.name)!).toFixed(0)}`)
+console.log(
+  "\nCPU per job (µs, medians): the consumers' (user + system of every consumer process), and PostgreSQL's (its" +
+    " backends serving the cell's database, from /proc, 10 ms ticks; – when not readable)"
+)
+for (const cell of cells) {
+  const server = median(serverCpuPerJob.get(cell.name)!)
+  console.log(
+    `  ${cell.name.padEnd(36)} consumers ${median(cpuPerJob.get(cell.name)!).toFixed(0).padStart(4)}, ` +
+      `PostgreSQL ${Number.isNaN(server) ? "–" : server.toFixed(0).padStart(4)}`
+  )
+}
 process.exit(0)

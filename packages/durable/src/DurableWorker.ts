@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
+import * as Latch from "effect/Latch"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -35,6 +36,7 @@ import {
 } from "./DurableQueue.ts"
 import { fire as fireSchedules } from "./DurableSchedule.ts"
 import * as QueueMetrics from "./internal/queueMetrics.ts"
+import type { Claimed, Claimer } from "./internal/sqlStore.ts"
 import * as Wakeups from "./internal/wakeups.ts"
 import * as JobType from "./JobType.ts"
 
@@ -191,7 +193,6 @@ export const make = <T extends JobType.Any>(
     const queue = yield* QueueService
     for (const type of options.types) yield* JobType.validate(type)
     yield* declareLimits(queue, options.types)
-    const context = yield* Effect.context<JobType.Services<T>>()
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
     const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)
     const known = [...registry.keys()]
@@ -201,6 +202,21 @@ export const make = <T extends JobType.Any>(
     const hints = yield* FiberSet.make<void>()
     // the readers of jobs' progress (see ProgressPersister)
     const progressReaders = yield* FiberSet.make<void>()
+
+    // the job spans: decided once, in `make`'s context (the claimers run in it)
+    const traced = options.spans === "always" || (options.spans !== "never" && (yield* isTraced))
+    // one decoder per type, made once
+    const decoders = new Map<JobType.Any, (input: unknown) => Effect.Effect<unknown, Schema.SchemaError>>()
+    const decoderOf = (type: JobType.Any) => {
+      let decode = decoders.get(type)
+      if (decode === undefined) {
+        decode = Schema.decodeUnknownEffect(type.payloadJson) as (
+          input: unknown
+        ) => Effect.Effect<unknown, Schema.SchemaError>
+        decoders.set(type, decode)
+      }
+      return decode
+    }
 
     const pool = yield* WorkerPool.make({
       name: options.name ?? queue.name,
@@ -314,7 +330,7 @@ export const make = <T extends JobType.Any>(
             type.maxAttempts
           )
         }
-        const decoded = yield* Effect.result(Schema.decodeUnknownEffect(type.payloadJson)(envelope.payload))
+        const decoded = yield* Effect.result(decoderOf(type)(envelope.payload))
         if (Result.isFailure(decoded)) {
           const error = new MalformedPayload({ jobId: envelope.id, jobType: type.name, issue: decoded.failure.message })
           return yield* deadLetter(envelope, error.message, item.attempts)
@@ -331,21 +347,21 @@ export const make = <T extends JobType.Any>(
         // value sent): a job that reports nothing costs no fiber.
         const progress = new ProgressPersister(progressReaders, (value) =>
           Effect.ignore(reportProgress(envelope, item.attempts)(value), { log: "Warn" }))
-        // The services the handler needs come from `make`'s context; the span and log annotations from the
-        // pool's job fiber (providing `make`'s whole context would parent every handler span to `make`'s span).
+        // The handler runs in the pool's job fiber, whose context is this worker's (the pool runs a job in its
+        // submitter's, and the claimers are `make`'s children, so it holds every service of `make`'s context), with
+        // the job's span and log annotations: it only needs the job's progress reporters added (two overlays, no
+        // copy of the context per job).
         let job: Effect.Effect<unknown, unknown> = Effect.updateContext(
           type.handler(decoded.success, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
           (current: Context.Context<never>) => {
-            const merged = Context.add(
-              Context.merge(context, current),
-              JobType.CurrentProgress,
-              reportProgress(envelope, item.attempts)
-            )
-            const info = Context.getOption(current, Job.Current)
-            return info._tag === "Some" ? Context.add(merged, Job.Current, progress.watch(info.value)) : merged
+            const withProgress = Context.add(current, JobType.CurrentProgress, reportProgress(envelope, item.attempts))
+            const info = Context.getOrUndefined(current, Job.Current)
+            return (info === undefined
+              ? withProgress
+              : Context.add(withProgress, Job.Current, progress.watch(info))) as Context.Context<JobType.Services<T>>
           }
         )
-        if (options.spans === "always" || (options.spans !== "never" && (yield* isTraced))) {
+        if (traced) {
           job = Effect.withSpan(job, `process ${queue.name}`, {
             kind: "consumer",
             // a child of the producer's span, in the producer's trace; a job enqueued untraced starts its own
@@ -377,10 +393,17 @@ export const make = <T extends JobType.Any>(
           // the pool is closing (or runs a job with the same id): hand the job back untouched
           return yield* Effect.interrupt
         }
-        yield* progress.attach(submitted.success)
+        // most jobs report nothing: then there is no reader to start or to wait for
+        const reader = progress.attach(submitted.success)
+        if (reader !== undefined) {
+          yield* reader
+        }
         const exit = yield* submitted.success.exit
         // the last report is stored before the outcome, so a producer that sees the result sees it too
-        yield* progress.await
+        const stored = progress.await
+        if (stored !== undefined) {
+          yield* stored
+        }
         if (Exit.isSuccess(exit)) {
           if (type.resultJson === undefined) {
             return yield* record(envelope, undefined, { status: "succeeded", result: null })
@@ -415,6 +438,10 @@ export const make = <T extends JobType.Any>(
     // once claimed, the job is awaited uninterruptibly: the pool's shutdown decides when it stops. The claim is
     // settled (the store's acknowledgement) in the background, so the next claim does not wait for that round
     // trip; the shutdown waits for every pending settlement.
+    // the retry delay of a job whose type `process` found (none yet: at once)
+    const retryDelayOf = (current: { type: JobType.Any | undefined }) => (attempts: number) =>
+      current.type === undefined ? Effect.succeed(Duration.zero) : JobType.retryDelay(current.type, attempts)
+
     const settlements = yield* FiberSet.make<void>()
     const claimOnce = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
@@ -424,8 +451,7 @@ export const make = <T extends JobType.Any>(
           const item = yield* restore(queue.store.take({
             name: queue.name,
             maxAttempts: storeMaxAttempts,
-            retryDelay: (attempts) =>
-              current.type === undefined ? Effect.succeed(Duration.zero) : JobType.retryDelay(current.type, attempts)
+            retryDelay: retryDelayOf(current)
           })).pipe(
             Scope.provide(scope),
             Effect.mapError((cause) => new StoreError({ operation: "claim", cause }))
@@ -436,6 +462,50 @@ export const make = <T extends JobType.Any>(
         return yield* exit
       })
     )
+
+    // Batched claims (SQL stores): one fiber claims as many jobs as there are free slots in one statement and
+    // starts each at once; a job's slot is free again when it has run, and its claim settles in the background
+    // (completions group-committed by the store). Claiming and starting a batch is uninterruptible, so no claimed
+    // job is left unstarted: the shutdown stops the loop while it waits (for room or for work).
+    const batchClaimer = (claims: Claimer): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        let free = options.concurrency
+        const room = Latch.makeUnsafe(true)
+        // once claimed, a job is awaited and settled uninterruptibly: the pool's shutdown decides when it stops
+        const run = (claimed: Claimed): Effect.Effect<void> =>
+          Effect.uninterruptible(Effect.suspend(() => {
+            const current: { type: JobType.Any | undefined } = { type: undefined }
+            return Effect.flatMap(Effect.exit(process(claimed, current)), (exit) => {
+              free++
+              room.openUnsafe()
+              return claimed.settle(exit, retryDelayOf(current))
+            })
+          }))
+        const claimAndStart = Effect.uninterruptible(Effect.flatMap(claims.claim(free), (claimed) => {
+          free -= claimed.length
+          return Effect.as(
+            Effect.forEach(claimed, (job) => FiberSet.run(settlements, run(job), { startImmediately: true }), {
+              discard: true
+            }),
+            claimed.length
+          )
+        }))
+        while (!(yield* WorkerPool.stats(pool)).closed) {
+          if (free <= 0) {
+            room.closeUnsafe()
+            yield* room.await
+            continue
+          }
+          const started = yield* Effect.result(claimAndStart)
+          if (Result.isFailure(started)) {
+            // the store is unreachable: don't spin
+            yield* Effect.logWarning("claiming jobs failed; retrying in 500 millis", started.failure)
+            yield* Effect.sleep("500 millis")
+          } else if (started.success === 0) {
+            yield* claims.awaitWork
+          }
+        }
+      })
 
     const claimer = Effect.gen(function*() {
       // the pool may close on its own (a `Shutdown.Controller` asked it to): then stop claiming
@@ -453,8 +523,18 @@ export const make = <T extends JobType.Any>(
     })
 
     const fibers: Array<Fiber.Fiber<void>> = []
-    for (let i = 0; i < options.concurrency; i++) {
-      fibers.push(yield* Effect.forkDetach(claimer, { startImmediately: true }))
+    const makeClaimer = queue.jobs?.claimer
+    if (makeClaimer !== undefined) {
+      const claims = yield* makeClaimer({
+        name: queue.name,
+        maxAttempts: storeMaxAttempts,
+        maxBytes: queue.maxPayloadBytes
+      })
+      fibers.push(yield* Effect.forkDetach(batchClaimer(claims), { startImmediately: true }))
+    } else {
+      for (let i = 0; i < options.concurrency; i++) {
+        fibers.push(yield* Effect.forkDetach(claimer, { startImmediately: true }))
+      }
     }
     // housekeeping: dead-letter rows no claim can take, apply the retention; a failure is logged and retried at
     // the next round, never fatal
@@ -626,41 +706,46 @@ class ProgressPersister {
     )
   }
   watch(info: Job.Info): Job.Info {
-    const report = (value: unknown) =>
-      Effect.andThen(
-        info.progress(value),
-        Effect.suspend(() => {
-          this.reported = true
-          return this.start()
-        })
-      )
-    return {
-      get id() {
-        return info.id
-      },
-      get pool() {
-        return info.pool
-      },
-      get attempt() {
-        return info.attempt
-      },
-      get metadata() {
-        return info.metadata
-      },
-      get deadline() {
-        return info.deadline
-      },
-      progress: report
-    }
+    return new WatchedInfo(info, this)
   }
-  attach(handle: { readonly progressUpdates: Stream.Stream<unknown> }): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      this.handle = handle
-      return this.start()
-    })
+  /** gives the handle; when the job has reported, the effect that starts the reader (undefined: nothing to do) */
+  attach(handle: { readonly progressUpdates: Stream.Stream<unknown> }): Effect.Effect<void> | undefined {
+    this.handle = handle
+    return this.reported ? this.start() : undefined
   }
-  get await(): Effect.Effect<void> {
-    return Effect.suspend(() => this.fiber === undefined ? Effect.void : Effect.asVoid(Fiber.await(this.fiber)))
+  /** a reader was started: waits until it has stored the last report (undefined: no reader) */
+  get await(): Effect.Effect<void> | undefined {
+    return this.fiber === undefined ? undefined : Effect.asVoid(Fiber.await(this.fiber))
+  }
+  /** @internal called by `WatchedInfo.progress` after the pool took the report */
+  onReport(): Effect.Effect<void> {
+    this.reported = true
+    return this.start()
+  }
+}
+
+/** A job's `Job.Info` whose progress reports also start the job's `ProgressPersister` (a class: one per job). */
+class WatchedInfo implements Job.Info {
+  readonly info: Job.Info
+  readonly progress: (value: unknown) => Effect.Effect<void>
+  constructor(info: Job.Info, persister: ProgressPersister) {
+    this.info = info
+    this.progress = (value) => Effect.andThen(info.progress(value), Effect.suspend(() => persister.onReport()))
+  }
+  get id() {
+    return this.info.id
+  }
+  get pool() {
+    return this.info.pool
+  }
+  get attempt() {
+    return this.info.attempt
+  }
+  get metadata() {
+    return this.info.metadata
+  }
+  get deadline() {
+    return this.info.deadline
   }
 }
 

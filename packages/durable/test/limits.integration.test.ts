@@ -137,6 +137,38 @@ describe.each(stores)("limits on $name", (store) => {
   )
 
   sqlTest(
+    "a running worker does not claim a job over its limit that arrives later: it stays pending, unrun, and the jobs behind it run",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const ran: Array<string> = []
+        const Tracked = JobType.make({
+          name: "tracked",
+          payload: Schema.Struct({ data: Schema.String }),
+          result: Schema.Number,
+          handler: ({ data }) => Effect.sync(() => ran.push(data.slice(0, 10))).pipe(Effect.as(data.length))
+        })
+        // the worker's maintenance ran at its start, on an empty queue, and not again during the test
+        yield* startConsumer(connect({ maintenanceInterval: "1 hour" }), { types: [Tracked], concurrency: 4 })
+        const producer = yield* connectProducer(connect({ maxPayloadBytes: 32 * MiB }))
+        yield* DurableQueue.enqueue(Tracked, { data: bigText(2 * MiB) }, { id: "large" }).pipe(
+          Effect.provideContext(producer)
+        )
+        yield* DurableQueue.enqueue(Tracked, { data: "behind" }, { id: "behind" }).pipe(Effect.provideContext(producer))
+        assert.strictEqual(yield* DurableQueue.result(Tracked, "behind").pipe(Effect.provideContext(producer)), 6)
+        // claimed, it would have run (the payload decodes): the claim leaves it for the maintenance
+        assert.deepStrictEqual(ran, ["behind"])
+        const row = yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql<{ readonly state: string; readonly attempts: number | string }>`
+            SELECT state, attempts FROM effect_queue WHERE queue_name = ${connect.queueName} AND id = 'large'`
+        }).pipe(Effect.provide(connect.sql!))
+        assert.deepStrictEqual(row.map((r) => [r.state, Number(r.attempts)]), [["pending", 0]])
+      }),
+    60_000
+  )
+
+  sqlTest(
     "a stored row whose JSON cannot be read ends as a listed dead letter, and result() answers",
     () =>
       Effect.gen(function*() {

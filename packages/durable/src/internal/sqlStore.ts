@@ -31,6 +31,7 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Latch from "effect/Latch"
 import * as MutableRef from "effect/MutableRef"
 import * as PersistedQueue from "effect/persistence/PersistedQueue"
@@ -71,8 +72,44 @@ export interface Offered {
   readonly inserted: boolean
 }
 
+/**
+ * A job claimed by a {@link Claimer}: its row's id, attempt (counted at the claim) and parsed element. `settle`
+ * ends the claim by the outcome of its run, as a `take`'s scope does: success → completed; effect's dead-letter
+ * signal → failed; interruption only → handed back, the attempt not counted; a failure → retried after
+ * `retryDelay(attempts)`, or failed at the store's `maxAttempts`. It never fails (its writes retry up to the lease).
+ */
+export interface Claimed {
+  readonly id: string
+  readonly attempts: number
+  readonly element: unknown
+  readonly settle: (
+    exit: Exit.Exit<unknown, unknown>,
+    retryDelay: (attempts: number) => Effect.Effect<Duration.Duration>
+  ) => Effect.Effect<void>
+}
+
+/**
+ * Claims a queue's jobs in batches, for a worker that runs many at once: one statement claims up to `size` rows
+ * (in claim order, within the shared limits), where `take` hands out one job per call. Made per worker, scoped.
+ */
+export interface Claimer {
+  /** claims up to `size` jobs in one statement (none when none is due); an unreadable row is failed, not returned */
+  readonly claim: (size: number) => Effect.Effect<ReadonlyArray<Claimed>, SqlError>
+  /** waits until a job may be due: the poll interval, or a nudge (an enqueue in this process, a wake-up) */
+  readonly awaitWork: Effect.Effect<void>
+}
+
 /** The store with what the durable queue needs beyond `PersistedQueueStore`. */
 export interface JobStore {
+  /** batched claims (the SQL stores); without it a worker claims through `store.take`, one job per call */
+  readonly claimer?:
+    | ((options: {
+      readonly name: string
+      readonly maxAttempts: number
+      /** rows whose element is over this many bytes are not claimed (the worker's `maxPayloadBytes`) */
+      readonly maxBytes?: number | undefined
+    }) => Effect.Effect<Claimer, never, Scope.Scope>)
+    | undefined
   readonly store: PersistedQueue.PersistedQueueStore["Service"]
   /** stores a job: its id, or the id of the job that suppressed it (dedupe); `inserted`: whether it was stored */
   readonly offerJob: (options: OfferJob) => Effect.Effect<Offered, PersistedQueue.PersistedQueueError>
@@ -215,6 +252,7 @@ export const make = (options: {
       readonly visible_epoch: number | string
       attempts: number
       lock: string
+      queue: string
     }
 
     interface QueueState {
@@ -244,16 +282,29 @@ export const make = (options: {
       : sql.literal("sequence, id, element, attempts, job_type, rank, julianday(visible_at) AS visible_epoch")
     const claimSet = (lock: Fragment) => sql`acquired_at = ${now}, acquired_by = ${lock}, attempts = attempts + 1`
 
-    const claimPlain = (name: string, maxAttempts: number, size: number, lock: Fragment) =>
+    // A claimer with a payload limit leaves a picked row over it where it is (the maintenance dead-letters it): a
+    // row too large to read would fail the whole claim (PostgreSQL's driver drops the connection on it), and the
+    // rows picked with it would wait behind it. Checked on the picked rows only, not on the backlog.
+    const withinLimit = (maxBytes: number | undefined) =>
+      maxBytes === undefined
+        ? sql.literal("")
+        : sql`AND ${sql.literal(isPg ? "octet_length(element)" : "length(CAST(element AS BLOB))")} <= ${maxBytes}`
+    const claimPlain = (
+      name: string,
+      maxAttempts: number,
+      size: number,
+      lock: Fragment,
+      maxBytes: number | undefined
+    ) =>
       sql<Element>`
         UPDATE ${table} SET ${claimSet(lock)}
         WHERE sequence IN (
           SELECT sequence FROM ${table}
           WHERE ${available(name, maxAttempts)}
           ORDER BY ${order}
-          LIMIT ${sql.literal(String(size))}
+          LIMIT ${size}
           ${skipLocked}
-        )
+        ) ${withinLimit(maxBytes)}
         RETURNING ${returning}`
 
     // Counts what every process holds and started, then claims within the room left, all under the queue's lock.
@@ -262,7 +313,8 @@ export const make = (options: {
       maxAttempts: number,
       size: number,
       lock: Fragment,
-      limits: ReadonlyMap<string, TypeLimits>
+      limits: ReadonlyMap<string, TypeLimits>,
+      maxBytes: number | undefined
     ) =>
       sql.withTransaction(Effect.gen(function*() {
         if (isPg) yield* sql`SELECT pg_advisory_xact_lock(hashtext(${lockKey(name)}))`
@@ -300,14 +352,14 @@ export const make = (options: {
         const branches: Array<Fragment> = [sql`
           SELECT sequence, rank, visible_at FROM ${table}
           WHERE ${available(name, maxAttempts)} AND (job_type IS NULL OR NOT ${sql.in("job_type", types)})
-          ORDER BY ${order} LIMIT ${sql.literal(String(size))} ${skipLocked}`]
+          ORDER BY ${order} LIMIT ${size} ${skipLocked}`]
         for (const type of types) {
           const n = room.get(type)!
           if (n <= 0) continue
           branches.push(sql`
             SELECT sequence, rank, visible_at FROM ${table}
             WHERE ${available(name, maxAttempts)} AND job_type = ${type}
-            ORDER BY ${order} LIMIT ${sql.literal(String(n))} ${skipLocked}`)
+            ORDER BY ${order} LIMIT ${n} ${skipLocked}`)
         }
         const ctes = sql.csv(branches.map((branch, i) => sql`${sql(`b${i}`)} AS (${branch})`))
         const union = sql.join(" UNION ALL ", false)(
@@ -315,10 +367,10 @@ export const make = (options: {
         )
         const claimed = yield* sql<Element>`
           WITH ${ctes}, picked AS (
-            SELECT sequence FROM (${union}) c ORDER BY ${order} LIMIT ${sql.literal(String(size))}
+            SELECT sequence FROM (${union}) c ORDER BY ${order} LIMIT ${size}
           )
           UPDATE ${table} SET ${claimSet(lock)}
-          WHERE sequence IN (SELECT sequence FROM picked)
+          WHERE sequence IN (SELECT sequence FROM picked) ${withinLimit(maxBytes)}
           RETURNING ${returning}`
         const starts = claimed.filter((row) => row.job_type !== null && limits.get(row.job_type)?.rate !== undefined)
         if (starts.length > 0) {
@@ -351,17 +403,19 @@ export const make = (options: {
     const ackRetrySchedule = Schedule.min([Schedule.exponential(200, 1.5), Schedule.spaced(5000)]).pipe(
       Schedule.upTo({ duration: lockExpiration })
     )
-    // `write` retries on its own (ackRetrySchedule); a settled element leaves `held`, so its lock is not renewed
+    // a settled element leaves `held`, so its lock is not renewed
+    const release = (element: Element, queue: string) => {
+      held.delete(element)
+      // a settled claim of a limited type frees room: look again at once
+      if (element.job_type !== null && queueStates.peek(queue)?.limits.has(element.job_type)) {
+        queueStates.peek(queue)?.nudge.openUnsafe()
+      }
+    }
+    // `write` retries on its own (ackRetrySchedule)
     const settle = (write: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
       write.pipe(
         Effect.orDie,
-        Effect.ensuring(Effect.sync(() => {
-          held.delete(element)
-          // a settled claim of a limited type frees room: look again at once
-          if (element.job_type !== null && queueStates.peek(queue)?.limits.has(element.job_type)) {
-            queueStates.peek(queue)?.nudge.openUnsafe()
-          }
-        })),
+        Effect.ensuring(Effect.sync(() => release(element, queue))),
         Effect.asVoid
       )
     const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
@@ -372,21 +426,41 @@ export const make = (options: {
     // (grouped by lock, so a row re-claimed under another lock of this process is never completed by mistake).
     const completions = yield* GroupCommit.make<Element, SqlError>({
       maxSize: 500,
-      flush: (elements) => {
-        const byLock = new Map<string, Array<number | string>>()
-        for (const element of elements) {
-          const sequences = byLock.get(element.lock)
-          if (sequences === undefined) byLock.set(element.lock, [element.sequence])
-          else sequences.push(element.sequence)
-        }
-        const guards = sql.or(
-          [...byLock].map(([lock, sequences]) => sql`(acquired_by = ${lock} AND ${sql.in("sequence", sequences)})`)
+      // the batch's elements are released together, however the statement ends
+      flush: (elements) =>
+        Effect.ensuring(
+          completeAll(elements),
+          Effect.sync(() => {
+            for (const element of elements) release(element, element.queue)
+          })
         )
-        return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
-          WHERE ${guards}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
-      }
     })
-    const complete = (element: Element, queue: string) => settle(completions.write(element), element, queue)
+    const completeAll = (elements: ReadonlyArray<Element>): Effect.Effect<void, SqlError> => {
+      if (isPg) {
+        // one statement text whatever the batch (arrays as parameters): prepared once per connection, where a
+        // list of placeholders would be a new statement to parse and plan for every batch size
+        const sequences = elements.map((element) => String(element.sequence))
+        const locks = elements.map((element) => element.lock)
+        return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+            FROM unnest(${sequences}::bigint[], ${locks}::uuid[]) AS done(s, l)
+            WHERE ${table}.sequence = done.s AND ${table}.acquired_by = done.l`.pipe(
+          Effect.retry(ackRetrySchedule),
+          Effect.asVoid
+        )
+      }
+      const byLock = new Map<string, Array<number | string>>()
+      for (const element of elements) {
+        const sequences = byLock.get(element.lock)
+        if (sequences === undefined) byLock.set(element.lock, [element.sequence])
+        else sequences.push(element.sequence)
+      }
+      const guards = sql.or(
+        [...byLock].map(([lock, sequences]) => sql`(acquired_by = ${lock} AND ${sql.in("sequence", sequences)})`)
+      )
+      return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+          WHERE ${guards}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
+    }
+    const complete = (element: Element) => Effect.orDie(completions.write(element))
     const fail = (element: Element, cause: Cause.Cause<unknown>, queue: string) =>
       ack(
         sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'failed',
@@ -421,6 +495,109 @@ export const make = (options: {
       Effect.forkScoped
     )
 
+    // flips exhausted rows whose lock expired (a worker crashed on the final attempt) to failed, while the scope lives
+    const upkeep = (name: string, state: QueueState) =>
+      Effect.suspend(() =>
+        sql`
+          UPDATE ${table}
+          SET state = 'failed', acquired_at = NULL, acquired_by = NULL, updated_at = ${now},
+            last_failure = COALESCE(last_failure, 'Lock expired after final attempt')
+          WHERE queue_name = ${name} AND state = 'pending' AND attempts >= ${state.maxAttempts}
+          AND (acquired_at IS NULL OR acquired_at < ${expiresAt})`
+      ).pipe(
+        Effect.tapCause(Effect.logWarning),
+        Effect.ignore,
+        Effect.schedule(Schedule.spaced(lockRefreshInterval)),
+        Effect.forkScoped,
+        Effect.interruptible
+      )
+
+    // One claim statement under a fresh lock: the rows in claim order, held (their locks refreshed) until settled.
+    const poll = (
+      name: string,
+      state: QueueState,
+      size: number,
+      maxBytes: number | undefined
+    ): Effect.Effect<Array<Element>, SqlError> => {
+      const lock = crypto.randomUUID()
+      const lockSql = sql`${lock}`
+      const limits = state.limits
+      const claimed = limits.size === 0
+        ? claimPlain(name, state.maxAttempts, size, lockSql, maxBytes)
+        : claimLimited(name, state.maxAttempts, size, lockSql, limits, maxBytes)
+      return Effect.map(claimed, (results) => {
+        const sorted = results.length < 2 ?
+          [...results] :
+          [...results].sort((a, b) =>
+            Number(a.rank) - Number(b.rank) || Number(a.visible_epoch) - Number(b.visible_epoch) ||
+            Number(a.sequence) - Number(b.sequence)
+          )
+        for (const row of sorted) {
+          row.attempts = Number(row.attempts)
+          row.lock = lock
+          row.queue = name
+          held.add(row)
+        }
+        return sorted
+      })
+    }
+    const awaitWork = (state: QueueState) => Effect.race(Effect.sleep(pollInterval), state.nudge.await)
+
+    // How a claim ends, by its run's exit (see `Claimed`): the one place that decides it, for `take` and `claimer`.
+    const settleExit = (
+      element: Element,
+      name: string,
+      maxAttempts: number,
+      retryDelay: (attempts: number) => Effect.Effect<Duration.Duration>,
+      exit: Exit.Exit<unknown, unknown>
+    ): Effect.Effect<void> => {
+      if (exit._tag === "Success") return complete(element)
+      const dead = deadLetterFromCause(exit.cause)
+      if (dead !== undefined) return fail(element, dead, name)
+      if (Cause.hasInterruptsOnly(exit.cause)) return interrupt(element, name)
+      if (element.attempts >= maxAttempts) return fail(element, exit.cause, name)
+      return Effect.flatMap(retryDelay(element.attempts), (delay) => retry(element, delay, exit.cause, name))
+    }
+    const unreadable = (element: Element, name: string) =>
+      fail(element, Cause.die(new Error("the element is not JSON")), name)
+
+    const claimer = (
+      claimerOptions: { readonly name: string; readonly maxAttempts: number; readonly maxBytes?: number | undefined }
+    ) =>
+      Effect.gen(function*() {
+        const name = claimerOptions.name
+        const state = queueStates.get(name)
+        state.maxAttempts = claimerOptions.maxAttempts
+        yield* upkeep(name, state)
+        const claim = (size: number): Effect.Effect<ReadonlyArray<Claimed>, SqlError> =>
+          Effect.suspend(() => {
+            // closed before the statement: a nudge that arrives while it runs is not lost (see `awaitWork`)
+            state.nudge.closeUnsafe()
+            return Effect.flatMap(poll(name, state, size, claimerOptions.maxBytes), (rows) => {
+              const claimed: Array<Claimed> = []
+              const bad: Array<Element> = []
+              for (const element of rows) {
+                const parsed = parseJson(element.element)
+                if (parsed === parseFailed) {
+                  bad.push(element)
+                  continue
+                }
+                claimed.push({
+                  id: element.id,
+                  attempts: element.attempts,
+                  element: parsed,
+                  settle: (exit, retryDelay) => settleExit(element, name, state.maxAttempts, retryDelay, exit)
+                })
+              }
+              // a row that cannot be parsed never succeeds: fail it
+              return bad.length === 0
+                ? Effect.succeed(claimed)
+                : Effect.as(Effect.forEach(bad, (element) => unreadable(element, name), { discard: true }), claimed)
+            })
+          })
+        return { claim, awaitWork: awaitWork(state) } satisfies Claimer
+      })
+
     const mailboxes = yield* RcMap.make({
       lookup: Effect.fnUntraced(function*(name: string) {
         const state = queueStates.get(name)
@@ -440,51 +617,19 @@ export const make = (options: {
           )
         )
 
-        // flip exhausted rows whose lock expired (a worker crashed on the final attempt) to failed
-        yield* Effect.suspend(() =>
-          sql`
-            UPDATE ${table}
-            SET state = 'failed', acquired_at = NULL, acquired_by = NULL, updated_at = ${now},
-              last_failure = COALESCE(last_failure, 'Lock expired after final attempt')
-            WHERE queue_name = ${name} AND state = 'pending' AND attempts >= ${state.maxAttempts}
-            AND (acquired_at IS NULL OR acquired_at < ${expiresAt})`
-        ).pipe(
-          Effect.tapCause(Effect.logWarning),
-          Effect.ignore,
-          Effect.schedule(Schedule.spaced(lockRefreshInterval)),
-          Effect.forkScoped,
-          Effect.interruptible
-        )
-
-        const poll = (size: number, lock: string) => {
-          const lockSql = sql`${lock}`
-          const limits = state.limits
-          return limits.size === 0
-            ? claimPlain(name, state.maxAttempts, size, lockSql)
-            : claimLimited(name, state.maxAttempts, size, lockSql, limits)
-        }
+        yield* upkeep(name, state)
 
         yield* Effect.gen(function*() {
           while (true) {
             yield* pollLatch.await
             yield* Effect.yieldNow
             state.nudge.closeUnsafe()
-            const lock = crypto.randomUUID()
-            const results = takers.current === 0 ? [] : yield* poll(takers.current, lock)
-            if (results.length === 0) {
-              yield* Effect.race(Effect.sleep(pollInterval), state.nudge.await)
+            const sorted = takers.current === 0 ? [] : yield* poll(name, state, takers.current, undefined)
+            if (sorted.length === 0) {
+              yield* awaitWork(state)
               continue
             }
             takenLatch.closeUnsafe()
-            const sorted = [...results].sort((a, b) =>
-              Number(a.rank) - Number(b.rank) || Number(a.visible_epoch) - Number(b.visible_epoch) ||
-              Number(a.sequence) - Number(b.sequence)
-            )
-            for (const row of sorted) {
-              row.attempts = Number(row.attempts)
-              row.lock = lock
-              held.add(row)
-            }
             yield* Queue.offerAll(queue, sorted)
             yield* takenLatch.await
             yield* Effect.yieldNow
@@ -540,20 +685,12 @@ export const make = (options: {
               const parsed = parseJson(element.element)
               if (parsed === parseFailed) {
                 // a row that cannot be parsed never succeeds: fail it and take the next one
-                return Effect.andThen(fail(element, Cause.die(new Error("the element is not JSON")), name), loop)
+                return Effect.andThen(unreadable(element, name), loop)
               }
               return Effect.as(
-                Effect.addFinalizer((exit) => {
-                  if (exit._tag === "Success") return complete(element, name)
-                  const dead = deadLetterFromCause(exit.cause)
-                  if (dead !== undefined) return fail(element, dead, name)
-                  if (Cause.hasInterruptsOnly(exit.cause)) return interrupt(element, name)
-                  if (element.attempts >= takeOptions.maxAttempts) return fail(element, exit.cause, name)
-                  return Effect.flatMap(
-                    takeOptions.retryDelay(element.attempts),
-                    (delay) => retry(element, delay, exit.cause, name)
-                  )
-                }),
+                Effect.addFinalizer((exit) =>
+                  settleExit(element, name, takeOptions.maxAttempts, takeOptions.retryDelay, exit)
+                ),
                 { id: element.id, attempts: element.attempts, element: parsed }
               )
             })
@@ -580,6 +717,7 @@ export const make = (options: {
 
     return {
       store,
+      claimer,
       offerJob: (job) => offerJob(job).pipe(Effect.catchCause(wrapError("Failed to offer element to persisted queue"))),
       prune: (queue) =>
         sql`DELETE FROM ${dedupeTable} WHERE queue_name = ${queue} AND expires_at <= ${nowMillis}`.pipe(
