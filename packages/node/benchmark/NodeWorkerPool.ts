@@ -3,13 +3,18 @@
  *
  * - "64 jobs of ~20 ms CPU on 2 threads": wall time, and the speed-up over running them on the main thread.
  * - "10k tiny tasks at once": time per task, all submitted together.
- * - "one-at-a-time round trips": time per task, each awaited before the next, and the main thread's CPU time per
- *   task (`process.threadCpuUsage`): what the pool itself costs, apart from waiting for the thread.
+ * - "one-at-a-time round trips": time per task, each awaited before the next, the main thread's CPU time per
+ *   task (`process.threadCpuUsage`): what the pool itself costs, apart from waiting for the thread, and the CPU time
+ *   of the process' other threads per task (`process.cpuUsage` minus the main thread's: the pool's threads, and
+ *   V8's and libuv's helper threads).
  * - "graceful close with 100 in flight": 100 jobs of ~5 ms submitted, then the pool is closed at once; how
  *   many completed and how long the close took, against the ideal 100 × 5 ms / 2 threads.
  *
  * Every case checks its results (a skipped or lost job shows). Not part of `npm test`.
- * Run: `node packages/node/benchmark/NodeWorkerPool.ts [--quick | --rounds N]` (default 3 rounds)
+ * Run: `node packages/node/benchmark/NodeWorkerPool.ts [--quick | --rounds N] [--only CASES] [--trips N]` (default 3
+ * rounds). `--only trip` runs the round-trip case alone (`cpu`, `burst`, `trip`, `close`, comma-separated), e.g.
+ * `--only trip --rounds 15 --trips 10000` for more round-trip samples; `--trips` sets the round trips per sample
+ * (default 2000).
  */
 import { Effect } from "effect"
 import assert from "node:assert"
@@ -21,11 +26,18 @@ import { Echo, Work } from "./thread-bench-tasks.ts"
 import { work } from "./thread-work.ts"
 
 const quick = process.argv.includes("--quick")
-const roundsFlag = process.argv.indexOf("--rounds")
-const rounds = quick ? 1 : roundsFlag > 0 ? Number(process.argv[roundsFlag + 1]) : 3
+const flag = (name: string): string | undefined => {
+  const index = process.argv.indexOf(name)
+  return index > 0 ? process.argv[index + 1] : undefined
+}
+const rounds = quick ? 1 : Number(flag("--rounds") ?? 3)
+type Case = "cpu" | "burst" | "trip" | "close"
+const cases = new Set<string>((flag("--only") ?? "cpu,burst,trip,close").split(","))
+for (const name of cases) assert.ok(["cpu", "burst", "trip", "close"].includes(name), `--only: unknown case ${name}`)
+const runs = (name: Case): boolean => cases.has(name)
 const cpuJobs = quick ? 8 : 64
 const burst = quick ? 500 : 10_000
-const trips = quick ? 200 : 2_000
+const trips = quick ? 200 : Number(flag("--trips") ?? 2_000)
 const closeJobs = quick ? 20 : 100
 // every pool first runs this many tiny tasks (and 4 CPU jobs), so that all are measured with their code warm
 const warmup = quick ? 200 : 3_000
@@ -56,6 +68,7 @@ interface Sample {
   burstMicros: number
   tripMicros: number
   tripCpuMicros: number
+  tripOtherCpuMicros: number
   closeCompleted: number
   closeMillis: number
 }
@@ -68,6 +81,25 @@ const mainCpu = (): number => {
   return usage.user + usage.system
 }
 
+/** The whole process' CPU time so far, in µs. */
+const processCpu = (): number => {
+  const usage = process.cpuUsage()
+  return usage.user + usage.system
+}
+
+/** Starts timing the round trips; the returned function ends it (all per round trip). */
+const tripTimer = () => {
+  const start = performance.now()
+  const cpu = mainCpu()
+  const all = processCpu()
+  return () => {
+    const tripMicros = (performance.now() - start) * 1000 / trips
+    const tripCpuMicros = (mainCpu() - cpu) / trips
+    const tripOtherCpuMicros = (processCpu() - all) / trips - tripCpuMicros
+    return { tripMicros, tripCpuMicros, tripOtherCpuMicros }
+  }
+}
+
 const timeMain = () => {
   const start = performance.now()
   let sum = 0
@@ -76,6 +108,10 @@ const timeMain = () => {
   return performance.now() - start
 }
 
+// the figures of a case that did not run
+const skipped = { cpuMillis: NaN, burstMicros: NaN, closeCompleted: NaN, closeMillis: NaN }
+const noTrips = { tripMicros: NaN, tripCpuMicros: NaN, tripOtherCpuMicros: NaN }
+
 const fiberpool = (mainMillis: number): Promise<Sample> =>
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const pool = yield* NodeWorkerPool.make({ worker: workerUrl, threads, capacity: Infinity })
@@ -83,31 +119,46 @@ const fiberpool = (mainMillis: number): Promise<Sample> =>
       Effect.forEach(Array.from({ length: n }, (_, i) => i), f, { concurrency: "unbounded" })
     yield* all(warmup, (i) => NodeWorkerPool.run(pool, Echo, i))
     yield* all(4, (i) => NodeWorkerPool.run(pool, Work, inputs[i % inputs.length]))
+    const sample: Sample = { mainMillis, ...skipped, ...noTrips }
+    let jobs = warmup + 4
 
-    let start = performance.now()
-    const results = yield* all(cpuJobs, (i) => NodeWorkerPool.run(pool, Work, inputs[i]))
-    const cpuMillis = performance.now() - start
-    assert.strictEqual(results.reduce((a, b) => a + b, 0), expected)
+    if (runs("cpu")) {
+      const start = performance.now()
+      const results = yield* all(cpuJobs, (i) => NodeWorkerPool.run(pool, Work, inputs[i]))
+      sample.cpuMillis = performance.now() - start
+      assert.strictEqual(results.reduce((a, b) => a + b, 0), expected)
+      jobs += cpuJobs
+    }
 
-    start = performance.now()
-    const echoes = yield* all(burst, (i) => NodeWorkerPool.run(pool, Echo, i))
-    const burstMicros = (performance.now() - start) * 1000 / burst
-    assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
+    if (runs("burst")) {
+      const start = performance.now()
+      const echoes = yield* all(burst, (i) => NodeWorkerPool.run(pool, Echo, i))
+      sample.burstMicros = (performance.now() - start) * 1000 / burst
+      assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
+      jobs += burst
+    }
 
-    start = performance.now()
-    const cpu = mainCpu()
-    for (let i = 0; i < trips; i++) assert.strictEqual(yield* NodeWorkerPool.run(pool, Echo, i), i)
-    const tripMicros = (performance.now() - start) * 1000 / trips
-    const tripCpuMicros = (mainCpu() - cpu) / trips
+    if (runs("trip")) {
+      const stop = tripTimer()
+      for (let i = 0; i < trips; i++) assert.strictEqual(yield* NodeWorkerPool.run(pool, Echo, i), i)
+      Object.assign(sample, stop())
+      jobs += trips
+    }
 
-    const handles = yield* all(closeJobs, (i) => NodeWorkerPool.submit(pool, Work, { seed: i + 1, iterations: iters5 }))
-    start = performance.now()
-    const report = yield* NodeWorkerPool.shutdown(pool, { mode: "drain", gracePeriod: "60 seconds" })
-    const closeMillis = performance.now() - start
-    let closeCompleted = 0
-    for (const handle of handles) if ((yield* handle.status) === "succeeded") closeCompleted++
-    assert.strictEqual(report.totals.succeeded, closeCompleted + cpuJobs + burst + trips + warmup + 4)
-    return { cpuMillis, mainMillis, burstMicros, tripMicros, tripCpuMicros, closeCompleted, closeMillis }
+    if (runs("close")) {
+      const handles = yield* all(
+        closeJobs,
+        (i) => NodeWorkerPool.submit(pool, Work, { seed: i + 1, iterations: iters5 })
+      )
+      const start = performance.now()
+      const report = yield* NodeWorkerPool.shutdown(pool, { mode: "drain", gracePeriod: "60 seconds" })
+      sample.closeMillis = performance.now() - start
+      let closeCompleted = 0
+      for (const handle of handles) if ((yield* handle.status) === "succeeded") closeCompleted++
+      sample.closeCompleted = closeCompleted
+      assert.strictEqual(report.totals.succeeded, closeCompleted + jobs)
+    }
+    return sample
   })))
 
 interface PromisePool {
@@ -121,33 +172,43 @@ const peer = async (
   const all = (n: number, f: (i: number) => Promise<number>) => Promise.all(Array.from({ length: n }, (_, i) => f(i)))
   await all(warmup, (i) => pool.run(i))
   await all(4, (i) => pool.run(inputs[i % inputs.length]))
+  const sample: Sample = { mainMillis, ...skipped, ...noTrips }
 
-  let start = performance.now()
-  const results = await all(cpuJobs, (i) => pool.run(inputs[i]))
-  const cpuMillis = performance.now() - start
-  assert.strictEqual(results.reduce((a, b) => a + b, 0), expected)
+  if (runs("cpu")) {
+    const start = performance.now()
+    const results = await all(cpuJobs, (i) => pool.run(inputs[i]))
+    sample.cpuMillis = performance.now() - start
+    assert.strictEqual(results.reduce((a, b) => a + b, 0), expected)
+  }
 
-  start = performance.now()
-  const echoes = await all(burst, (i) => pool.run(i))
-  const burstMicros = (performance.now() - start) * 1000 / burst
-  assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
+  if (runs("burst")) {
+    const start = performance.now()
+    const echoes = await all(burst, (i) => pool.run(i))
+    sample.burstMicros = (performance.now() - start) * 1000 / burst
+    assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
+  }
 
-  start = performance.now()
-  const cpu = mainCpu()
-  for (let i = 0; i < trips; i++) assert.strictEqual(await pool.run(i), i)
-  const tripMicros = (performance.now() - start) * 1000 / trips
-  const tripCpuMicros = (mainCpu() - cpu) / trips
+  if (runs("trip")) {
+    const stop = tripTimer()
+    for (let i = 0; i < trips; i++) assert.strictEqual(await pool.run(i), i)
+    Object.assign(sample, stop())
+  }
 
-  let closeCompleted = 0
-  const inFlight = Array.from(
-    { length: closeJobs },
-    (_, i) => pool.run({ seed: i + 1, iterations: iters5 }).then(() => closeCompleted++, () => undefined)
-  )
-  start = performance.now()
-  await close()
-  const closeMillis = performance.now() - start
-  await Promise.allSettled(inFlight)
-  return { cpuMillis, mainMillis, burstMicros, tripMicros, tripCpuMicros, closeCompleted, closeMillis }
+  if (runs("close")) {
+    let closeCompleted = 0
+    const inFlight = Array.from(
+      { length: closeJobs },
+      (_, i) => pool.run({ seed: i + 1, iterations: iters5 }).then(() => closeCompleted++, () => undefined)
+    )
+    const start = performance.now()
+    await close()
+    sample.closeMillis = performance.now() - start
+    await Promise.allSettled(inFlight)
+    sample.closeCompleted = closeCompleted
+  } else {
+    await close()
+  }
+  return sample
 }
 
 const piscina = (mainMillis: number) => {
@@ -163,13 +224,14 @@ const tinypool = (mainMillis: number) => {
 
 console.log(
   `NodeWorkerPool benchmark: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ` +
-    `${threads} threads, ${rounds} round(s); one job ≈ 20 ms = ${iters20} iterations; ` +
+    `${threads} threads, ${rounds} round(s), ${trips} round trips per sample; one job ≈ 20 ms = ${iters20} ` +
+    `iterations; ` +
     `load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`
 )
 const order: Array<Peer> = ["fiberpool", "piscina", "tinypool"]
 for (let round = 0; round < rounds; round++) {
   for (const name of order) {
-    const mainMillis = timeMain()
+    const mainMillis = runs("cpu") ? timeMain() : NaN
     const sample = await (name === "fiberpool" ? fiberpool : name === "piscina" ? piscina : tinypool)(mainMillis)
     samples[name].push(sample)
   }
@@ -183,17 +245,23 @@ const cell = (xs: Array<number>, digits = 1) =>
   rounds === 1
     ? xs[0].toFixed(digits)
     : `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
-const rows: Array<[string, (s: Sample) => number, number]> = [
-  [`${cpuJobs} jobs × 20 ms, speed-up over main`, (s) => s.mainMillis / s.cpuMillis, 2],
-  [`${burst} tiny tasks at once, µs/task`, (s) => s.burstMicros, 1],
-  [`one-at-a-time round trip, µs/task`, (s) => s.tripMicros, 1],
-  [`one-at-a-time round trip, main-thread CPU µs/task`, (s) => s.tripCpuMicros, 1],
-  [`close with ${closeJobs} in flight: completed`, (s) => s.closeCompleted, 0],
-  [`close with ${closeJobs} in flight: ms (ideal ${(closeJobs * 5 / threads).toFixed(0)})`, (s) => s.closeMillis, 0]
+const rows: Array<[Case, string, (s: Sample) => number, number]> = [
+  ["cpu", `${cpuJobs} jobs × 20 ms, speed-up over main`, (s) => s.mainMillis / s.cpuMillis, 2],
+  ["burst", `${burst} tiny tasks at once, µs/task`, (s) => s.burstMicros, 1],
+  ["trip", `one-at-a-time round trip, µs/task`, (s) => s.tripMicros, 1],
+  ["trip", `one-at-a-time round trip, main-thread CPU µs/task`, (s) => s.tripCpuMicros, 1],
+  ["trip", `one-at-a-time round trip, other threads' CPU µs/task`, (s) => s.tripOtherCpuMicros, 1],
+  ["close", `close with ${closeJobs} in flight: completed`, (s) => s.closeCompleted, 0],
+  [
+    "close",
+    `close with ${closeJobs} in flight: ms (ideal ${(closeJobs * 5 / threads).toFixed(0)})`,
+    (s) => s.closeMillis,
+    0
+  ]
 ]
 console.log(`| case | fiberpool | piscina | tinypool | fiberpool ÷ piscina |`)
 console.log(`| --- | --- | --- | --- | --- |`)
-for (const [label, f, digits] of rows) {
+for (const [, label, f, digits] of rows.filter(([name]) => runs(name))) {
   const fp = samples.fiberpool.map(f)
   const pi = samples.piscina.map(f)
   const tp = samples.tinypool.map(f)
