@@ -3,20 +3,22 @@
  *
  * - "64 jobs of ~20 ms CPU on 2 threads": wall time, and the speed-up over running them on the main thread.
  * - "10k tiny tasks at once": time per task, all submitted together.
- * - "one-at-a-time round trips": time per task, each awaited before the next, the main thread's CPU time per
- *   task (`process.threadCpuUsage`): what the pool itself costs, apart from waiting for the thread, and the CPU time
+ * - "one-at-a-time round trips": time per task, each awaited before the next; the main thread's CPU time per
+ *   task (`process.threadCpuUsage`): what the pool itself costs, apart from waiting for the thread; and the CPU time
  *   of the process' other threads per task (`process.cpuUsage` minus the main thread's: the pool's threads, and
- *   V8's and libuv's helper threads).
+ *   V8's and libuv's helper threads). The three pools run side by side for this case, in batches of 250 round trips
+ *   taken in turn, so that a change in the machine's load (or in where the kernel puts the threads) hits all three
+ *   alike; a sample is a round's batches of one pool.
  * - "graceful close with 100 in flight": 100 jobs of ~5 ms submitted, then the pool is closed at once; how
  *   many completed and how long the close took, against the ideal 100 × 5 ms / 2 threads.
  *
  * Every case checks its results (a skipped or lost job shows). Not part of `npm test`.
  * Run: `node packages/node/benchmark/NodeWorkerPool.ts [--quick | --rounds N] [--only CASES] [--trips N]` (default 3
- * rounds). `--only trip` runs the round-trip case alone (`cpu`, `burst`, `trip`, `close`, comma-separated), e.g.
+ * rounds). `--only` runs some of the cases (`cpu`, `burst`, `trip`, `close`, comma-separated), e.g.
  * `--only trip --rounds 15 --trips 10000` for more round-trip samples; `--trips` sets the round trips per sample
  * (default 2000).
  */
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import assert from "node:assert"
 import { cpus, loadavg } from "node:os"
 import { Piscina } from "piscina"
@@ -38,6 +40,7 @@ const runs = (name: Case): boolean => cases.has(name)
 const cpuJobs = quick ? 8 : 64
 const burst = quick ? 500 : 10_000
 const trips = quick ? 200 : Number(flag("--trips") ?? 2_000)
+const tripBatch = Math.min(250, trips)
 const closeJobs = quick ? 20 : 100
 // every pool first runs this many tiny tasks (and 4 CPU jobs), so that all are measured with their code warm
 const warmup = quick ? 200 : 3_000
@@ -87,19 +90,6 @@ const processCpu = (): number => {
   return usage.user + usage.system
 }
 
-/** Starts timing the round trips; the returned function ends it (all per round trip). */
-const tripTimer = () => {
-  const start = performance.now()
-  const cpu = mainCpu()
-  const all = processCpu()
-  return () => {
-    const tripMicros = (performance.now() - start) * 1000 / trips
-    const tripCpuMicros = (mainCpu() - cpu) / trips
-    const tripOtherCpuMicros = (processCpu() - all) / trips - tripCpuMicros
-    return { tripMicros, tripCpuMicros, tripOtherCpuMicros }
-  }
-}
-
 const timeMain = () => {
   const start = performance.now()
   let sum = 0
@@ -136,13 +126,6 @@ const fiberpool = (mainMillis: number): Promise<Sample> =>
       sample.burstMicros = (performance.now() - start) * 1000 / burst
       assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
       jobs += burst
-    }
-
-    if (runs("trip")) {
-      const stop = tripTimer()
-      for (let i = 0; i < trips; i++) assert.strictEqual(yield* NodeWorkerPool.run(pool, Echo, i), i)
-      Object.assign(sample, stop())
-      jobs += trips
     }
 
     if (runs("close")) {
@@ -188,12 +171,6 @@ const peer = async (
     assert.strictEqual(echoes.reduce((a, b) => a + b, 0), burstSum)
   }
 
-  if (runs("trip")) {
-    const stop = tripTimer()
-    for (let i = 0; i < trips; i++) assert.strictEqual(await pool.run(i), i)
-    Object.assign(sample, stop())
-  }
-
   if (runs("close")) {
     let closeCompleted = 0
     const inFlight = Array.from(
@@ -211,15 +188,102 @@ const peer = async (
   return sample
 }
 
+const newPiscina = () =>
+  new Piscina({ filename: peerFile, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 })
+const newTinypool = () =>
+  new Tinypool({ filename: peerFile, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 })
+
 const piscina = (mainMillis: number) => {
-  const pool = new Piscina({ filename: peerFile, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 })
+  const pool = newPiscina()
   return peer({ run: (input) => pool.run(input) }, mainMillis, () => pool.close())
 }
 
 const tinypool = (mainMillis: number) => {
-  const pool = new Tinypool({ filename: peerFile, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 })
+  const pool = newTinypool()
   // tinypool has no graceful close: `destroy` is all there is
   return peer({ run: (input) => pool.run(input) }, mainMillis, () => pool.destroy())
+}
+
+/** A pool for the round trips: `trips(from, n)` runs the round trips of inputs `from` to `from + n - 1`. */
+interface Tripper {
+  readonly trips: (from: number, n: number) => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+const fiberpoolTripper = async (): Promise<Tripper> => {
+  const scope = Effect.runSync(Scope.make())
+  const pool = await Effect.runPromise(
+    Scope.provide(scope)(NodeWorkerPool.make({ worker: workerUrl, threads, capacity: Infinity }))
+  )
+  await Effect.runPromise(
+    Effect.forEach(Array.from({ length: warmup }, (_, i) => i), (i) => NodeWorkerPool.run(pool, Echo, i), {
+      concurrency: "unbounded",
+      discard: true
+    })
+  )
+  return {
+    trips: (from, n) =>
+      Effect.runPromise(Effect.gen(function*() {
+        for (let i = from; i < from + n; i++) assert.strictEqual(yield* NodeWorkerPool.run(pool, Echo, i), i)
+      })),
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+const promiseTripper = async (pool: PromisePool, close: () => Promise<void>): Promise<Tripper> => {
+  await Promise.all(Array.from({ length: warmup }, (_, i) => pool.run(i)))
+  return {
+    trips: async (from, n) => {
+      for (let i = from; i < from + n; i++) assert.strictEqual(await pool.run(i), i)
+    },
+    close
+  }
+}
+
+const trippers: Record<Peer, () => Promise<Tripper>> = {
+  fiberpool: fiberpoolTripper,
+  piscina: () => {
+    const pool = newPiscina()
+    return promiseTripper({ run: (input) => pool.run(input) }, () => pool.destroy())
+  },
+  tinypool: () => {
+    const pool = newTinypool()
+    return promiseTripper({ run: (input) => pool.run(input) }, () => pool.destroy())
+  }
+}
+
+/**
+ * The round trips of one round: the three pools side by side, in batches of `tripBatch` taken in turn (the order
+ * rotating each batch), after one untimed batch each. Per pool: its batches' time, main-thread CPU time and other
+ * threads' CPU time, per round trip.
+ */
+const roundTrips = async (order: ReadonlyArray<Peer>) => {
+  const pools = new Map<Peer, Tripper>()
+  for (const name of order) pools.set(name, await trippers[name]())
+  for (const name of order) await pools.get(name)!.trips(0, tripBatch)
+  const totals = new Map(order.map((name) => [name, { wall: 0, main: 0, all: 0 }]))
+  for (let batch = 0; batch * tripBatch < trips; batch++) {
+    const n = Math.min(tripBatch, trips - batch * tripBatch)
+    for (let k = 0; k < order.length; k++) {
+      const name = order[(batch + k) % order.length]
+      const total = totals.get(name)!
+      const start = performance.now()
+      const cpu = mainCpu()
+      const all = processCpu()
+      await pools.get(name)!.trips(batch * tripBatch, n)
+      total.wall += performance.now() - start
+      total.main += mainCpu() - cpu
+      total.all += processCpu() - all
+    }
+  }
+  for (const pool of pools.values()) await pool.close()
+  return new Map(
+    [...totals].map(([name, total]) => [name, {
+      tripMicros: total.wall * 1000 / trips,
+      tripCpuMicros: total.main / trips,
+      tripOtherCpuMicros: (total.all - total.main) / trips
+    }])
+  )
 }
 
 console.log(
@@ -229,12 +293,22 @@ console.log(
     `load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`
 )
 const order: Array<Peer> = ["fiberpool", "piscina", "tinypool"]
+const perPool = runs("cpu") || runs("burst") || runs("close")
 for (let round = 0; round < rounds; round++) {
+  const sampled = new Map<Peer, Sample>()
   for (const name of order) {
     const mainMillis = runs("cpu") ? timeMain() : NaN
-    const sample = await (name === "fiberpool" ? fiberpool : name === "piscina" ? piscina : tinypool)(mainMillis)
-    samples[name].push(sample)
+    sampled.set(
+      name,
+      perPool
+        ? await (name === "fiberpool" ? fiberpool : name === "piscina" ? piscina : tinypool)(mainMillis)
+        : { mainMillis, ...skipped, ...noTrips }
+    )
   }
+  if (runs("trip")) {
+    for (const [name, figures] of await roundTrips(order)) Object.assign(sampled.get(name)!, figures)
+  }
+  for (const [name, sample] of sampled) samples[name].push(sample)
   order.push(order.shift()!)
 }
 
