@@ -254,13 +254,14 @@ const trippers: Record<Peer, () => Promise<Tripper>> = {
 
 /**
  * The round trips of one round: the three pools side by side, in batches of `tripBatch` taken in turn (the order
- * rotating each batch), after one untimed batch each. Per pool: its batches' time, main-thread CPU time and other
+ * rotating each batch), after `warmup` untimed round trips each (a fresh thread's code is cold: a burst alone
+ * leaves the one-at-a-time path of fiberpool's threads partly so). Per pool: its batches' time, main-thread CPU time and other
  * threads' CPU time, per round trip.
  */
 const roundTrips = async (order: ReadonlyArray<Peer>) => {
   const pools = new Map<Peer, Tripper>()
   for (const name of order) pools.set(name, await trippers[name]())
-  for (const name of order) await pools.get(name)!.trips(0, tripBatch)
+  for (const name of order) await pools.get(name)!.trips(0, warmup)
   const totals = new Map(order.map((name) => [name, { wall: 0, main: 0, all: 0 }]))
   for (let batch = 0; batch * tripBatch < trips; batch++) {
     const n = Math.min(tripBatch, trips - batch * tripBatch)
