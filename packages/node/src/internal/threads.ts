@@ -145,9 +145,11 @@ export const spin = (
   let last = now()
   const end = last + millis
   while (true) {
-    if (Atomics.load(shared, Shared.counter) !== seen) return "caught"
+    // the gap first: a request found after a deschedule was posted by a main thread that ran meanwhile, perhaps on
+    // this core, so it does not show that polling pays
     const time = now()
     if (time - last >= Spin.preemptedMillis) return "preempted"
+    if (Atomics.load(shared, Shared.counter) !== seen) return "caught"
     if (time >= end) return "missed"
     last = time
     pause()
