@@ -63,7 +63,14 @@ describe("an idle thread's poll for its next request", () => {
   })
 })
 
-describe("when an idle thread polls", () => {
+/** A policy that polls (as after a slow wake-up) for `periods` idle periods. */
+const polling = (periods: number) => {
+  const policy = new SpinPolicy()
+  policy.pollFor = periods
+  return policy
+}
+
+describe("while an idle thread polls", () => {
   /** Which of `periods` idle periods poll, with `result` recorded after each poll. */
   const polls = (policy: SpinPolicy, periods: number, result: (poll: number) => SpinResult) => {
     const polled: Array<number> = []
@@ -77,17 +84,16 @@ describe("when an idle thread polls", () => {
   }
 
   it("polls every idle period while polls catch requests", () => {
-    assert.deepStrictEqual(polls(new SpinPolicy(), 5, () => "caught"), [0, 1, 2, 3, 4])
+    assert.deepStrictEqual(polls(polling(5), 5, () => "caught"), [0, 1, 2, 3, 4])
   })
 
   it("after polls that do not pay, blocks at once for 1, 2, 4, ... idle periods", () => {
     const failed: ReadonlyArray<SpinResult> = ["missed", "preempted", "missed", "missed"]
-    assert.deepStrictEqual(polls(new SpinPolicy(), 23, (poll) => failed[poll % failed.length]), [0, 2, 5, 10, 19])
+    assert.deepStrictEqual(polls(polling(23), 23, (poll) => failed[poll % failed.length]), [0, 2, 5, 10, 19])
   })
 
   it("backs off to Spin.maxBackoff idle periods at most", () => {
-    const policy = new SpinPolicy()
-    const polled = polls(policy, 20 * Spin.maxBackoff, () => "missed")
+    const polled = polls(polling(20 * Spin.maxBackoff), 20 * Spin.maxBackoff, () => "missed")
     const gaps = polled.slice(1).map((period, i) => period - polled[i] - 1)
     assert.strictEqual(Math.max(...gaps), Spin.maxBackoff)
     assert.strictEqual(gaps[gaps.length - 1], Spin.maxBackoff)
@@ -96,7 +102,7 @@ describe("when an idle thread polls", () => {
   it("halves its backoff with each poll that catches a request, so that a core shared now and then settles", () => {
     // misses at polls 0–3 (periods 0, 2, 5, 10: the backoff is 16), a catch (8), then a miss: 8 periods skipped
     const results: ReadonlyArray<SpinResult> = ["missed", "missed", "missed", "missed", "caught", "missed", "caught"]
-    assert.deepStrictEqual(polls(new SpinPolicy(), 30, (poll) => results[Math.min(poll, results.length - 1)]), [
+    assert.deepStrictEqual(polls(polling(30), 30, (poll) => results[Math.min(poll, results.length - 1)]), [
       0,
       2,
       5,
@@ -109,7 +115,7 @@ describe("when an idle thread polls", () => {
 
   it("polls every period again once a poll catches a request", () => {
     // misses at polls 0–2 (periods 0, 2, 5), then every poll catches
-    assert.deepStrictEqual(polls(new SpinPolicy(), 13, (poll) => poll < 3 ? "missed" : "caught"), [
+    assert.deepStrictEqual(polls(polling(13), 13, (poll) => poll < 3 ? "missed" : "caught"), [
       0,
       2,
       5,
@@ -117,5 +123,56 @@ describe("when an idle thread polls", () => {
       11,
       12
     ])
+  })
+})
+
+describe("whether an idle thread polls at all", () => {
+  const slow = Spin.slowWakeMillis * 2
+  const fast = Spin.slowWakeMillis / 4
+
+  it("blocks at once while its wake-ups are fast (it runs on the main thread's core)", () => {
+    const policy = new SpinPolicy()
+    for (let period = 0; period < 100; period++) {
+      assert.isFalse(policy.polls())
+      policy.blocked(fast)
+    }
+  })
+
+  it("after a slow wake-up, polls for Spin.pollPeriods periods, then blocks once to measure again", () => {
+    const policy = new SpinPolicy()
+    assert.isFalse(policy.polls())
+    policy.blocked(slow)
+    for (let period = 0; period < Spin.pollPeriods; period++) {
+      assert.isTrue(policy.polls())
+      policy.record("caught")
+    }
+    assert.isFalse(policy.polls())
+    // still slow: polls again; fast (the kernel moved it): blocks
+    policy.blocked(slow)
+    assert.isTrue(policy.polls())
+    policy.pollFor = 0
+    policy.blocked(fast)
+    assert.isFalse(policy.polls())
+  })
+
+  it("leaves out gaps longer than Spin.maxGapMillis: those are the caller's", () => {
+    const policy = new SpinPolicy()
+    policy.blocked(2 * Spin.maxGapMillis)
+    assert.isFalse(policy.polls())
+  })
+
+  it("counts the periods its backoff skips toward Spin.pollPeriods", () => {
+    const policy = new SpinPolicy()
+    policy.blocked(slow)
+    let polled = 0
+    for (let period = 0; period < 2 * Spin.pollPeriods; period++) {
+      if (policy.polls()) {
+        polled++
+        policy.record("missed")
+      }
+    }
+    // misses at periods 0, 2, 5, 10, 19, 36: the rest of the 64 periods were skipped, then it blocks
+    assert.strictEqual(polled, 6)
+    assert.strictEqual(policy.pollFor, 0)
   })
 })

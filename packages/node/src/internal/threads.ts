@@ -54,7 +54,7 @@ export type Request = ReadonlyArray<unknown>
  * The `Int32Array` over a SharedArrayBuffer that each thread shares with the main thread.
  *
  * - `counter`, `waiting`: wake-ups. A thread with nothing in flight waits for its next request on `counter` for up
- *   to `Wake.waitMillis` (then goes back to its event loop): it polls the counter briefly (see `Spin`), then blocks in
+ *   to `Wake.waitMillis` (then goes back to its event loop): it may poll the counter briefly (see `Spin`), then blocks in
  *   `Atomics.wait`, and takes the request with `receiveMessageOnPort`: a request that arrives meanwhile costs no
  *   event-loop turn in the thread. The main thread bumps the counter after each post, and notifies when the
  *   thread's `waiting` flag is set (not while it polls). Both sides use sequentially consistent atomics: the thread
@@ -113,13 +113,19 @@ export const Wake = {
  *   is shared (with the main thread, perhaps), so polling takes CPU time from the thread it waits for.
  * - `maxBackoff`: after a poll that did not pay (nothing came, or the thread was descheduled), the next idle periods
  *   block at once: 1, then 2, 4, ... up to this many, so that an idle pool or a busy machine pays a poll rarely.
+ * - `slowWakeMillis`, `maxGapMillis`, `pollPeriods`: a thread blocks at once by default; an idle period that blocked
+ *   and ended with a request more than `slowWakeMillis` after it began (but within `maxGapMillis`: a longer gap is
+ *   the caller's) shows a costly wake-up, and the next `pollPeriods` periods poll (see `SpinPolicy`).
  *
  * @internal
  */
 export const Spin = {
   millis: 0.05,
   preemptedMillis: 0.01,
-  maxBackoff: 256
+  maxBackoff: 256,
+  slowWakeMillis: 0.04,
+  maxGapMillis: 1,
+  pollPeriods: 64
 } as const
 
 /** @internal */
@@ -157,19 +163,30 @@ export const spin = (
 }
 
 /**
- * Whether an idle thread polls before it blocks: while polls catch requests, every idle period; after one that did
- * not, the next `backoff` periods block at once, `backoff` doubling up to `Spin.maxBackoff` (see `Spin`). A poll
- * that catches a request halves `backoff` (rather than resetting it), so that a thread whose core is shared now and
- * then polls rarely instead of paying a run of failed polls after each lucky one.
+ * Whether an idle thread polls before it blocks.
+ *
+ * A thread blocks at once by default: when the kernel runs it on the main thread's core, a round trip is two context
+ * switches there, and a poll would only hold the core the main thread needs. When it runs on another core, each
+ * wake-up is an inter-processor interrupt, slow: an idle period that blocked and still took over
+ * `Spin.slowWakeMillis` to end with a request makes the next `Spin.pollPeriods` periods poll, and then one blocks
+ * again, which both measures the wake-up again and lets the kernel move the thread (a polling thread keeps its core
+ * busy, so the kernel keeps it there).
+ *
+ * While polling: after a poll that did not pay (nothing came, or the thread was descheduled), the next `backoff`
+ * periods block at once, `backoff` doubling up to `Spin.maxBackoff`; a poll that catches a request halves it.
  *
  * @internal
  */
 export class SpinPolicy {
-  /** Idle periods left that block at once. */
+  /** Idle periods left that poll; at 0 they block at once, and measure the wake-up. */
+  pollFor = 0
+  /** Idle periods left that block at once while polling. */
   skip = 0
   backoff = 1
-  /** Whether this idle period polls (a skipped period counts down). */
+  /** Whether this idle period polls. */
   polls(): boolean {
+    if (this.pollFor === 0) return false
+    this.pollFor--
     if (this.skip === 0) return true
     this.skip--
     return false
@@ -181,6 +198,10 @@ export class SpinPolicy {
     }
     this.skip = this.backoff
     this.backoff = Math.min(this.backoff * 2, Spin.maxBackoff)
+  }
+  /** An idle period that blocked at once ended with a request `millis` after it began. */
+  blocked(millis: number): void {
+    if (millis > Spin.slowWakeMillis && millis <= Spin.maxGapMillis) this.pollFor = Spin.pollPeriods
   }
 }
 
