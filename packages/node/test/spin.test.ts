@@ -63,116 +63,72 @@ describe("an idle thread's poll for its next request", () => {
   })
 })
 
-/** A policy that polls (as after a slow wake-up) for `periods` idle periods. */
-const polling = (periods: number) => {
-  const policy = new SpinPolicy()
-  policy.pollFor = periods
-  return policy
-}
+const slow = Spin.slowWakeMillis * 2
+const fast = Spin.slowWakeMillis / 4
 
-describe("while an idle thread polls", () => {
-  /** Which of `periods` idle periods poll, with `result` recorded after each poll. */
-  const polls = (policy: SpinPolicy, periods: number, result: (poll: number) => SpinResult) => {
+describe("whether an idle thread polls", () => {
+  /**
+   * Runs `periods` idle periods: each one that does not poll blocks, with a wake-up of `wake(period)` ms; each poll
+   * gets `result(poll)`. Returns the periods that polled.
+   */
+  const run = (
+    policy: SpinPolicy,
+    periods: number,
+    wake: (period: number) => number,
+    result: (poll: number) => SpinResult
+  ) => {
     const polled: Array<number> = []
     for (let period = 0; period < periods; period++) {
       if (policy.polls()) {
         polled.push(period)
         policy.record(result(polled.length - 1))
+      } else {
+        policy.blocked(wake(period))
       }
     }
     return polled
   }
 
-  it("polls every idle period while polls catch requests", () => {
-    assert.deepStrictEqual(polls(polling(5), 5, () => "caught"), [0, 1, 2, 3, 4])
+  it("blocks at once while its wake-ups are fast (it runs on the main thread's core)", () => {
+    assert.deepStrictEqual(run(new SpinPolicy(), 100, () => fast, () => "caught"), [])
   })
 
-  it("after polls that do not pay, blocks at once for 1, 2, 4, ... idle periods", () => {
-    const failed: ReadonlyArray<SpinResult> = ["missed", "preempted", "missed", "missed"]
-    assert.deepStrictEqual(polls(polling(23), 23, (poll) => failed[poll % failed.length]), [0, 2, 5, 10, 19])
+  it("after a slow wake-up, polls for Spin.pollPeriods periods while polls catch, then blocks once to measure", () => {
+    const polled = run(new SpinPolicy(), 2 * Spin.pollPeriods + 3, () => slow, () => "caught")
+    // period 0 blocks (slow), the next 64 poll, one blocks (slow again), the next 64 poll, the last one blocks
+    assert.strictEqual(polled.length, 2 * Spin.pollPeriods)
+    assert.strictEqual(polled[0], 1)
+    assert.strictEqual(polled[Spin.pollPeriods], Spin.pollPeriods + 2)
   })
 
-  it("backs off to Spin.maxBackoff idle periods at most", () => {
-    const polled = polls(polling(20 * Spin.maxBackoff), 20 * Spin.maxBackoff, () => "missed")
+  it("goes back to blocking once a wake-up is fast again (the kernel moved it)", () => {
+    const polled = run(new SpinPolicy(), 3 * Spin.pollPeriods, (period) => period === 0 ? slow : fast, () => "caught")
+    assert.strictEqual(polled.length, Spin.pollPeriods)
+  })
+
+  it("stops polling at the first poll that does not pay, then blocks for 1, 2, 4, ... periods before it polls", () => {
+    // every wake-up slow, every poll missed: 1, 2, 4, 8 blocking periods between polls (the last one's slow wake-up
+    // starts the next poll)
+    assert.deepStrictEqual(run(new SpinPolicy(), 30, () => slow, () => "missed"), [1, 3, 6, 11, 20])
+  })
+
+  it("blocks for Spin.maxBackoff periods at most between polls", () => {
+    const polled = run(new SpinPolicy(), 20 * Spin.maxBackoff, () => slow, () => "preempted")
     const gaps = polled.slice(1).map((period, i) => period - polled[i] - 1)
     assert.strictEqual(Math.max(...gaps), Spin.maxBackoff)
-    assert.strictEqual(gaps[gaps.length - 1], Spin.maxBackoff)
   })
 
-  it("halves its backoff with each poll that catches a request, so that a core shared now and then settles", () => {
-    // misses at polls 0–3 (periods 0, 2, 5, 10: the backoff is 16), a catch (8), then a miss: 8 periods skipped
-    const results: ReadonlyArray<SpinResult> = ["missed", "missed", "missed", "missed", "caught", "missed", "caught"]
-    assert.deepStrictEqual(polls(polling(30), 30, (poll) => results[Math.min(poll, results.length - 1)]), [
-      0,
-      2,
-      5,
-      10,
-      19,
-      20,
-      29
-    ])
-  })
-
-  it("polls every period again once a poll catches a request", () => {
-    // misses at polls 0–2 (periods 0, 2, 5), then every poll catches
-    assert.deepStrictEqual(polls(polling(13), 13, (poll) => poll < 3 ? "missed" : "caught"), [
-      0,
-      2,
-      5,
-      10,
-      11,
-      12
-    ])
-  })
-})
-
-describe("whether an idle thread polls at all", () => {
-  const slow = Spin.slowWakeMillis * 2
-  const fast = Spin.slowWakeMillis / 4
-
-  it("blocks at once while its wake-ups are fast (it runs on the main thread's core)", () => {
+  it("halves that backoff with each poll that catches a request", () => {
+    // misses at polls 0-3 (the backoff is 16), then catches: 4 of them halve it to 1, and a miss skips 1 period
+    const results: ReadonlyArray<SpinResult> = ["missed", "missed", "missed", "missed", "caught", "caught", "caught"]
     const policy = new SpinPolicy()
-    for (let period = 0; period < 100; period++) {
-      assert.isFalse(policy.polls())
-      policy.blocked(fast)
-    }
-  })
-
-  it("after a slow wake-up, polls for Spin.pollPeriods periods, then blocks once to measure again", () => {
-    const policy = new SpinPolicy()
-    assert.isFalse(policy.polls())
-    policy.blocked(slow)
-    for (let period = 0; period < Spin.pollPeriods; period++) {
-      assert.isTrue(policy.polls())
-      policy.record("caught")
-    }
-    assert.isFalse(policy.polls())
-    // still slow: polls again; fast (the kernel moved it): blocks
-    policy.blocked(slow)
-    assert.isTrue(policy.polls())
-    policy.pollFor = 0
-    policy.blocked(fast)
-    assert.isFalse(policy.polls())
+    run(policy, 60, () => slow, (poll) => results[Math.min(poll, results.length - 1)])
+    assert.strictEqual(policy.backoff, 1)
+    policy.record("missed")
+    assert.strictEqual(policy.skip, 1)
   })
 
   it("leaves out gaps longer than Spin.maxGapMillis: those are the caller's", () => {
-    const policy = new SpinPolicy()
-    policy.blocked(2 * Spin.maxGapMillis)
-    assert.isFalse(policy.polls())
-  })
-
-  it("counts the periods its backoff skips toward Spin.pollPeriods", () => {
-    const policy = new SpinPolicy()
-    policy.blocked(slow)
-    let polled = 0
-    for (let period = 0; period < 2 * Spin.pollPeriods; period++) {
-      if (policy.polls()) {
-        polled++
-        policy.record("missed")
-      }
-    }
-    // misses at periods 0, 2, 5, 10, 19, 36: the rest of the 64 periods were skipped, then it blocks
-    assert.strictEqual(polled, 6)
-    assert.strictEqual(policy.pollFor, 0)
+    assert.deepStrictEqual(run(new SpinPolicy(), 100, () => 2 * Spin.maxGapMillis, () => "caught"), [])
   })
 })

@@ -112,7 +112,8 @@ export const Wake = {
  * - `preemptedMillis`: a gap this long between two polls means the thread was descheduled while it polled: its core
  *   is shared (with the main thread, perhaps), so polling takes CPU time from the thread it waits for.
  * - `maxBackoff`: after a poll that did not pay (nothing came, or the thread was descheduled), the next idle periods
- *   block at once: 1, then 2, 4, ... up to this many, so that an idle pool or a busy machine pays a poll rarely.
+ *   block at once whatever their wake-ups: 1, then 2, 4, ... up to this many, so that an idle pool or a busy machine
+ *   pays a poll rarely.
  * - `slowWakeMillis`, `maxGapMillis`, `pollPeriods`: a thread blocks at once by default; an idle period that blocked
  *   and ended with a request more than `slowWakeMillis` after it began (but within `maxGapMillis`: a longer gap is
  *   the caller's) shows a costly wake-up, and the next `pollPeriods` periods poll (see `SpinPolicy`).
@@ -172,36 +173,42 @@ export const spin = (
  * again, which both measures the wake-up again and lets the kernel move the thread (a polling thread keeps its core
  * busy, so the kernel keeps it there).
  *
- * While polling: after a poll that did not pay (nothing came, or the thread was descheduled), the next `backoff`
- * periods block at once, `backoff` doubling up to `Spin.maxBackoff`; a poll that catches a request halves it.
+ * A poll that does not pay (nothing came, or the thread was descheduled: its core is shared after all) ends the
+ * polling at once, and the next `backoff` periods block whatever their wake-ups, `backoff` doubling up to
+ * `Spin.maxBackoff`; a poll that catches a request halves it.
  *
  * @internal
  */
 export class SpinPolicy {
   /** Idle periods left that poll; at 0 they block at once, and measure the wake-up. */
   pollFor = 0
-  /** Idle periods left that block at once while polling. */
+  /** Idle periods left that block at once whatever their wake-ups, after a poll that did not pay. */
   skip = 0
   backoff = 1
   /** Whether this idle period polls. */
   polls(): boolean {
+    if (this.skip > 0) {
+      this.skip--
+      return false
+    }
     if (this.pollFor === 0) return false
     this.pollFor--
-    if (this.skip === 0) return true
-    this.skip--
-    return false
+    return true
   }
   record(result: SpinResult): void {
     if (result === "caught") {
       this.backoff = Math.max(1, this.backoff / 2)
       return
     }
+    this.pollFor = 0
     this.skip = this.backoff
     this.backoff = Math.min(this.backoff * 2, Spin.maxBackoff)
   }
   /** An idle period that blocked at once ended with a request `millis` after it began. */
   blocked(millis: number): void {
-    if (millis > Spin.slowWakeMillis && millis <= Spin.maxGapMillis) this.pollFor = Spin.pollPeriods
+    if (this.skip === 0 && millis > Spin.slowWakeMillis && millis <= Spin.maxGapMillis) {
+      this.pollFor = Spin.pollPeriods
+    }
   }
 }
 
