@@ -20,6 +20,9 @@ import {
   type ReplyKind,
   type Request,
   Shared,
+  Spin,
+  spin,
+  SpinPolicy,
   Times,
   Wake
 } from "./internal/threads.ts"
@@ -86,9 +89,12 @@ export type HandlersContext<H> = {
  * A thread runs one request at a time, in the order they were posted. A handler that returns an `Exit`
  * (`Effect.succeed`, `Effect.fail`) is answered without starting a fiber, and the requests that came in one message
  * are answered in one message (a reply waits for at most 0.2 ms of work on the next ones). With
- * nothing in flight, the thread waits for its next request in `Atomics.wait`, for up to 50 ms before it goes
- * back to its event loop, so that back-to-back requests cost no event-loop turn: the worker file's own timers
- * and I/O still run, up to 50 ms late while synchronous requests keep arriving. Handlers may need services: provide them to the returned Effect. Outside a worker thread it dies.
+ * nothing in flight, the thread waits for its next request for up to 50 ms before it goes back to its event loop,
+ * so that back-to-back requests cost no event-loop turn: the worker file's own timers and I/O still run, up to
+ * 50 ms late while synchronous requests keep arriving. It blocks in `Atomics.wait`; after a wake-up that took long
+ * (the thread runs on another core than the main thread), it first polls for up to 50 µs for a while, so that the
+ * main thread needs no system call to wake it. Handlers may need services: provide them to the returned Effect.
+ * Outside a worker thread it dies.
  * The handler of a preempted job does not get to run its finalizers: the pool terminates the thread.
  *
  * @example
@@ -259,22 +265,36 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
           }
         })
       }
+      const spinPolicy = new SpinPolicy()
       /**
-       * Waits for the next request in `Atomics.wait` while nothing is in flight and runs it at once, for at most
-       * `Wake.waitMillis` in all; back to the event loop after that, when none came, or when a handler goes
-       * asynchronous, so that the file's own timers and I/O get a turn at least that often (requests that arrive
-       * meanwhile are delivered as message events). The one blocking call of the thread side.
+       * Waits for the next request while nothing is in flight and runs it at once, for at most `Wake.waitMillis` in
+       * all: it polls for a moment while wake-ups are slow (`SpinPolicy`), then blocks in `Atomics.wait`; back
+       * to the event loop after that, when none came, or when a handler goes asynchronous, so that the file's own
+       * timers and I/O get a turn at least that often (requests that arrive meanwhile are delivered as message
+       * events). The one blocking call of the thread side.
        */
       const awaitNext = (): void => {
         const counter = shared
         if (counter === undefined) return
         waiting = true
         const until = performance.now() + Wake.waitMillis
+        // when the current idle period began, if it blocked at once
+        let blockedSince: number | undefined = undefined
         while (inFlight === 0 && !stopped) {
-          const left = until - performance.now()
+          const now = performance.now()
+          const left = until - now
           if (left <= 0) break
           const seen = Atomics.load(counter, Shared.counter)
           let received = receiveMessageOnPort(port)
+          if (received === undefined && spinPolicy.polls()) {
+            const result = spin(counter, seen, Math.min(Spin.millis, left))
+            spinPolicy.record(result)
+            // a request came, or may have come while the thread was descheduled: look again
+            if (result !== "missed") continue
+          } else if (received === undefined) {
+            // this period blocks at once: its length tells how costly a wake-up is (see SpinPolicy)
+            blockedSince ??= now
+          }
           if (received === undefined) {
             Atomics.store(counter, Shared.waiting, 1)
             const woke = Atomics.wait(counter, Shared.counter, seen, left)
@@ -282,6 +302,10 @@ export const serve = <const Tasks extends ReadonlyArray<AnyTask>, H extends Hand
             if (woke === "timed-out") break
             received = receiveMessageOnPort(port)
             if (received === undefined) continue
+          }
+          if (blockedSince !== undefined) {
+            spinPolicy.blocked(performance.now() - blockedSince)
+            blockedSince = undefined
           }
           onRequest(received.message as Request)
         }

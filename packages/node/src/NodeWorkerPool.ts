@@ -895,36 +895,34 @@ const runOnThread = <T extends AnyTask>(
   task: T,
   input: Task.Input<T>
 ): Effect.Effect<Task.Output<T>, Task.Error<T> | NodeError> =>
-  Effect.suspend(() => {
+  // one primitive per attempt: the input is encoded when the attempt starts, inside the callback
+  Effect.callback<Task.Output<T>, Task.Error<T> | NodeError>((resume) => {
     let value: unknown = input
     // a plain value (see internal/plain.ts) is its own encoding: only its guard runs
     if (plainGuard(task.input)?.(input) !== true) {
       const encoded = Schema.encodeUnknownExit(task.input)(input)
       if (Exit.isFailure(encoded)) {
-        return Effect.fail(
+        return resume(Exit.fail(
           new NodeError({ reason: new InvalidInput({ task: task.name, side: "main", issue: issueOf(encoded.cause) }) })
-        )
+        ))
       }
       value = encoded.value
     }
-    const transfer = task.transfer ? collectTransferables(value) : undefined
-    return Effect.callback<Task.Output<T>, Task.Error<T> | NodeError>((resume) => {
-      const set = impl.set
-      const listener = new Listener(
-        ++impl.seq,
-        task.name,
-        value,
-        transfer,
-        (kind, reply) => resume(decodeReply(task, kind, reply)),
-        (loss) => resume(loss._tag === "PostFailed" ? Exit.die(loss.error) : Exit.fail(lost(task, loss)))
-      )
-      const refused = set.submit(listener)
-      if (refused === "closed") {
-        return resume(Effect.die(new Error(`Thread pool closed: task "${task.name}" cannot run`)))
-      }
-      if (refused !== undefined) return resume(Exit.fail(new NodeError({ reason: new ThreadStartFailed(refused) })))
-      return Effect.callback<void>((done) => set.cancel(listener, () => done(Effect.void)))
-    })
+    const set = impl.set
+    const listener = new Listener(
+      ++impl.seq,
+      task.name,
+      value,
+      task.transfer ? collectTransferables(value) : undefined,
+      (kind, reply) => resume(decodeReply(task, kind, reply)),
+      (loss) => resume(loss._tag === "PostFailed" ? Exit.die(loss.error) : Exit.fail(lost(task, loss)))
+    )
+    const refused = set.submit(listener)
+    if (refused === "closed") {
+      return resume(Effect.die(new Error(`Thread pool closed: task "${task.name}" cannot run`)))
+    }
+    if (refused !== undefined) return resume(Exit.fail(new NodeError({ reason: new ThreadStartFailed(refused) })))
+    return Effect.callback<void>((done) => set.cancel(listener, () => done(Effect.void)))
   })
 
 const lost = (task: AnyTask, loss: Exclude<Loss, { readonly _tag: "PostFailed" }>): NodeError =>

@@ -16,14 +16,16 @@ import type * as AST from "effect/SchemaAST"
 /** A guard for a plain Schema's values, or `undefined` when the Schema is not plain. @internal */
 export type PlainGuard = ((u: unknown) => boolean) | undefined
 
-const cache = new WeakMap<AST.AST, PlainGuard>()
+// `null`: not plain (one lookup per value on the hot path, whichever the answer)
+const cache = new WeakMap<AST.AST, ((u: unknown) => boolean) | null>()
 
 /** @internal */
 export const plainGuard = (schema: { readonly ast: AST.AST }): PlainGuard => {
   const ast = schema.ast
-  if (cache.has(ast)) return cache.get(ast)
+  const cached = cache.get(ast)
+  if (cached !== undefined) return cached ?? undefined
   const guard = compile(ast, 0)
-  cache.set(ast, guard)
+  cache.set(ast, guard ?? null)
   return guard
 }
 

@@ -53,12 +53,13 @@ export type Request = ReadonlyArray<unknown>
 /**
  * The `Int32Array` over a SharedArrayBuffer that each thread shares with the main thread.
  *
- * - `counter`, `waiting`: wake-ups. A thread with nothing in flight waits for its next request in `Atomics.wait`
- *   on `counter` for up to `Wake.waitMillis` (then goes back to its event loop), and takes the request with
- *   `receiveMessageOnPort`: a request that arrives meanwhile costs no event-loop turn in the thread. The main
- *   thread bumps the counter after each post, and notifies when the thread's `waiting` flag is set. Both sides use
- *   sequentially consistent atomics: the thread reads the counter before it looks for a message and sets its flag
- *   before it waits, so a post between the two makes the wait return at once ("not-equal").
+ * - `counter`, `waiting`: wake-ups. A thread with nothing in flight waits for its next request on `counter` for up
+ *   to `Wake.waitMillis` (then goes back to its event loop): it may poll the counter briefly (see `Spin`), then blocks in
+ *   `Atomics.wait`, and takes the request with `receiveMessageOnPort`: a request that arrives meanwhile costs no
+ *   event-loop turn in the thread. The main thread bumps the counter after each post, and notifies when the
+ *   thread's `waiting` flag is set (not while it polls). Both sides use sequentially consistent atomics: the thread
+ *   reads the counter before it looks for a message and sets its flag before it waits, so a post between the two
+ *   makes the wait return at once ("not-equal").
  * - `consumed`, `done`: the `seq` of the last request the thread took from its port (ran or skipped), and of the
  *   last one it answered.
  * - `cells`: one cell per request in flight, at `cells + seq % ring`: `seq` once posted; the thread claims it
@@ -100,6 +101,116 @@ export const Wake = {
   initId: 0,
   waitMillis: 50
 } as const
+
+/**
+ * How an idle thread polls for its next request before it blocks in `Atomics.wait` (see `spin` and `SpinPolicy`).
+ *
+ * - `millis`: the longest poll. A blocked thread costs two system calls per request, the main thread's
+ *   `Atomics.notify` and the thread's wait, and its wake-up latency: up to tens of µs each when the thread sleeps on
+ *   another, idle core (an inter-processor interrupt, a virtual CPU to resume). A one-at-a-time round trip's next
+ *   request comes one wake-up of the main thread and one pass through the core job later: about 10–30 µs.
+ * - `preemptedMillis`: a gap this long between two polls means the thread was descheduled while it polled: its core
+ *   is shared (with the main thread, perhaps), so polling takes CPU time from the thread it waits for.
+ * - `maxBackoff`: after a poll that did not pay (nothing came, or the thread was descheduled), the next idle periods
+ *   block at once whatever their wake-ups: 1, then 2, 4, ... up to this many, so that an idle pool or a busy machine
+ *   pays a poll rarely.
+ * - `slowWakeMillis`, `maxGapMillis`, `pollPeriods`: a thread blocks at once by default; an idle period that blocked
+ *   and ended with a request more than `slowWakeMillis` after it began (but within `maxGapMillis`: a longer gap is
+ *   the caller's) shows a costly wake-up, and the next `pollPeriods` periods poll (see `SpinPolicy`).
+ *
+ * @internal
+ */
+export const Spin = {
+  millis: 0.05,
+  preemptedMillis: 0.01,
+  maxBackoff: 256,
+  slowWakeMillis: 0.04,
+  maxGapMillis: 1,
+  pollPeriods: 64
+} as const
+
+/** @internal */
+export type SpinResult = "caught" | "missed" | "preempted"
+
+// `Atomics.pause` (Node 24): a CPU hint while polling; Node 22 has none
+const pause: () => void = (Atomics as { readonly pause?: () => void }).pause ?? (() => {})
+
+/**
+ * Polls `shared[Shared.counter]` until it differs from `seen` (`"caught"`: a request was posted), for `millis` at
+ * most (`"missed"`), or until a gap between two polls shows that the thread was descheduled (`"preempted"`: a
+ * request may have been posted meanwhile, by a main thread that ran on this core while this one could not, so the
+ * caller looks again).
+ *
+ * @internal
+ */
+export const spin = (
+  shared: Int32Array,
+  seen: number,
+  millis: number,
+  now: () => number = () => performance.now()
+): SpinResult => {
+  let last = now()
+  const end = last + millis
+  while (true) {
+    // the gap first: a request found after a deschedule was posted by a main thread that ran meanwhile, perhaps on
+    // this core, so it does not show that polling pays
+    const time = now()
+    if (time - last >= Spin.preemptedMillis) return "preempted"
+    if (Atomics.load(shared, Shared.counter) !== seen) return "caught"
+    if (time >= end) return "missed"
+    last = time
+    pause()
+  }
+}
+
+/**
+ * Whether an idle thread polls before it blocks.
+ *
+ * A thread blocks at once by default: when the kernel runs it on the main thread's core, a round trip is two context
+ * switches there, and a poll would only hold the core the main thread needs. When it runs on another core, each
+ * wake-up is an inter-processor interrupt, slow: an idle period that blocked and still took over
+ * `Spin.slowWakeMillis` to end with a request makes the next `Spin.pollPeriods` periods poll, and then one blocks
+ * again, which both measures the wake-up again and lets the kernel move the thread (a polling thread keeps its core
+ * busy, so the kernel keeps it there).
+ *
+ * A poll that does not pay (nothing came, or the thread was descheduled: its core is shared after all) ends the
+ * polling at once, and the next `backoff` periods block whatever their wake-ups, `backoff` doubling up to
+ * `Spin.maxBackoff`; a poll that catches a request halves it.
+ *
+ * @internal
+ */
+export class SpinPolicy {
+  /** Idle periods left that poll; at 0 they block at once, and measure the wake-up. */
+  pollFor = 0
+  /** Idle periods left that block at once whatever their wake-ups, after a poll that did not pay. */
+  skip = 0
+  backoff = 1
+  /** Whether this idle period polls. */
+  polls(): boolean {
+    if (this.skip > 0) {
+      this.skip--
+      return false
+    }
+    if (this.pollFor === 0) return false
+    this.pollFor--
+    return true
+  }
+  record(result: SpinResult): void {
+    if (result === "caught") {
+      this.backoff = Math.max(1, this.backoff / 2)
+      return
+    }
+    this.pollFor = 0
+    this.skip = this.backoff
+    this.backoff = Math.min(this.backoff * 2, Spin.maxBackoff)
+  }
+  /** An idle period that blocked at once ended with a request `millis` after it began. */
+  blocked(millis: number): void {
+    if (this.skip === 0 && millis > Spin.slowWakeMillis && millis <= Spin.maxGapMillis) {
+      this.pollFor = Spin.pollPeriods
+    }
+  }
+}
 
 /**
  * How many requests a thread holds (`depth`, a power of two up to `maxDepth`): as many as fit in `shortMillis` at
