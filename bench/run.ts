@@ -607,8 +607,8 @@ const main = (): number => {
       args.quick ? " (--quick)" : args.full ? " (--full)" : ""
     }; every cell a fresh process; peers interleaved, order rotated each round`,
     args.warm > 0
-      ? `- warm-up: a small run, then ${args.warm} full-size run(s) of the same cell before the measured one (\`--warm ${args.warm}\`)`
-      : "- warm-up: a small run of the same cell (5k jobs; 2 × c for I/O) before the measured one",
+      ? `- warm-up: a small run, then ${args.warm} full-size run(s) of the same cell before the measured one, no forced GC (\`--warm ${args.warm}\`)`
+      : "- warm-up: a small run of the same cell (5k jobs; 2 × c for I/O), then a forced GC, before the measured one",
     `- load average (1, 5, 15 min) at the start: ${loadAverage()}`
   ]
   console.log("## Environment\n")
