@@ -409,6 +409,17 @@ const toRejection = (cause: Cause.Cause<unknown>, jobId: string | undefined): un
   return Cause.squash(cause)
 }
 
+/** Settles an `add`'s promise with a job's exit: its value, or the rejection `toRejection` makes of its cause. */
+const settleWith = <A>(
+  resolve: (value: A) => void,
+  reject: (error: unknown) => void,
+  jobId: string | undefined
+) =>
+(exit: Exit.Exit<A, unknown>): void => {
+  if (Exit.isSuccess(exit)) resolve(exit.value)
+  else reject(toRejection(exit.cause, jobId))
+}
+
 const jobEffect = <A>(fn: JobFunction<A>): Effect.Effect<A, unknown, Job.Current> =>
   Effect.flatMap(Effect.service(Job.Current), (info) => {
     const ctx: JobContext = {
@@ -514,10 +525,7 @@ export const createPool = (options: PoolOptions): Pool => {
         if (Exit.isFailure(submitted)) return Promise.reject(toRejection(submitted.cause, jobOptions.id))
         const entry = submitted.value
         return new Promise<A>((resolve, reject) => {
-          const settle = (exit: Exit.Exit<any, any>) => {
-            if (Exit.isSuccess(exit)) resolve(exit.value)
-            else reject(toRejection(exit.cause, jobOptions.id))
-          }
+          const settle = settleWith(resolve, reject, jobOptions.id)
           const result = entry.settled()
           if (result !== undefined) settle(result)
           else entry.addWaiter(settle)
@@ -568,10 +576,10 @@ export const createPool = (options: PoolOptions): Pool => {
         if (!accepted) Effect.runFork(Fiber.interrupt(fiber))
       }
       if (signal !== undefined && !accepted) signal.addEventListener("abort", withdraw, { once: true })
+      const settle = settleWith(resolve, reject, jobOptions.id)
       fiber.addObserver((exit) => {
         signal?.removeEventListener("abort", withdraw)
-        if (Exit.isSuccess(exit)) resolve(exit.value)
-        else reject(toRejection(exit.cause, jobOptions.id))
+        settle(exit)
       })
     })
   }

@@ -143,14 +143,6 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
     this.run = context
     this.options = options
   }
-  /** The job's program, until it starts. */
-  get effect(): Effect.Effect<A, E, any> | undefined {
-    return this.state === "waiting" || this.state === "queued" ? this.body as Effect.Effect<A, E, any> : undefined
-  }
-  /** The submitter's context, until the job starts. */
-  get context(): Context.Context<never> | undefined {
-    return this.state === "waiting" || this.state === "queued" ? this.run as Context.Context<never> : undefined
-  }
   /** The job's fiber while it runs; unset while its first synchronous step runs inside `start`. */
   get fiber(): Fiber.Fiber<any, any> | undefined {
     return this.state === "running" ? this.run as Fiber.Fiber<any, any> | undefined : undefined
