@@ -332,7 +332,8 @@ export const submit: {
     self: WorkerPool,
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
-  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>> => makeSubmission(self, effect, options)
+  ): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>> =>
+    makeSubmission(SubmitProto, self, effect, options)
 )
 
 /** A submission as an effect of its own: one object per call (no closure), run in the submitting fiber. */
@@ -342,25 +343,33 @@ interface Submission extends Effect.Effect<Job.JobHandle<any, any>, PoolError> {
   readonly options: Job.Options<any> | undefined
 }
 
-const SubmissionProto = Effectable.Prototype<Submission>({
-  label: "WorkerPool.submit",
-  evaluate(fiber) {
-    const { effect, options, self } = this
-    if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
-    // no options (the common case): nothing to resolve or reject
-    const resolved = options === undefined ? noJobOptions : jobOptions(self, fiber, options)
-    if (resolved !== noJobOptions && Exit.isExit(resolved)) return resolved
-    return self.submit(effect, resolved, fiber.context)
-  }
-})
+/** Runs a submission in the submitting fiber: `submit` gives the handle, `run` waits for the result. */
+const submissionProto = (label: string, await_: boolean) =>
+  Effectable.Prototype<Submission>({
+    label,
+    evaluate(fiber) {
+      const { effect, options, self } = this
+      if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
+      // no options (the common case): nothing to resolve or reject
+      const resolved = options === undefined ? noJobOptions : jobOptions(self, fiber, options)
+      if (resolved !== noJobOptions && Exit.isExit(resolved)) return resolved
+      return await_
+        ? self.submitAndAwait(effect, resolved, fiber.context)
+        : self.submit(effect, resolved, fiber.context)
+    }
+  })
 
-const makeSubmission = <A, E, R>(
+const SubmitProto = submissionProto("WorkerPool.submit", false)
+const RunProto = submissionProto("WorkerPool.run", true)
+
+const makeSubmission = (
+  proto: object,
   self: WorkerPool,
-  effect: Effect.Effect<A, E, R>,
+  effect: Effect.Effect<any, any, any>,
   options: Job.Options<any> | undefined
-): Effect.Effect<Job.JobHandle<A, E>, PoolError, Exclude<R, Job.Current>> => {
+) => {
   // `Object.create` is untyped: the fields written next make it a `Submission`
-  const submission = Object.create(SubmissionProto)
+  const submission = Object.create(proto)
   submission.self = self
   submission.effect = effect
   submission.options = options
@@ -459,14 +468,7 @@ export const run: {
     effect: Effect.Effect<A, E, R>,
     options?: Job.Options<NoInfer<E>>
   ): Effect.Effect<A, E | JobError | PoolError, Exclude<R, Job.Current>> =>
-    Effect.withFiber((fiber) => {
-      if (!(self instanceof PoolImpl) || !Effect.isEffect(effect)) return badArguments(self, effect)
-      const pool = impl(self)
-      // no options (the common case): nothing to resolve or reject
-      const resolved = options === undefined ? noJobOptions : jobOptions(pool, fiber, options)
-      if (resolved !== noJobOptions && Exit.isExit(resolved)) return resolved
-      return pool.submitAndAwait(effect, resolved, fiber.context) as Effect.Effect<A, E | JobError | PoolError>
-    })
+    makeSubmission(RunProto, self, effect, options)
 )
 
 /**
