@@ -2,6 +2,7 @@
  * Shared types and helpers of the benchmark cells: the scenario parameters, the contract every peer
  * implements, and the tracker through which every job proves it ran exactly once.
  */
+import { Effect } from "effect"
 
 /** Scenario 1: N trivial jobs, either fire-and-forget (wait for idle) or submit-and-await (collect results). */
 export interface ThroughputParams {
@@ -111,6 +112,19 @@ export interface Peer {
   /** Like `throughput`, with the scheduling options of `params.variant`. */
   readonly scheduling?: (params: SchedulingParams, tracker: Tracker) => Promise<number | undefined>
 }
+
+/**
+ * Scenario 4's job for the Effect peers: it counts its start, sleeps `jobMs`, marks itself, and counts its
+ * finalizer however it ends (completed or interrupted).
+ */
+export const sleepingJob = (tracker: Tracker, i: number, jobMs: number): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    tracker.started++
+    return Effect.map(Effect.sleep(jobMs), () => tracker.hit(i))
+  }).pipe(Effect.ensuring(Effect.sync(() => tracker.finalized++)))
+
+/** How many jobs marked themselves (see `Tracker.hit`). */
+export const completedJobs = (tracker: Tracker): number => tracker.ran.reduce((sum, ran) => sum + ran, 0)
 
 /**
  * The body of a job that really waits on a promise: a promise that settles on a later microtask, so the job

@@ -4,7 +4,7 @@
  */
 import { Effect, Fiber } from "effect"
 import type { Peer, ThroughputParams } from "../lib.ts"
-import { awaited, now } from "../lib.ts"
+import { awaited, now, sleepingJob } from "../lib.ts"
 
 const items = (n: number) => Array.from({ length: n }, (_, i) => i)
 
@@ -34,11 +34,7 @@ export const peer: Peer = {
   shutdown: ({ jobMs, jobs, mode }, tracker) =>
     Effect.runPromise(Effect.gen(function*() {
       const startedAt = now()
-      const job = (i: number) =>
-        Effect.suspend(() => {
-          tracker.started++
-          return Effect.map(Effect.sleep(jobMs), () => tracker.hit(i))
-        }).pipe(Effect.ensuring(Effect.sync(() => tracker.finalized++)))
+      const job = (i: number) => sleepingJob(tracker, i, jobMs)
       const fiber = yield* Effect.forkChild(Effect.forEach(items(jobs), job, { concurrency: jobs }), {
         startImmediately: true
       })

@@ -7,7 +7,7 @@
 import { Deferred, Effect, Fiber, Queue } from "effect"
 import type { Cause } from "effect"
 import type { Peer, ThroughputParams } from "../lib.ts"
-import { awaited, now } from "../lib.ts"
+import { awaited, completedJobs, now, sleepingJob } from "../lib.ts"
 
 interface Item {
   readonly job: Effect.Effect<number>
@@ -88,17 +88,7 @@ export const peer: Peer = {
       const workers: Array<Fiber.Fiber<unknown, unknown>> = []
       for (let k = 0; k < jobs; k++) workers.push(yield* Effect.forkChild(worker, { startImmediately: true }))
       const startedAt = now()
-      let completed = 0
-      for (let i = 0; i < jobs; i++) {
-        const job = Effect.suspend(() => {
-          tracker.started++
-          return Effect.map(Effect.sleep(jobMs), () => {
-            tracker.hit(i)
-            completed++
-          })
-        }).pipe(Effect.ensuring(Effect.sync(() => tracker.finalized++)))
-        yield* Queue.offer(queue, job)
-      }
+      for (let i = 0; i < jobs; i++) yield* Queue.offer(queue, Effect.asVoid(sleepingJob(tracker, i, jobMs)))
       // the queue hands jobs to waiting takers on the scheduler's next turn
       if (mode === "forced") yield* Effect.sleep(20)
       for (let turns = 0; tracker.started < jobs && turns < 100; turns++) yield* Effect.yieldNow
@@ -111,6 +101,11 @@ export const peer: Peer = {
         yield* Fiber.interruptAll(workers)
       }
       const doneAt = now()
-      return { shutdownMs: doneAt - shutdownAt, totalMs: doneAt - startedAt, completed, finalized: tracker.finalized }
+      return {
+        shutdownMs: doneAt - shutdownAt,
+        totalMs: doneAt - startedAt,
+        completed: completedJobs(tracker),
+        finalized: tracker.finalized
+      }
     }))
 }

@@ -7,7 +7,7 @@
 import { type Job, WorkerPool } from "@fiberpool/core"
 import { Deferred, Effect, Queue, Stream } from "effect"
 import type { Peer, SchedulingVariant, ThroughputParams, Tracker } from "../lib.ts"
-import { awaited, gate, now, prng } from "../lib.ts"
+import { awaited, gate, now, prng, sleepingJob } from "../lib.ts"
 
 /** The same submit loop for every job shape and pool configuration; `jobOptions` gives job `i` its options. */
 const submitAll = (
@@ -139,11 +139,7 @@ export const peer: Peer = {
       const pool = yield* WorkerPool.make({ concurrency: jobs, capacity: 100 })
       const startedAt = now()
       for (let i = 0; i < jobs; i++) {
-        const job = Effect.suspend(() => {
-          tracker.started++
-          return Effect.map(Effect.sleep(jobMs), () => tracker.hit(i))
-        }).pipe(Effect.ensuring(Effect.sync(() => tracker.finalized++)))
-        yield* WorkerPool.submit(pool, job)
+        yield* WorkerPool.submit(pool, sleepingJob(tracker, i, jobMs))
       }
       if (mode === "forced") yield* Effect.sleep(20)
       if (tracker.started !== jobs) throw new Error(`only ${tracker.started} of ${jobs} jobs started`)

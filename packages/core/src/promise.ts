@@ -520,7 +520,8 @@ export const createPool = (options: PoolOptions): Pool => {
     // the job, with no fiber of its own; only a submission that must wait for room runs in a fiber
     let direct: Effect.Effect<A, unknown> | undefined
     if (signal === undefined && onProgress === undefined) {
-      const submitted = submitNow(jobEffect(fn), submitOptions)
+      const job = jobEffect(fn)
+      const submitted = submitNow(job, submitOptions)
       if (submitted !== undefined && Exit.isExit(submitted)) {
         if (Exit.isFailure(submitted)) return Promise.reject(toRejection(submitted.cause, jobOptions.id))
         const entry = submitted.value
@@ -532,7 +533,7 @@ export const createPool = (options: PoolOptions): Pool => {
         })
       }
       direct = submitted === undefined
-        ? Effect.flatMap(WorkerPool.submit(pool, jobEffect(fn), submitOptions), (handle) => handle.await)
+        ? Effect.flatMap(WorkerPool.submit(pool, job, submitOptions), (handle) => handle.await)
         : Effect.flatMap(submitted, (handle) => handle.await)
     }
     const program: Effect.Effect<A, unknown> = direct !== undefined

@@ -94,6 +94,13 @@ export const Flag = {
  */
 export type EntryStatus = "waiting" | Job.Status
 
+/**
+ * Whether a job has ended: every state but these three is a terminal status (a key of the outcome table); three
+ * comparisons rather than a lookup in the table, as `settled` runs on every await.
+ */
+const hasEnded = (state: EntryStatus): state is Job.TerminalStatus =>
+  state !== "waiting" && state !== "queued" && state !== "running"
+
 /** The progress of the jobs that have one (see `JobEntry.progressState`). */
 const progressStates = new WeakMap<JobEntry, Progress>()
 
@@ -199,7 +206,7 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
    */
   settled(): Exit.Exit<A, E | JobError> | undefined {
     const state = this.state
-    if (state === "waiting" || state === "queued" || state === "running") return undefined
+    if (!hasEnded(state)) return undefined
     if (this.body === undefined) {
       // built when first read: a shutdown that interrupts or cancels many jobs builds no error nobody reads
       // (a `JobError` costs a few microseconds, more before the JIT has warmed up)
@@ -260,8 +267,7 @@ export class JobEntry<A = any, E = any> implements Job.JobHandle<A, E>, Notice {
       if (progress === undefined) {
         this.progressState = progress = new Progress()
         // a job that ended without reporting: nothing will come
-        const state = this.state
-        if (state !== "waiting" && state !== "queued" && state !== "running") progress.ended = true
+        if (hasEnded(this.state)) progress.ended = true
       }
       return progress
     })
