@@ -907,7 +907,7 @@ export type CancelResult = "cancelled" | "running" | "completed" | "failed" | "n
  * **Details**
  *
  * A job a worker has already claimed is not touched (`"running"`): durable jobs run to their end, their handler
- * decides. The check and the cancellation are one statement, so a job is either cancelled or claimed, never
+ * decides. Once its outcome is recorded (what `result` reads) it is `"completed"` or `"failed"`. The check and the cancellation are one statement, so a job is either cancelled or claimed, never
  * both. SQL stores only: the memory and Redis stores fail with `StoreError`.
  *
  * A flow's parent still waiting for its children (`DurableFlow`) is cancelled too (its children still run); a
@@ -967,6 +967,13 @@ export const cancel = (id: string): Effect.Effect<CancelResult, StoreError, Serv
         // a nested flow's parent is a child of its own parent
         yield* settleFlowChild(queue, id, { status: "dead", error: "cancelled" })
         return "cancelled"
+      }
+      if (outcome === "running") {
+        // a worker records a job's outcome before its claim is released (the release is batched, in the
+        // background): a job whose result is recorded has ended, whatever its row still says
+        const recorded = yield* queue.outcomes.get(queue.name, id)
+        if (recorded?.status === "succeeded") return "completed"
+        if (recorded?.status === "dead") return "failed"
       }
       if (outcome !== "cancelled") return outcome
       yield* queue.outcomes.put(queue.name, {
