@@ -10,6 +10,9 @@ import { PgClient } from "@effect/sql-pg"
 import { DurableQueue, DurableWorker, JobType, SqliteClient } from "@fiberpool/durable"
 import { Effect, Exit, Layer, Redacted, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Fs from "node:fs"
+import * as Inspector from "node:inspector/promises"
+import * as Path from "node:path"
 import { PgBoss } from "pg-boss"
 
 const [system, store, db, queue, concurrencyText] = process.argv.slice(2)
@@ -28,8 +31,16 @@ const ran = (n: number) => {
   lastAt = performance.now() - goAt
   firstAt ??= lastAt
 }
+// BENCH_CPU_PROF=<dir>: a V8 CPU profile of this consumer from "go" until it stops, written to <dir>
+const profileDir = process.env.BENCH_CPU_PROF
+const profiler = profileDir === undefined ? undefined : new Inspector.Session()
 const go = new Promise<void>((resolve) =>
-  process.stdin.once("data", () => {
+  process.stdin.once("data", async () => {
+    if (profiler !== undefined) {
+      profiler.connect()
+      await profiler.post("Profiler.enable")
+      await profiler.post("Profiler.start")
+    }
     cpuAtGo = process.cpuUsage()
     goAt = performance.now()
     resolve()
@@ -39,6 +50,11 @@ const report = setInterval(() => console.log(`count ${count}`), 50)
 let stop: () => Promise<void> = async () => {}
 process.once("SIGTERM", async () => {
   const cpu = process.cpuUsage(cpuAtGo)
+  if (profiler !== undefined) {
+    const { profile } = await profiler.post("Profiler.stop")
+    Fs.mkdirSync(profileDir!, { recursive: true })
+    Fs.writeFileSync(Path.join(profileDir!, `${system}-${process.pid}.cpuprofile`), JSON.stringify(profile))
+  }
   await stop()
   clearInterval(report)
   console.log(`count ${count}`)
