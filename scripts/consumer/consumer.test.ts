@@ -126,7 +126,8 @@ describe("a consumer's type-check", () => {
     "src/node-app.ts",
     "src/sum.ts",
     "src/sum.worker.ts",
-    "src/durable-app.ts"
+    "src/durable-app.ts",
+    "src/durable-internals.ts"
   ]
   const withoutNodeTypes = { ...compilerOptions, types: [], lib: ["ES2022", "DOM"] }
 
