@@ -279,18 +279,39 @@ export const make = <T extends JobType.Any>(
         yield* queue.outcomes.putProgress(queue.name, envelope.id, json, attempt, now)
       })
 
+    type Item = { readonly id: string; readonly attempts: number; readonly element: unknown }
+
     // Runs one claimed job and decides how the claim settles: success → done; failure → the store retries it
     // (with `current.type`'s delay) or, at its last attempt, marks it failed; interruption → handed back.
-    const process = (
-      item: { readonly id: string; readonly attempts: number; readonly element: unknown },
-      current: { type: JobType.Any | undefined }
-    ): Effect.Effect<void, unknown> =>
-      Effect.gen(function*() {
+    // The common path (a known type, a payload that decodes synchronously) is a chain of steps, no generator: it
+    // runs once per job, and a generator's frame and continuations were about a tenth of what a job allocated.
+    const process = (item: Item, current: { type: JobType.Any | undefined }): Effect.Effect<void, unknown> =>
+      Effect.suspend(() => {
         const envelope = toEnvelope(item)
         // the queue's wake row, inserted as a job after it was deleted: completing it makes it the wake row again
-        if (envelope.type === Wakeups.wakeType && envelope.id === Wakeups.wakeId) return
+        if (envelope.type === Wakeups.wakeType && envelope.id === Wakeups.wakeId) return Effect.void
         const type = registry.get(envelope.type)
-        if (type === undefined && envelope.type !== "<missing>" && unknownPolicy !== undefined && queue.table) {
+        if (type === undefined) return unknownType(item, envelope)
+        current.type = type
+        if (item.attempts > type.maxAttempts) {
+          // the process that ran the last allowed attempt died before settling it
+          return deadLetter(
+            envelope,
+            `the process running attempt ${type.maxAttempts} of ${type.maxAttempts} stopped before finishing it (lease expired)`,
+            type.maxAttempts
+          )
+        }
+        const decoded = decoderOf(type)(envelope.payload)
+        // a synchronous Schema decodes to an Exit: no step for it
+        return Exit.isExit(decoded)
+          ? afterDecode(item, envelope, type, decoded as Exit.Exit<unknown, Schema.SchemaError>)
+          : Effect.flatMap(Effect.exit(decoded), (exit) => afterDecode(item, envelope, type, exit))
+      })
+
+    // A job whose type this worker does not run: left for another worker (`unknownTypes`), or dead-lettered.
+    const unknownType = (item: Item, envelope: Envelope): Effect.Effect<void, unknown> =>
+      Effect.gen(function*() {
+        if (envelope.type !== "<missing>" && unknownPolicy !== undefined && queue.table) {
           const released = yield* queue.table.release(
             queue.name,
             item.id,
@@ -314,124 +335,144 @@ export const make = <T extends JobType.Any>(
             return yield* Effect.logDebug(`job ${envelope.id} has type "${envelope.type}", left for another worker`)
           }
         }
-        if (type === undefined) {
-          return yield* deadLetter(
-            envelope,
-            new UnknownJobType({ jobId: envelope.id, jobType: envelope.type, known }).message,
-            item.attempts
-          )
-        }
-        current.type = type
-        if (item.attempts > type.maxAttempts) {
-          // the process that ran the last allowed attempt died before settling it
-          return yield* deadLetter(
-            envelope,
-            `the process running attempt ${type.maxAttempts} of ${type.maxAttempts} stopped before finishing it (lease expired)`,
-            type.maxAttempts
-          )
-        }
-        const decoded = yield* Effect.result(decoderOf(type)(envelope.payload))
-        if (Result.isFailure(decoded)) {
-          const error = new MalformedPayload({ jobId: envelope.id, jobType: type.name, issue: decoded.failure.message })
-          return yield* deadLetter(envelope, error.message, item.attempts)
-        }
-        const jobContext: JobType.JobContext = {
-          id: envelope.id,
-          type: type.name,
-          attempt: item.attempts,
-          maxAttempts: type.maxAttempts
-        }
-        // What the handler reports through core's `Job.Current` is stored as well, at the pool's rate (its
-        // `progressInterval`), so a handler needs one progress API whether it runs in a pool or a durable queue.
-        // The reader of the handle's `progressUpdates` starts at the first report (the stream starts with the last
-        // value sent): a job that reports nothing costs no fiber.
-        const progress = new ProgressPersister(progressReaders, (value) =>
-          Effect.ignore(reportProgress(envelope, item.attempts)(value), { log: "Warn" }))
-        // The handler runs in the pool's job fiber, whose context is this worker's (the pool runs a job in its
-        // submitter's, and the claimers are `make`'s children, so it holds every service of `make`'s context), with
-        // the job's span and log annotations: it only needs the job's progress reporters added (two overlays, no
-        // copy of the context per job).
-        let job: Effect.Effect<unknown, unknown> = Effect.updateContext(
-          type.handler(decoded.success, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
-          (current: Context.Context<never>) => {
-            const withProgress = Context.add(current, JobType.CurrentProgress, reportProgress(envelope, item.attempts))
-            const info = Context.getOrUndefined(current, Job.Current)
-            return (info === undefined
-              ? withProgress
-              : Context.add(withProgress, Job.Current, progress.watch(info))) as Context.Context<JobType.Services<T>>
-          }
+        return yield* deadLetter(
+          envelope,
+          new UnknownJobType({ jobId: envelope.id, jobType: envelope.type, known }).message,
+          item.attempts
         )
-        if (traced) {
-          job = Effect.withSpan(job, `process ${queue.name}`, {
-            kind: "consumer",
-            // a child of the producer's span, in the producer's trace; a job enqueued untraced starts its own
-            // trace rather than joining whatever span was open around `make`
-            ...(envelope.trace === undefined
-              ? { root: true }
-              : { parent: Tracer.externalSpan(envelope.trace) }),
-            attributes: {
-              "messaging.system": messagingSystem,
-              "messaging.destination.name": queue.name,
-              "messaging.operation.type": "process",
-              "messaging.operation.name": "process",
-              "messaging.message.id": envelope.id,
-              "messaging.message.delivery_count": item.attempts,
-              "fiberpool.pool": pool.name,
-              "fiberpool.job": envelope.id,
-              "fiberpool.job.type": type.name,
-              "fiberpool.attempt": item.attempts
-            },
-            captureStackTrace: false
-          })
+      })
+
+    // The decoded payload: a malformed one is dead-lettered (a defect of the decoder stays a defect)
+    const afterDecode = (
+      item: Item,
+      envelope: Envelope,
+      type: JobType.Any,
+      decoded: Exit.Exit<unknown, Schema.SchemaError>
+    ): Effect.Effect<void, unknown> => {
+      if (decoded._tag === "Success") return runJob(item, envelope, type, decoded.value)
+      const error = Cause.findError(decoded.cause)
+      if (Result.isFailure(error)) return decoded
+      const malformed = new MalformedPayload({ jobId: envelope.id, jobType: type.name, issue: error.success.message })
+      return deadLetter(envelope, malformed.message, item.attempts)
+    }
+
+    // Runs the handler as a job of the pool, then records its outcome.
+    const runJob = (
+      item: Item,
+      envelope: Envelope,
+      type: JobType.Any,
+      payload: unknown
+    ): Effect.Effect<void, unknown> => {
+      const jobContext: JobType.JobContext = {
+        id: envelope.id,
+        type: type.name,
+        attempt: item.attempts,
+        maxAttempts: type.maxAttempts
+      }
+      // What the handler reports through core's `Job.Current` is stored as well, at the pool's rate (its
+      // `progressInterval`), so a handler needs one progress API whether it runs in a pool or a durable queue.
+      // The reader of the handle's `progressUpdates` starts at the first report (the stream starts with the last
+      // value sent): a job that reports nothing costs no fiber.
+      const progress = new ProgressPersister(
+        progressReaders,
+        (value) => Effect.ignore(reportProgress(envelope, item.attempts)(value), { log: "Warn" })
+      )
+      // The handler runs in the pool's job fiber, whose context is this worker's (the pool runs a job in its
+      // submitter's, and the claimers are `make`'s children, so it holds every service of `make`'s context), with
+      // the job's span and log annotations: it only needs the job's progress reporters added (two overlays, no
+      // copy of the context per job).
+      let job: Effect.Effect<unknown, unknown> = Effect.updateContext(
+        type.handler(payload, jobContext) as Effect.Effect<unknown, unknown, JobType.Services<T>>,
+        (current: Context.Context<never>) => {
+          const withProgress = Context.add(current, JobType.CurrentProgress, reportProgress(envelope, item.attempts))
+          const info = Context.getOrUndefined(current, Job.Current)
+          return (info === undefined
+            ? withProgress
+            : Context.add(withProgress, Job.Current, progress.watch(info))) as Context.Context<JobType.Services<T>>
         }
-        const submitted = yield* Effect.result(WorkerPool.submit(pool, job, {
-          id: envelope.id,
-          timeout: type.timeout,
-          metadata: { type: type.name, attempt: item.attempts }
-        }))
-        if (Result.isFailure(submitted)) {
+      )
+      if (traced) {
+        job = Effect.withSpan(job, `process ${queue.name}`, {
+          kind: "consumer",
+          // a child of the producer's span, in the producer's trace; a job enqueued untraced starts its own
+          // trace rather than joining whatever span was open around `make`
+          ...(envelope.trace === undefined
+            ? { root: true }
+            : { parent: Tracer.externalSpan(envelope.trace) }),
+          attributes: {
+            "messaging.system": messagingSystem,
+            "messaging.destination.name": queue.name,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.message.id": envelope.id,
+            "messaging.message.delivery_count": item.attempts,
+            "fiberpool.pool": pool.name,
+            "fiberpool.job": envelope.id,
+            "fiberpool.job.type": type.name,
+            "fiberpool.attempt": item.attempts
+          },
+          captureStackTrace: false
+        })
+      }
+      const submit = WorkerPool.submit(pool, job, {
+        id: envelope.id,
+        timeout: type.timeout,
+        metadata: { type: type.name, attempt: item.attempts }
+      })
+      return Effect.flatMap(Effect.exit(submit), (submitted) => {
+        if (submitted._tag === "Failure") {
           // the pool is closing (or runs a job with the same id): hand the job back untouched
-          return yield* Effect.interrupt
+          return Result.isSuccess(Cause.findError(submitted.cause)) ? Effect.interrupt : submitted
         }
+        const handle = submitted.value
+        const settled = Effect.flatMap(handle.exit, (exit) => {
+          // the last report is stored before the outcome, so a producer that sees the result sees it too
+          const stored = progress.await
+          return stored === undefined
+            ? outcome(item, envelope, type, exit)
+            : Effect.andThen(stored, outcome(item, envelope, type, exit))
+        })
         // most jobs report nothing: then there is no reader to start or to wait for
-        const reader = progress.attach(submitted.success)
-        if (reader !== undefined) {
-          yield* reader
+        const reader = progress.attach(handle)
+        return reader === undefined ? settled : Effect.andThen(reader, settled)
+      })
+    }
+
+    // What the job's exit records: its result (encoded with the type's result schema), a dead letter at its last
+    // attempt, a failure the store retries, or a hand-back when the pool stopped it.
+    const outcome = (
+      item: Item,
+      envelope: Envelope,
+      type: JobType.Any,
+      exit: Exit.Exit<unknown, unknown>
+    ): Effect.Effect<void, unknown> => {
+      if (Exit.isSuccess(exit)) {
+        if (type.resultJson === undefined) return record(envelope, undefined, { status: "succeeded", result: null })
+        return storeResult(item, envelope, type, exit.value)
+      }
+      if (isHandBack(exit.cause)) return Effect.interrupt
+      if (item.attempts >= type.maxAttempts) return deadLetter(envelope, Cause.pretty(exit.cause), item.attempts)
+      return Effect.failCause(exit.cause)
+    }
+
+    const storeResult = (item: Item, envelope: Envelope, type: JobType.Any, value: unknown) =>
+      Effect.gen(function*() {
+        const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson!)(value))
+        if (Result.isFailure(encoded)) {
+          return yield* deadLetter(envelope, `the result does not encode: ${encoded.failure.message}`, item.attempts)
         }
-        const exit = yield* submitted.success.exit
-        // the last report is stored before the outcome, so a producer that sees the result sees it too
-        const stored = progress.await
-        if (stored !== undefined) {
-          yield* stored
-        }
-        if (Exit.isSuccess(exit)) {
-          if (type.resultJson === undefined) {
-            return yield* record(envelope, undefined, { status: "succeeded", result: null })
-          }
-          const encoded = yield* Effect.result(Schema.encodeUnknownEffect(type.resultJson)(exit.value))
-          if (Result.isFailure(encoded)) {
-            return yield* deadLetter(envelope, `the result does not encode: ${encoded.failure.message}`, item.attempts)
-          }
-          const now = yield* Clock.currentTimeMillis
-          const result = JSON.stringify(encoded.success)
-          return yield* record(envelope, {
-            jobId: envelope.id,
-            jobType: type.name,
-            status: "succeeded",
-            payload: null,
-            result,
-            error: null,
-            attempts: item.attempts,
-            finishedAt: now
-          }, { status: "succeeded", result })
-        }
-        if (isHandBack(exit.cause)) {
-          return yield* Effect.interrupt
-        }
-        if (item.attempts >= type.maxAttempts) {
-          return yield* deadLetter(envelope, Cause.pretty(exit.cause), item.attempts)
-        }
-        return yield* Effect.failCause(exit.cause)
+        const now = yield* Clock.currentTimeMillis
+        const result = JSON.stringify(encoded.success)
+        return yield* record(envelope, {
+          jobId: envelope.id,
+          jobType: type.name,
+          status: "succeeded",
+          payload: null,
+          result,
+          error: null,
+          attempts: item.attempts,
+          finishedAt: now
+        }, { status: "succeeded", result })
       })
 
     // Claims and settles one job. Waiting for a job is interruptible (that is how the shutdown stops claiming);
@@ -471,24 +512,23 @@ export const make = <T extends JobType.Any>(
       Effect.gen(function*() {
         let free = options.concurrency
         const room = Latch.makeUnsafe(true)
-        // once claimed, a job is awaited and settled uninterruptibly: the pool's shutdown decides when it stops
         const run = (claimed: Claimed): Effect.Effect<void> =>
-          Effect.uninterruptible(Effect.suspend(() => {
+          Effect.suspend(() => {
             const current: { type: JobType.Any | undefined } = { type: undefined }
             return Effect.flatMap(Effect.exit(process(claimed, current)), (exit) => {
               free++
               room.openUnsafe()
               return claimed.settle(exit, retryDelayOf(current))
             })
-          }))
-        const claimAndStart = Effect.uninterruptible(Effect.flatMap(claims.claim(free), (claimed) => {
+          })
+        // each job's fiber is started in place, in this fiber's context, and joins the settlements (one call per
+        // job, no effect to build for it); once claimed, a job is awaited and settled uninterruptibly: the pool's
+        // shutdown decides when it stops
+        const start = yield* FiberSet.runtime(settlements)()
+        const claimAndStart = Effect.uninterruptible(Effect.map(claims.claim(free), (claimed) => {
           free -= claimed.length
-          return Effect.as(
-            Effect.forEach(claimed, (job) => FiberSet.run(settlements, run(job), { startImmediately: true }), {
-              discard: true
-            }),
-            claimed.length
-          )
+          for (let i = 0; i < claimed.length; i++) start(run(claimed[i]), uninterruptibly)
+          return claimed.length
         }))
         while (!(yield* WorkerPool.stats(pool)).closed) {
           if (free <= 0) {
@@ -678,6 +718,8 @@ const storeMaxAttempts = 1000
 
 /** The largest progress report, in characters of JSON (64 KiB): progress is a figure, not a payload. */
 const maxProgressBytes = 64 * 1024
+
+const uninterruptibly = { uninterruptible: true } as const
 
 type EnvelopeLike = Envelope
 
