@@ -22,6 +22,9 @@ const connections = Number(process.env.BENCH_PG_CONNECTIONS ?? 4)
 const warmUp = "SELECT pg_sleep(0.05)"
 let count = 0
 let cpuAtGo: NodeJS.CpuUsage | undefined
+let usageAtGo: NodeJS.ResourceUsage | undefined
+// CLOCK_MONOTONIC at go, in ns (matches `perf record -k CLOCK_MONOTONIC` timestamps)
+let goMonotonic = 0n
 // BENCH_DEBUG=1: when the first and the last job ran, after go (ms), printed to stderr at the end
 let goAt = 0
 let firstAt: number | undefined
@@ -38,11 +41,22 @@ const go = new Promise<void>((resolve) =>
   process.stdin.once("data", async () => {
     if (profiler !== undefined) {
       profiler.connect()
-      await profiler.post("Profiler.enable")
-      await profiler.post("Profiler.start")
+      if (process.env.BENCH_HEAP_PROF) {
+        await profiler.post("HeapProfiler.enable")
+        await profiler.post("HeapProfiler.startSampling", {
+          samplingInterval: 4096,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true
+        })
+      } else {
+        await profiler.post("Profiler.enable")
+        await profiler.post("Profiler.start")
+      }
     }
     cpuAtGo = process.cpuUsage()
+    usageAtGo = process.resourceUsage()
     goAt = performance.now()
+    goMonotonic = process.hrtime.bigint()
     resolve()
   })
 )
@@ -50,10 +64,16 @@ const report = setInterval(() => console.log(`count ${count}`), 50)
 let stop: () => Promise<void> = async () => {}
 process.once("SIGTERM", async () => {
   const cpu = process.cpuUsage(cpuAtGo)
+  const usage = process.resourceUsage()
   if (profiler !== undefined) {
-    const { profile } = await profiler.post("Profiler.stop")
     Fs.mkdirSync(profileDir!, { recursive: true })
-    Fs.writeFileSync(Path.join(profileDir!, `${system}-${process.pid}.cpuprofile`), JSON.stringify(profile))
+    if (process.env.BENCH_HEAP_PROF) {
+      const { profile } = await profiler.post("HeapProfiler.stopSampling")
+      Fs.writeFileSync(Path.join(profileDir!, `${system}-${process.pid}.heapprofile`), JSON.stringify(profile))
+    } else {
+      const { profile } = await profiler.post("Profiler.stop")
+      Fs.writeFileSync(Path.join(profileDir!, `${system}-${process.pid}.cpuprofile`), JSON.stringify(profile))
+    }
   }
   await stop()
   clearInterval(report)
@@ -61,17 +81,66 @@ process.once("SIGTERM", async () => {
   console.log(`cpu ${cpu.user + cpu.system}`)
   if (process.env.BENCH_DEBUG) {
     console.error(
-      `consumer ${process.pid}: ${count} jobs, first at ${firstAt?.toFixed(0)} ms, last at ${lastAt.toFixed(0)} ms`
+      `consumer ${process.pid} (${system}): go at ${goMonotonic} ns, ${count} jobs, first at ${
+        firstAt?.toFixed(0)
+      } ms, last at ` +
+        `${lastAt.toFixed(0)} ms, CPU user ${(cpu.user / 1000).toFixed(1)} ms, system ${
+          (cpu.system / 1000).toFixed(1)
+        } ms` +
+        (usageAtGo === undefined ?
+          "" :
+          `, minor faults ${usage.minorPageFault - usageAtGo.minorPageFault}, context switches ` +
+          `${usage.voluntaryContextSwitches - usageAtGo.voluntaryContextSwitches} voluntary, ` +
+          `${usage.involuntaryContextSwitches - usageAtGo.involuntaryContextSwitches} involuntary`)
     )
   }
   process.exit(0)
 })
 
+// BENCH_WARM=N with BENCH_WARM_DB=<file or URL>: before "ready", the consumer runs N no-op jobs of its own through
+// the same system on that other database (its own queue there), then disconnects from it: the code the timed
+// run uses is then warm (the JIT's tier-up done), as in a long-running service, and the timed database stays fresh
+const warmJobs = Number(process.env.BENCH_WARM ?? 0)
+const warmDb = process.env.BENCH_WARM_DB
+const warmQueue = `warm_${process.pid}`
+const waitFor = async (done: () => boolean) => {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
 if (system === "fiberpool") {
-  const Noop = JobType.make({ name: "noop", payload: Schema.Int, handler: () => Effect.sync(() => ran(1)) })
-  const Sql = store === "sqlite"
-    ? SqliteClient.layer({ filename: db, busyTimeout: "20 seconds" })
-    : PgClient.layer({ url: Redacted.make(db), maxConnections: connections })
+  let warmed = 0
+  const Noop = JobType.make({
+    name: "noop",
+    payload: Schema.Int,
+    handler: () => Effect.sync(() => warmed < warmJobs ? warmed++ : ran(1))
+  })
+  const sqlLayer = (url: string) =>
+    store === "sqlite"
+      ? SqliteClient.layer({ filename: url, busyTimeout: "20 seconds" })
+      : PgClient.layer({ url: Redacted.make(url), maxConnections: connections })
+  if (warmJobs > 0 && warmDb !== undefined) {
+    const warmScope = Effect.runSync(Scope.make())
+    const warmContext = await Effect.runPromise(
+      Layer.buildWithScope(
+        DurableQueue.layerSql({ name: warmQueue }).pipe(Layer.provideMerge(sqlLayer(warmDb))),
+        warmScope
+      )
+    )
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.withTransaction(Effect.forEach(
+          Array.from({ length: warmJobs }, (_, i) => i),
+          (i) => DurableQueue.enqueue(Noop, i),
+          { discard: true }
+        ))
+        yield* DurableWorker.make({ types: [Noop], concurrency })
+        yield* Effect.promise(() => waitFor(() => warmed >= warmJobs))
+      }).pipe(Effect.provideContext(warmContext), Scope.provide(warmScope))
+    )
+    await Effect.runPromise(Scope.close(warmScope, Exit.void))
+  }
+  const Sql = sqlLayer(db)
   const scope = Effect.runSync(Scope.make())
   const context = await Effect.runPromise(
     Layer.buildWithScope(DurableQueue.layerSql({ name: queue }).pipe(Layer.provideMerge(Sql)), scope)
@@ -98,6 +167,28 @@ if (system === "fiberpool") {
     schedule: false
   })
   boss.on("error", (error) => console.error(error))
+  if (warmJobs > 0 && warmDb !== undefined) {
+    const warmBoss = new PgBoss({ connectionString: warmDb, max: connections, supervise: false, schedule: false })
+    warmBoss.on("error", (error) => console.error(error))
+    await warmBoss.start()
+    await warmBoss.createQueue(warmQueue)
+    for (let i = 0; i < warmJobs; i += 1000) {
+      await warmBoss.insert(
+        warmQueue,
+        Array.from({ length: Math.min(1000, warmJobs - i) }, (_, j) => ({ data: { n: i + j } }))
+      )
+    }
+    let warmed = 0
+    await warmBoss.work(
+      warmQueue,
+      { batchSize: concurrency, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+      async (jobs) => {
+        warmed += jobs.length
+      }
+    )
+    await waitFor(() => warmed >= warmJobs)
+    await warmBoss.stop({ graceful: true })
+  }
   await boss.start()
   await Promise.all(Array.from({ length: connections }, () => boss.getDb().executeSql(warmUp)))
   console.log("ready")

@@ -32,6 +32,9 @@ const roundsAt = args.indexOf("--rounds")
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : quick ? 1 : 3
 const jobsAt = args.indexOf("--jobs")
 const JOBS = jobsAt >= 0 ? Number(args[jobsAt + 1]) : quick ? 500 : 5000
+const warmAt = args.indexOf("--warm")
+// --warm N: each consumer process first runs N jobs of its own on another database (see consumer.ts)
+const WARM = warmAt >= 0 ? Number(args[warmAt + 1]) : 0
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
 const CONNECTIONS = Number(process.env.BENCH_PG_CONNECTIONS ?? 4)
 const pgUrl = process.env.FIBERPOOL_TEST_PG_URL ?? process.env.DATABASE_URL
@@ -118,6 +121,16 @@ const runCell = async (cell: Cell): Promise<number> => {
     await admin(`CREATE DATABASE ${database}`)
   }
   const url = database === undefined ? undefined : withDatabase(pgUrl!, database)
+  // the consumers' warm-up database (--warm), dropped with the cell's
+  let warmDb: string | undefined
+  if (WARM > 0) {
+    if (database === undefined) {
+      warmDb = Path.join(Path.dirname(file), "warm.db")
+    } else {
+      await admin(`CREATE DATABASE ${database}_warm`)
+      warmDb = withDatabase(pgUrl!, `${database}_warm`)
+    }
+  }
   const db = cell.store === "sqlite" ? file : url!
   const Sql = sqlLayer(cell, file, url)
 
@@ -129,7 +142,7 @@ const runCell = async (cell: Cell): Promise<number> => {
         const sql = yield* SqlClient.SqlClient
         yield* sql.withTransaction(Effect.forEach(
           Array.from({ length: JOBS }, (_, i) => i),
-          (i) => DurableQueue.enqueue(Noop, i, { id: `${queue}-${i}` }),
+          (i) => DurableQueue.enqueue(Noop, i),
           { discard: true }
         ))
       }).pipe(Effect.provide(DurableQueue.layerSql({ name: queue }).pipe(Layer.provideMerge(Sql))), Effect.orDie)
@@ -148,7 +161,14 @@ const runCell = async (cell: Cell): Promise<number> => {
     const child = ChildProcess.spawn(
       process.execPath,
       [consumerFile, cell.system, cell.store, db, queue, String(CONCURRENCY)],
-      { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, BENCH_PG_CONNECTIONS: String(CONNECTIONS) } }
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+        env: {
+          ...process.env,
+          BENCH_PG_CONNECTIONS: String(CONNECTIONS),
+          ...(warmDb === undefined ? {} : { BENCH_WARM: String(WARM), BENCH_WARM_DB: warmDb })
+        }
+      }
     )
     const state = { child, count: 0, ready: false, cpu: 0 }
     let buffer = ""
@@ -205,6 +225,7 @@ const runCell = async (cell: Cell): Promise<number> => {
   if (ran < JOBS) throw new Error(`${cell.name}: ${ran} of ${JOBS} jobs ran`)
   Fs.rmSync(Path.dirname(file), { recursive: true, force: true })
   if (database !== undefined) await admin(`DROP DATABASE ${database} WITH (FORCE)`)
+  if (database !== undefined && warmDb !== undefined) await admin(`DROP DATABASE ${database}_warm WITH (FORCE)`)
   return JOBS / (millis / 1000)
 }
 
@@ -215,7 +236,8 @@ const cpuPerJob = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
 const serverCpuPerJob = new Map<string, Array<number>>(cells.map((c) => [c.name, []]))
 console.log(
   `durable throughput: ${JOBS} no-op jobs per cell, concurrency ${CONCURRENCY} and ${CONNECTIONS} connections per ` +
-    `consumer process, a fresh PostgreSQL database per cell, ${rounds} round(s)`
+    `consumer process, a fresh PostgreSQL database per cell, ${rounds} round(s)` +
+    (WARM > 0 ? `; each consumer warmed up first by ${WARM} jobs of its own on another database` : "")
 )
 console.log(`node ${process.version}, ${Os.cpus().length} CPUs (${Os.cpus()[0]?.model ?? "?"})`)
 for (let round = 0; round < rounds; round++) {
