@@ -278,7 +278,10 @@ export const make = (options: {
         AND (acquired_at IS NULL OR acquired_at < ${expiresAt})`
     const skipLocked = sql.literal(isPg ? "FOR UPDATE SKIP LOCKED" : "")
     const returning = isPg
-      ? sql.literal("sequence, id, element, attempts, job_type, rank, EXTRACT(EPOCH FROM visible_at) AS visible_epoch")
+      // the epoch as a double (EXTRACT gives a numeric, which the driver decodes through a string): it only orders
+      ? sql.literal(
+        "sequence, id, element, attempts, job_type, rank, EXTRACT(EPOCH FROM visible_at)::float8 AS visible_epoch"
+      )
       : sql.literal("sequence, id, element, attempts, job_type, rank, julianday(visible_at) AS visible_epoch")
     const claimSet = (lock: Fragment) => sql`acquired_at = ${now}, acquired_by = ${lock}, attempts = attempts + 1`
 
