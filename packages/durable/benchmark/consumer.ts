@@ -23,6 +23,7 @@ const warmUp = "SELECT pg_sleep(0.05)"
 let count = 0
 let cpuAtGo: NodeJS.CpuUsage | undefined
 let usageAtGo: NodeJS.ResourceUsage | undefined
+let memoryAtGo: NodeJS.MemoryUsage | undefined
 // CLOCK_MONOTONIC at go, in ns (matches `perf record -k CLOCK_MONOTONIC` timestamps)
 let goMonotonic = 0n
 // BENCH_DEBUG=1: when the first and the last job ran, after go (ms), printed to stderr at the end
@@ -55,6 +56,7 @@ const go = new Promise<void>((resolve) =>
     }
     cpuAtGo = process.cpuUsage()
     usageAtGo = process.resourceUsage()
+    memoryAtGo = process.memoryUsage()
     goAt = performance.now()
     goMonotonic = process.hrtime.bigint()
     resolve()
@@ -65,6 +67,7 @@ let stop: () => Promise<void> = async () => {}
 process.once("SIGTERM", async () => {
   const cpu = process.cpuUsage(cpuAtGo)
   const usage = process.resourceUsage()
+  const memory = process.memoryUsage()
   if (profiler !== undefined) {
     Fs.mkdirSync(profileDir!, { recursive: true })
     if (process.env.BENCH_HEAP_PROF) {
@@ -91,7 +94,11 @@ process.once("SIGTERM", async () => {
           "" :
           `, minor faults ${usage.minorPageFault - usageAtGo.minorPageFault}, context switches ` +
           `${usage.voluntaryContextSwitches - usageAtGo.voluntaryContextSwitches} voluntary, ` +
-          `${usage.involuntaryContextSwitches - usageAtGo.involuntaryContextSwitches} involuntary`)
+          `${usage.involuntaryContextSwitches - usageAtGo.involuntaryContextSwitches} involuntary`) +
+        (memoryAtGo === undefined ? "" : `, heap total ${(memoryAtGo.heapTotal / 1e6).toFixed(1)} → ` +
+          `${(memory.heapTotal / 1e6).toFixed(1)} MB, RSS ${(memoryAtGo.rss / 1e6).toFixed(1)} → ${
+            (memory.rss / 1e6).toFixed(1)
+          } MB`)
     )
   }
   process.exit(0)
