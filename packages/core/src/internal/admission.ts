@@ -72,7 +72,8 @@ export abstract class PoolAdmission extends PoolRunning {
     options: ResolvedJobOptions,
     context: Context.Context<never>
   ): Effect.Effect<JobEntry, PoolError> {
-    if (this.closed) return this.reject(reasons.closed)
+    // the hot path reads fields rather than getters and helpers: a fresh process runs it before V8 inlines them
+    if (this.lifecycle._tag !== "Open") return this.reject(reasons.closed)
     const id = options.id
     if (id !== undefined && this.ids.isLive(id)) {
       return this.reject(withoutStack(() => new DuplicateJobId({ jobId: id })))
@@ -89,7 +90,7 @@ export abstract class PoolAdmission extends PoolRunning {
     if (this.queue.ordered) this.score(entry)
     if (
       this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
-      !this.intakePaused && this.canStartNow(entry, now)
+      !this.intakePaused && !this.dispatchPaused && this.limits.allows(entry, now)
     ) {
       this.accept(entry)
       this.start(entry, now)

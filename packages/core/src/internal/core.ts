@@ -23,7 +23,7 @@ import type * as Job from "../Job.ts"
 import type { DeadLetter } from "../Job.ts"
 import type * as JobEvent from "../JobEvent.ts"
 import type * as Shutdown from "../Shutdown.ts"
-import type { AnyExit, JobEntry, Notice } from "./entry.ts"
+import { type AnyExit, Flag, type JobEntry, type Notice } from "./entry.ts"
 import { LiveIds } from "./ids.ts"
 import { JobQueue, NodeList } from "./jobQueue.ts"
 import { Limits } from "./limits.ts"
@@ -228,11 +228,12 @@ export abstract class PoolCore {
     if (entry.options.id !== undefined) this.ids.drop(entry.options.id, entry)
     const outcome = outcomes[status]
     this.counters[outcome.counter]++
-    if (outcome.fate !== undefined) this.shutdownState?.fates[outcome.fate].push(entry)
+    const lifecycle = this.lifecycle
+    if (outcome.fate !== undefined && lifecycle._tag !== "Open") lifecycle.shutdown.fates[outcome.fate].push(entry)
     if (entry.startedRel >= 0) {
       this.instruments.observeRun((endedAt ?? this.clock.currentTimeMillisUnsafe()) - this.epoch - entry.startedRel)
     }
-    const progress = entry.progressState
+    const progress = entry.flags & Flag.HasProgress ? entry.progressState : undefined
     if (progress !== undefined) {
       // the value held back by the interval goes out before the outcome
       if (progress.held) this.sendProgress(entry, progress)

@@ -83,8 +83,9 @@ export class Limits {
   /** Whether the rate and key limits let a job start now. */
   allows(entry: JobEntry, now: number): boolean {
     if (this.limiter !== undefined && !this.limiter.allows(now)) return false
-    if (entry.key === undefined) return true
-    const state = this.keys.get(entry.key)
+    const key = entry.options.key
+    if (key === undefined) return true
+    const state = this.keys.get(key)
     if (state === undefined) return true // a key with nothing running, queued or in its rate window
     return state.running < this.keyConcurrency && (state.limiter === undefined || state.limiter.allows(now))
   }
@@ -126,8 +127,9 @@ export class Limits {
   /** A job starts: its starts count in the windows, and it holds a slot of its key. */
   recordStart(entry: JobEntry, now: number): void {
     this.limiter?.record(now)
-    if (entry.key === undefined) return
-    const state = this.keyState(entry.key)
+    const key = entry.options.key
+    if (key === undefined) return
+    const state = this.keyState(key)
     state.running++
     state.limiter?.record(now)
     // the key's next parked job is looked at again: it starts, or parks with a wake-up for its window
@@ -138,8 +140,9 @@ export class Limits {
 
   /** A running job stops holding its key's slot. */
   release(entry: JobEntry): void {
-    if (entry.key === undefined) return
-    const state = this.keys.get(entry.key)!
+    const key = entry.options.key
+    if (key === undefined) return
+    const state = this.keys.get(key)!
     state.running--
     if (state.parked.head !== undefined && !this.rateBlocked.has(state)) this.queue.unparkHead(state)
     else this.dropIfUnused(state)

@@ -56,7 +56,7 @@ export abstract class PoolRunning extends PoolCore {
   /** Starts a job (inside an operation). */
   start(entry: JobEntry, now: number): void {
     const options = entry.options
-    const budget = this.budget(entry, now)
+    const budget = Math.min(options.timeoutMillis, this.options.timeoutMillis, options.deadline - now)
     if (budget <= 0) {
       // the deadline passed while the job waited: it never starts, and uses no worker, key slot or rate
       this.finish(
@@ -75,7 +75,7 @@ export abstract class PoolRunning extends PoolCore {
     entry.startedRel = relative(now, this.epoch)
     this.instruments.observeWait(entry.startedRel - entry.submittedRel)
     const once = entry.body as Effect.Effect<unknown, unknown>
-    const context = this.jobContext(entry, entry.run as Context.Context<never>)
+    const context = this.jobContext(entry, entry.run as Context.Context<never>, budget)
     entry.body = entry.run = undefined
     // without retries the single attempt is set up here; with them, at the start of each attempt
     let program: Effect.Effect<unknown, unknown>
@@ -113,7 +113,7 @@ export abstract class PoolRunning extends PoolCore {
    * The context a job runs in: the submitter's, with the job's log annotations (set once here rather than with
    * `Effect.annotateLogs`, which costs an extra context per job).
    */
-  jobContext(entry: JobEntry, context: Context.Context<never>): Context.Context<never> {
+  jobContext(entry: JobEntry, context: Context.Context<never>, budget: number): Context.Context<never> {
     // consecutive jobs mostly come from one submitter's context: what is read from it is read once
     if (context !== this.lastContext) {
       this.lastContext = context
@@ -128,11 +128,10 @@ export abstract class PoolRunning extends PoolCore {
     const annotations = inherited === undefined
       ? { "fiberpool.pool": this.name, "fiberpool.job": entry.id }
       : { ...inherited, "fiberpool.pool": this.name, "fiberpool.job": entry.id }
-    const budget = this.budget(entry, entry.startedAt!)
     const info = new JobInfo(
       entry,
       this.name,
-      budget === Number.POSITIVE_INFINITY ? undefined : entry.startedAt! + budget,
+      budget === Number.POSITIVE_INFINITY ? undefined : this.epoch + entry.startedRel + budget,
       this
     )
     return Context.add(Context.add(context, References.CurrentLogAnnotations, annotations), Job.Current, info)
@@ -191,16 +190,19 @@ export abstract class PoolRunning extends PoolCore {
     if (entry.state !== "running") return // abandoned at shutdown: already reported
     this.depth++
     try {
-      this.release(entry)
+      this.runningList.remove(entry)
+      this.limits.release(entry)
       entry.run = undefined
       let status = outcomeOf(entry, exit)
       if (status === "succeeded" || status === "failed") {
         // a job that blocked the event loop past its time (synchronous work) kept its timer from firing: it
         // ran out of time all the same, and is reported so when it returns
-        const budget = this.budget(entry, entry.startedAt!)
+        const startedAt = this.epoch + entry.startedRel
+        const options = entry.options
+        const budget = Math.min(options.timeoutMillis, this.options.timeoutMillis, options.deadline - startedAt)
         if (budget !== Number.POSITIVE_INFINITY) {
           endedAt ??= this.clock.currentTimeMillisUnsafe()
-          if (endedAt - entry.startedAt! > budget) status = "timedOut"
+          if (endedAt - startedAt > budget) status = "timedOut"
         }
       }
       let result: AnyExit | undefined = exit
