@@ -21,7 +21,7 @@ import {
   type StoreError
 } from "./DurableError.ts"
 import type { DurableQueue, EnqueueError, Envelope, TraceContext } from "./DurableQueue.ts"
-import { isTraced, offerReporting, parseJson, Service, utf8Length } from "./DurableQueue.ts"
+import { envelopeJson, isTraced, offerReporting, parseJson, Service } from "./DurableQueue.ts"
 import type { OnChildFailure as FlowPolicy } from "./internal/flows.ts"
 import type * as JobType from "./JobType.ts"
 import { validate } from "./JobType.ts"
@@ -603,14 +603,6 @@ const encodeEnvelope = (
       ...(trace === undefined ? {} : { trace }),
       ...(parent === undefined ? {} : { parent })
     }
-    // JSON.stringify throws on bigints and cycles: the boundary with a payload of unknown shape
-    const json = yield* Effect.try({
-      try: () => JSON.stringify(envelope),
-      catch: (error) => new EncodeFailed({ jobType: type.name, issue: String(error) })
-    })
-    const bytes = utf8Length(json)
-    if (bytes > queue.maxPayloadBytes) {
-      return yield* new PayloadTooLarge({ jobType: type.name, bytes, maxBytes: queue.maxPayloadBytes })
-    }
+    yield* envelopeJson(queue, envelope)
     return envelope
   })

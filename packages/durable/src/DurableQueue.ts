@@ -575,15 +575,7 @@ const enqueueEncodedWith = (
       const store = (trace: TraceContext | undefined) =>
         Effect.gen(function*() {
           const envelope: Envelope = trace === undefined ? { type, id, payload } : { type, id, payload, trace }
-          // JSON.stringify throws on bigints and cycles: the boundary with a payload of unknown shape
-          const json = yield* Effect.try({
-            try: () => JSON.stringify(envelope),
-            catch: (error) => new EncodeFailed({ jobType: type, issue: String(error) })
-          })
-          const bytes = utf8Length(json)
-          if (bytes > queue.maxPayloadBytes) {
-            return yield* new PayloadTooLarge({ jobType: type, bytes, maxBytes: queue.maxPayloadBytes })
-          }
+          yield* envelopeJson(queue, envelope)
           return yield* offer(queue, id, envelope, delay, order)
         })
       if (!(yield* isTraced)) return yield* store(undefined)
@@ -1469,6 +1461,30 @@ const delayOption = (
   }
   return Effect.succeed(Duration.isPositive(delay.value) ? delay.value : undefined)
 }
+
+/**
+ * A job's envelope as its store writes it: its JSON (`JSON.stringify` throws on bigints and cycles, the boundary
+ * with a payload of unknown shape), within the queue's `maxPayloadBytes`. The one check of `enqueue`, flows and
+ * schedules.
+ *
+ * @internal
+ */
+export const envelopeJson = (
+  queue: DurableQueue,
+  envelope: Envelope
+): Effect.Effect<string, EncodeFailed | PayloadTooLarge> =>
+  Effect.flatMap(
+    Effect.try({
+      try: () => JSON.stringify(envelope),
+      catch: (error) => new EncodeFailed({ jobType: envelope.type, issue: String(error) })
+    }),
+    (json) => {
+      const bytes = utf8Length(json)
+      return bytes > queue.maxPayloadBytes
+        ? Effect.fail(new PayloadTooLarge({ jobType: envelope.type, bytes, maxBytes: queue.maxPayloadBytes }))
+        : Effect.succeed(json)
+    }
+  )
 
 /**
  * UTF-8 length of a string, without encoding it: lone surrogates count 3 bytes, as `TextEncoder` writes them.

@@ -20,7 +20,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { EncodeFailed, PayloadTooLarge, SchedulesUnsupported, type StoreError } from "./DurableError.ts"
 import type { DurableQueue, EnqueueError } from "./DurableQueue.ts"
-import { durationOption, enqueueEncoded, parseJsonOrUndefined, Service, utf8Length } from "./DurableQueue.ts"
+import { durationOption, enqueueEncoded, envelopeJson, parseJsonOrUndefined, Service } from "./DurableQueue.ts"
 import * as ScheduleStore from "./internal/scheduleStore.ts"
 import * as JobType from "./JobType.ts"
 
@@ -235,12 +235,7 @@ export const set = <T extends JobType.AnyContract>(
         })
       }
       // the tick's job is this envelope (see `DurableQueue.enqueueEncoded`): too large now is too large at every tick
-      const bytes = utf8Length(
-        `{"type":${JSON.stringify(type.name)},"id":${JSON.stringify(jobId(name, first))},"payload":${payload}}`
-      )
-      if (bytes > queue.maxPayloadBytes) {
-        return yield* new PayloadTooLarge({ jobType: type.name, bytes, maxBytes: queue.maxPayloadBytes })
-      }
+      yield* envelopeJson(queue, { type: type.name, id: jobId(name, first), payload: encoded })
       const row = yield* store.upsert(queue.name, {
         name,
         jobType: type.name,
