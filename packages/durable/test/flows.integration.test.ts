@@ -528,6 +528,11 @@ describe.each(stores.filter((store) => store.flows))("DurableFlow on $name", (st
           "onChildFailure"
         )
         assert.strictEqual(option(yield* enqueue({ children: [DurableFlow.child(Fetch, 1 as never)] })), "EncodeFailed")
+        // over the queue's maxPayloadBytes (16 MiB by default)
+        assert.strictEqual(
+          option(yield* enqueue({ children: [DurableFlow.child(Fetch, "x".repeat(17 * 1024 * 1024))] })),
+          "PayloadTooLarge"
+        )
         assert.strictEqual(
           option(yield* enqueue({ children: [DurableFlow.child(Fetch, "a", { id: "y".repeat(256) })] })),
           "InvalidJobId"
