@@ -528,9 +528,9 @@ describe.each(stores.filter((store) => store.flows))("DurableFlow on $name", (st
           "onChildFailure"
         )
         assert.strictEqual(option(yield* enqueue({ children: [DurableFlow.child(Fetch, 1 as never)] })), "EncodeFailed")
-        // over the queue's maxPayloadBytes (16 MiB by default)
+        // over the queue's maxPayloadBytes (1 MiB by default)
         assert.strictEqual(
-          option(yield* enqueue({ children: [DurableFlow.child(Fetch, "x".repeat(17 * 1024 * 1024))] })),
+          option(yield* enqueue({ children: [DurableFlow.child(Fetch, "x".repeat(2 * 1024 * 1024))] })),
           "PayloadTooLarge"
         )
         assert.strictEqual(
