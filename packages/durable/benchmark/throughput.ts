@@ -184,7 +184,19 @@ const runCell = async (cell: Cell): Promise<number> => {
     })
     return state
   })
-  while (!children.every((c) => c.ready)) await new Promise((r) => setTimeout(r, 10))
+  while (!children.every((c) => c.ready)) {
+    // a consumer that failed before it was ready (its connection, the warm-up) fails the cell, not a hang
+    const failed = children.find((c) => c.child.exitCode !== null || c.child.signalCode !== null)
+    if (failed !== undefined) {
+      for (const c of children) c.child.kill("SIGKILL")
+      if (warmDb !== undefined && database !== undefined) {
+        await admin(`DROP DATABASE IF EXISTS ${database}_warm WITH (FORCE)`)
+      }
+      if (database !== undefined) await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+      throw new Error(`${cell.name}: a consumer exited before it was ready (code ${failed.child.exitCode})`)
+    }
+    await new Promise((r) => setTimeout(r, 10))
+  }
   // the consumers have warmed up and left the warm-up database: it goes before "go", so that no autovacuum of
   // its rows runs in the timed window
   if (database !== undefined && warmDb !== undefined) await admin(`DROP DATABASE ${database}_warm WITH (FORCE)`)

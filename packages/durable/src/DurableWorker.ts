@@ -350,8 +350,9 @@ export const make = <T extends JobType.Any>(
       decoded: Exit.Exit<unknown, Schema.SchemaError>
     ): Effect.Effect<void, unknown> => {
       if (decoded._tag === "Success") return runJob(item, envelope, type, decoded.value)
-      const error = Cause.findError(decoded.cause)
-      if (Result.isFailure(error)) return decoded
+      // as `Effect.result`: a cause with a defect is a defect, even beside a failure
+      const error = Cause.hasDies(decoded.cause) ? undefined : Cause.findError(decoded.cause)
+      if (error === undefined || Result.isFailure(error)) return decoded
       const malformed = new MalformedPayload({ jobId: envelope.id, jobType: type.name, issue: error.success.message })
       return deadLetter(envelope, malformed.message, item.attempts)
     }
@@ -421,8 +422,10 @@ export const make = <T extends JobType.Any>(
       })
       return Effect.flatMap(Effect.exit(submit), (submitted) => {
         if (submitted._tag === "Failure") {
-          // the pool is closing (or runs a job with the same id): hand the job back untouched
-          return Result.isSuccess(Cause.findError(submitted.cause)) ? Effect.interrupt : submitted
+          // the pool is closing (or runs a job with the same id): hand the job back untouched; a defect stays one
+          return !Cause.hasDies(submitted.cause) && Result.isSuccess(Cause.findError(submitted.cause))
+            ? Effect.interrupt
+            : submitted
         }
         const handle = submitted.value
         const settled = Effect.flatMap(handle.exit, (exit) => {
@@ -638,8 +641,9 @@ export const make = <T extends JobType.Any>(
         const report = yield* WorkerPool.shutdown(pool).pipe(Effect.orDie)
         // Every job has ended by now; a claimer still running is waiting in the store's take. effect 4.1's SQL
         // store re-enters that wait uninterruptibly after it skips a row whose JSON does not parse, so such a
-        // claimer is left behind rather than waited for: if it ever claims a job, the closed pool refuses it and
-        // the job is handed back at once.
+        // claimer is left behind rather than waited for: if it ever claims a job, the closed pool refuses it; the
+        // hand-back is settled while the worker's scope is open, and once it has closed the job is claimable
+        // again when its lease expires.
         yield* Effect.timeoutOption(Fiber.join(stopClaimers), "1 second")
         yield* FiberSet.awaitEmpty(settlements)
         yield* Deferred.succeed(done, report)
