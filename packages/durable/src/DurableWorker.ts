@@ -350,9 +350,8 @@ export const make = <T extends JobType.Any>(
       decoded: Exit.Exit<unknown, Schema.SchemaError>
     ): Effect.Effect<void, unknown> => {
       if (decoded._tag === "Success") return runJob(item, envelope, type, decoded.value)
-      // as `Effect.result`: a cause with a defect is a defect, even beside a failure
-      const error = Cause.hasDies(decoded.cause) ? undefined : Cause.findError(decoded.cause)
-      if (error === undefined || Result.isFailure(error)) return decoded
+      const error = recoverableError(decoded.cause)
+      if (Result.isFailure(error)) return decoded
       const malformed = new MalformedPayload({ jobId: envelope.id, jobType: type.name, issue: error.success.message })
       return deadLetter(envelope, malformed.message, item.attempts)
     }
@@ -423,9 +422,7 @@ export const make = <T extends JobType.Any>(
       return Effect.flatMap(Effect.exit(submit), (submitted) => {
         if (submitted._tag === "Failure") {
           // the pool is closing (or runs a job with the same id): hand the job back untouched; a defect stays one
-          return !Cause.hasDies(submitted.cause) && Result.isSuccess(Cause.findError(submitted.cause))
-            ? Effect.interrupt
-            : submitted
+          return Result.isSuccess(recoverableError(submitted.cause)) ? Effect.interrupt : submitted
         }
         const handle = submitted.value
         const settled = Effect.flatMap(handle.exit, (exit) => {
@@ -478,15 +475,15 @@ export const make = <T extends JobType.Any>(
         }, { status: "succeeded", result })
       })
 
-    // Claims and settles one job. Waiting for a job is interruptible (that is how the shutdown stops claiming);
-    // once claimed, the job is awaited uninterruptibly: the pool's shutdown decides when it stops. The claim is
-    // settled (the store's acknowledgement) in the background, so the next claim does not wait for that round
-    // trip; the shutdown waits for every pending settlement.
     // the retry delay of a job whose type `process` found (none yet: at once)
     const retryDelayOf = (current: { type: JobType.Any | undefined }) => (attempts: number) =>
       current.type === undefined ? Effect.succeed(Duration.zero) : JobType.retryDelay(current.type, attempts)
 
     const settlements = yield* FiberSet.make<void>()
+    // Claims and settles one job. Waiting for a job is interruptible (that is how the shutdown stops claiming);
+    // once claimed, the job is awaited uninterruptibly: the pool's shutdown decides when it stops. The claim is
+    // settled (the store's acknowledgement) in the background, so the next claim does not wait for that round
+    // trip; the shutdown waits for every pending settlement.
     const claimOnce = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
@@ -725,6 +722,10 @@ const maxProgressBytes = 64 * 1024
 
 const uninterruptibly = { uninterruptible: true } as const
 
+/** A cause's failure as `Effect.result` sees it: a cause that holds a defect is a defect, even beside a failure. */
+const recoverableError = <E>(cause: Cause.Cause<E>): Result.Result<E, unknown> =>
+  Cause.hasDies(cause) ? Result.fail(cause) : Cause.findError(cause)
+
 type EnvelopeLike = Envelope
 
 /**
@@ -763,7 +764,7 @@ class ProgressPersister {
   get await(): Effect.Effect<void> | undefined {
     return this.fiber === undefined ? undefined : Effect.asVoid(Fiber.await(this.fiber))
   }
-  /** @internal called by `WatchedInfo.progress` after the pool took the report */
+  /** called by `WatchedInfo.progress` after the pool took the report */
   onReport(): Effect.Effect<void> {
     this.reported = true
     return this.start()

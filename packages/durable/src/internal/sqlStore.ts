@@ -407,22 +407,22 @@ export const make = (options: {
       Schedule.upTo({ duration: lockExpiration })
     )
     // a settled element leaves `held`, so its lock is not renewed
-    const release = (element: Element, queue: string) => {
+    const release = (element: Element) => {
       held.delete(element)
       // a settled claim of a limited type frees room: look again at once
-      if (element.job_type !== null && queueStates.peek(queue)?.limits.has(element.job_type)) {
-        queueStates.peek(queue)?.nudge.openUnsafe()
+      if (element.job_type !== null && queueStates.peek(element.queue)?.limits.has(element.job_type)) {
+        queueStates.peek(element.queue)?.nudge.openUnsafe()
       }
     }
     // `write` retries on its own (ackRetrySchedule)
-    const settle = (write: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
+    const settle = (write: Effect.Effect<unknown, SqlError>, element: Element) =>
       write.pipe(
         Effect.orDie,
-        Effect.ensuring(Effect.sync(() => release(element, queue))),
+        Effect.ensuring(Effect.sync(() => release(element))),
         Effect.asVoid
       )
-    const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element, queue: string) =>
-      settle(Effect.retry(statement, ackRetrySchedule), element, queue)
+    const ack = (statement: Effect.Effect<unknown, SqlError>, element: Element) =>
+      settle(Effect.retry(statement, ackRetrySchedule), element)
     const guard = (element: Element) => sql`sequence = ${element.sequence} AND acquired_by = ${element.lock}`
     // Completions are group-committed: the completions that arrive while one statement runs go together in the
     // next, as pg-boss completes a fetched batch in one statement. Each row is matched with its own claim's lock
@@ -434,7 +434,7 @@ export const make = (options: {
         Effect.ensuring(
           completeAll(elements),
           Effect.sync(() => {
-            for (const element of elements) release(element, element.queue)
+            for (const element of elements) release(element)
           })
         )
     })
@@ -464,31 +464,28 @@ export const make = (options: {
           WHERE ${guards}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
     }
     const complete = (element: Element) => Effect.orDie(completions.write(element))
-    const fail = (element: Element, cause: Cause.Cause<unknown>, queue: string) =>
+    const fail = (element: Element, cause: Cause.Cause<unknown>) =>
       ack(
         sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'failed',
           last_failure = ${Cause.pretty(cause)}
           WHERE ${guard(element)}`,
-        element,
-        queue
+        element
       )
-    const retry = (element: Element, delay: Duration.Duration, cause: Cause.Cause<unknown>, queue: string) => {
+    const retry = (element: Element, delay: Duration.Duration, cause: Cause.Cause<unknown>) => {
       const visibleAt = secondsFromNow(Duration.toSeconds(delay))
       return ack(
         sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now},
           visible_at = ${visibleAt}, rank = ${rankOf(visibleAt, sql.literal("priority"))},
           last_failure = ${Cause.pretty(cause)}
           WHERE ${guard(element)}`,
-        element,
-        queue
+        element
       )
     }
-    const interrupt = (element: Element, queue: string) =>
+    const interrupt = (element: Element) =>
       ack(
         sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, attempts = attempts - 1
           WHERE ${guard(element)}`,
-        element,
-        queue
+        element
       )
 
     yield* refreshLocks.pipe(
@@ -549,20 +546,18 @@ export const make = (options: {
     // How a claim ends, by its run's exit (see `Claimed`): the one place that decides it, for `take` and `claimer`.
     const settleExit = (
       element: Element,
-      name: string,
       maxAttempts: number,
       retryDelay: (attempts: number) => Effect.Effect<Duration.Duration>,
       exit: Exit.Exit<unknown, unknown>
     ): Effect.Effect<void> => {
       if (exit._tag === "Success") return complete(element)
       const dead = deadLetterFromCause(exit.cause)
-      if (dead !== undefined) return fail(element, dead, name)
-      if (Cause.hasInterruptsOnly(exit.cause)) return interrupt(element, name)
-      if (element.attempts >= maxAttempts) return fail(element, exit.cause, name)
-      return Effect.flatMap(retryDelay(element.attempts), (delay) => retry(element, delay, exit.cause, name))
+      if (dead !== undefined) return fail(element, dead)
+      if (Cause.hasInterruptsOnly(exit.cause)) return interrupt(element)
+      if (element.attempts >= maxAttempts) return fail(element, exit.cause)
+      return Effect.flatMap(retryDelay(element.attempts), (delay) => retry(element, delay, exit.cause))
     }
-    const unreadable = (element: Element, name: string) =>
-      fail(element, Cause.die(new Error("the element is not JSON")), name)
+    const unreadable = (element: Element) => fail(element, Cause.die(new Error("the element is not JSON")))
 
     const claimer = (
       claimerOptions: { readonly name: string; readonly maxAttempts: number; readonly maxBytes?: number | undefined }
@@ -589,13 +584,13 @@ export const make = (options: {
                   id: element.id,
                   attempts: element.attempts,
                   element: parsed,
-                  settle: (exit, retryDelay) => settleExit(element, name, state.maxAttempts, retryDelay, exit)
+                  settle: (exit, retryDelay) => settleExit(element, state.maxAttempts, retryDelay, exit)
                 })
               }
               // a row that cannot be parsed never succeeds: fail it
               return bad.length === 0
                 ? Effect.succeed(claimed)
-                : Effect.as(Effect.forEach(bad, (element) => unreadable(element, name), { discard: true }), claimed)
+                : Effect.as(Effect.forEach(bad, unreadable, { discard: true }), claimed)
             })
           })
         return { claim, awaitWork: awaitWork(state) } satisfies Claimer
@@ -613,7 +608,7 @@ export const make = (options: {
           Effect.flatMap(
             Queue.clear(queue),
             (elements) =>
-              Effect.forEach(elements, (element) => interrupt(element, name), {
+              Effect.forEach(elements, interrupt, {
                 concurrency: "unbounded",
                 discard: true
               })
@@ -688,11 +683,11 @@ export const make = (options: {
               const parsed = parseJson(element.element)
               if (parsed === parseFailed) {
                 // a row that cannot be parsed never succeeds: fail it and take the next one
-                return Effect.andThen(unreadable(element, name), loop)
+                return Effect.andThen(unreadable(element), loop)
               }
               return Effect.as(
                 Effect.addFinalizer((exit) =>
-                  settleExit(element, name, takeOptions.maxAttempts, takeOptions.retryDelay, exit)
+                  settleExit(element, takeOptions.maxAttempts, takeOptions.retryDelay, exit)
                 ),
                 { id: element.id, attempts: element.attempts, element: parsed }
               )
