@@ -54,6 +54,7 @@ const go = new Promise<void>((resolve) =>
         await profiler.post("Profiler.start")
       }
     }
+    if (process.env.BENCH_DEBUG) threadsAtGo = threadTicks()
     cpuAtGo = process.cpuUsage()
     usageAtGo = process.resourceUsage()
     memoryAtGo = process.memoryUsage()
@@ -62,6 +63,28 @@ const go = new Promise<void>((resolve) =>
     resolve()
   })
 )
+/** BENCH_DEBUG: CPU ticks (user + system, 10 ms) of each of this process's threads, by thread name */
+const threadTicks = (): Map<string, number> => {
+  const ticks = new Map<string, number>()
+  for (const task of Fs.readdirSync("/proc/self/task")) {
+    try {
+      const stat = Fs.readFileSync(`/proc/self/task/${task}/stat`, "utf8")
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "N")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      ticks.set(name, (ticks.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]))
+    } catch {
+      // a thread that ended
+    }
+  }
+  return ticks
+}
+let threadsAtGo: Map<string, number> | undefined
+let cpuAtStarted: NodeJS.CpuUsage | undefined
+let startedAt = 0
+const started = () => {
+  startedAt = performance.now() - goAt
+  cpuAtStarted = process.cpuUsage(cpuAtGo)
+}
 const report = setInterval(() => console.log(`count ${count}`), 50)
 let stop: () => Promise<void> = async () => {}
 process.once("SIGTERM", async () => {
@@ -83,6 +106,14 @@ process.once("SIGTERM", async () => {
   console.log(`count ${count}`)
   console.log(`cpu ${cpu.user + cpu.system}`)
   if (process.env.BENCH_DEBUG) {
+    const threads = threadTicks()
+    console.error(
+      `consumer ${process.pid} (${system}): started at ${startedAt.toFixed(0)} ms after go, CPU by then ${
+        ((cpuAtStarted?.user ?? 0) / 1000).toFixed(1)
+      } user + ${((cpuAtStarted?.system ?? 0) / 1000).toFixed(1)} system ms; thread CPU (ms) ` +
+        [...threads].map(([name, t]) => [name, (t - (threadsAtGo?.get(name) ?? 0)) * 10] as const)
+          .filter(([, ms]) => ms > 0).map(([name, ms]) => `${name} ${ms}`).join(", ")
+    )
     console.error(
       `consumer ${process.pid} (${system}): go at ${goMonotonic} ns, ${count} jobs, first at ${
         firstAt?.toFixed(0)
@@ -165,6 +196,7 @@ if (system === "fiberpool") {
   await Effect.runPromise(
     DurableWorker.make({ types: [Noop], concurrency }).pipe(Effect.provideContext(context), Scope.provide(scope))
   )
+  started()
   stop = () => Effect.runPromise(Scope.close(scope, Exit.void))
 } else {
   const boss = new PgBoss({
@@ -207,5 +239,6 @@ if (system === "fiberpool") {
       ran(jobs.length)
     }
   )
+  started()
   stop = () => boss.stop({ graceful: true })
 }

@@ -160,7 +160,8 @@ const runCell = async (cell: Cell): Promise<number> => {
   const children = Array.from({ length: cell.processes }, () => {
     const child = ChildProcess.spawn(
       process.execPath,
-      [consumerFile, cell.system, cell.store, db, queue, String(CONCURRENCY)],
+      // BENCH_NODE_ARGS: node flags for the consumers (e.g. --trace-gc), for looking into a cell, not for figures
+      [...(process.env.BENCH_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? []), consumerFile, cell.system, cell.store, db, queue, String(CONCURRENCY)],
       {
         stdio: ["pipe", "pipe", "inherit"],
         env: {
@@ -180,6 +181,7 @@ const runCell = async (cell: Cell): Promise<number> => {
         if (line === "ready") state.ready = true
         else if (line.startsWith("count ")) state.count = Number(line.slice(6))
         else if (line.startsWith("cpu ")) state.cpu = Number(line.slice(4))
+        else if (process.env.BENCH_DEBUG) console.log(`consumer ${child.pid}: ${line}`)
       }
     })
     return state
@@ -235,6 +237,19 @@ const runCell = async (cell: Cell): Promise<number> => {
     })
   ))
   await boss?.stop({ graceful: false })
+  if (process.env.BENCH_DEBUG && database !== undefined) {
+    // what the cell asked of the server: transactions (a statement outside one counts as one) and rows
+    await new Promise((r) => setTimeout(r, 1100))
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const [row] = yield* sql<{ xact_commit: unknown; tup_returned: unknown; tup_updated: unknown }>`
+          SELECT xact_commit, tup_returned, tup_fetched, tup_updated, tup_inserted FROM pg_stat_database
+          WHERE datname = current_database()`
+        console.log(`server stats: ${Object.entries(row).map(([k, v]) => `${k} ${v}`).join(", ")}`)
+      }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(url!), maxConnections: 1 })), Effect.orDie)
+    )
+  }
   const ran = children.reduce((sum, c) => sum + c.count, 0)
   cpuPerJob.get(cell.name)!.push(children.reduce((sum, c) => sum + c.cpu, 0) / JOBS)
   if (ran < JOBS) throw new Error(`${cell.name}: ${ran} of ${JOBS} jobs ran`)
