@@ -1,5 +1,6 @@
 /**
- * A consumer process of the throughput benchmark. argv: system (fiberpool | pg-boss), store (sqlite | postgres),
+ * A consumer process of the throughput benchmark. argv: system (fiberpool | fiberpool-batch | pg-boss), store
+ * (sqlite | postgres),
  * db (file or URL), queue, concurrency. Connects (PostgreSQL: opens all `BENCH_PG_CONNECTIONS` of its pool, for both
  * systems, so that no connection is opened and authenticated in the timed window), prints "ready", starts
  * consuming on "go" (stdin), counts the
@@ -51,6 +52,8 @@ const go = new Promise<void>((resolve) =>
         })
       } else {
         await profiler.post("Profiler.enable")
+        // 100 µs samples: a consumer of the 4-process cell is busy for only about 100 ms
+        await profiler.post("Profiler.setSamplingInterval", { interval: 100 })
         await profiler.post("Profiler.start")
       }
     }
@@ -145,13 +148,24 @@ const waitFor = async (done: () => boolean) => {
   while (!done()) await new Promise((resolve) => setTimeout(resolve, 5))
 }
 
-if (system === "fiberpool") {
+if (system === "fiberpool" || system === "fiberpool-batch") {
   let warmed = 0
-  const Noop = JobType.make({
-    name: "noop",
-    payload: Schema.Int,
-    handler: () => Effect.sync(() => warmed < warmJobs ? warmed++ : ran(1))
-  })
+  // fiberpool-batch: a batch type (JobType.makeBatch) of up to `concurrency` jobs a call, as pg-boss's batchSize
+  const Noop = system === "fiberpool" ?
+    JobType.make({
+      name: "noop",
+      payload: Schema.Int,
+      handler: () => Effect.sync(() => warmed < warmJobs ? warmed++ : ran(1))
+    }) :
+    JobType.makeBatch({
+      name: "noop",
+      payload: Schema.Int,
+      maxSize: concurrency,
+      handler: (jobs) =>
+        Effect.sync(() => {
+          for (let i = 0; i < jobs.length; i++) warmed < warmJobs ? warmed++ : ran(1)
+        })
+    })
   const sqlLayer = (url: string) =>
     store === "sqlite"
       ? SqliteClient.layer({ filename: url, busyTimeout: "20 seconds" })

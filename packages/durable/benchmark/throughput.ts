@@ -42,7 +42,7 @@ const consumerFile = new URL("./consumer.ts", import.meta.url).pathname
 
 interface Cell {
   readonly name: string
-  readonly system: "fiberpool" | "pg-boss"
+  readonly system: "fiberpool" | "fiberpool-batch" | "pg-boss"
   readonly store: "sqlite" | "postgres"
   readonly processes: number
 }
@@ -52,8 +52,20 @@ const allCells: ReadonlyArray<Cell> = [
   ...(pgUrl
     ? [
       { name: "fiberpool, PostgreSQL, 1 process", system: "fiberpool", store: "postgres", processes: 1 },
+      {
+        name: "fiberpool batch, PostgreSQL, 1 process",
+        system: "fiberpool-batch",
+        store: "postgres",
+        processes: 1
+      },
       { name: "pg-boss, PostgreSQL, 1 process", system: "pg-boss", store: "postgres", processes: 1 },
       { name: "fiberpool, PostgreSQL, 4 processes", system: "fiberpool", store: "postgres", processes: 4 },
+      {
+        name: "fiberpool batch, PostgreSQL, 4 processes",
+        system: "fiberpool-batch",
+        store: "postgres",
+        processes: 4
+      },
       { name: "pg-boss, PostgreSQL, 4 processes", system: "pg-boss", store: "postgres", processes: 4 }
     ] as const
     : [])
@@ -136,7 +148,7 @@ const runCell = async (cell: Cell): Promise<number> => {
 
   // enqueue (not timed)
   let boss: PgBoss | undefined
-  if (cell.system === "fiberpool") {
+  if (cell.system !== "pg-boss") {
     await Effect.runPromise(
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
@@ -203,7 +215,7 @@ const runCell = async (cell: Cell): Promise<number> => {
   // its rows runs in the timed window
   if (database !== undefined && warmDb !== undefined) await admin(`DROP DATABASE ${database}_warm WITH (FORCE)`)
 
-  const completed = cell.system === "fiberpool"
+  const completed = cell.system !== "pg-boss"
     ? (sql: SqlClient.SqlClient) =>
       sql<{ c: unknown }>`SELECT COUNT(*) AS c FROM effect_queue WHERE queue_name = ${queue} AND state = 'completed'`
     : (sql: SqlClient.SqlClient) =>
@@ -276,7 +288,7 @@ for (let round = 0; round < rounds; round++) {
     const cpu = cpuPerJob.get(cell.name)!.at(-1)!
     const server = serverCpuPerJob.get(cell.name)!.at(-1)!
     console.log(
-      `  round ${round + 1}: ${cell.name.padEnd(36)} ${rate.toFixed(0).padStart(6)} jobs/s, ` +
+      `  round ${round + 1}: ${cell.name.padEnd(42)} ${rate.toFixed(0).padStart(6)} jobs/s, ` +
         `consumer CPU ${cpu.toFixed(0)} µs/job` +
         (Number.isNaN(server) ? "" : `, PostgreSQL CPU ${server.toFixed(0)} µs/job`)
     )
@@ -288,7 +300,10 @@ const cellText = (name: string) => {
   if (rates === undefined || rates.length === 0) return "–"
   return `${median(rates).toFixed(0)} (${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`
 }
-console.log("\n| cell | fiberpool jobs/s | pg-boss jobs/s | fiberpool ÷ pg-boss |\n| --- | ---: | ---: | ---: |")
+console.log(
+  "\n| cell | fiberpool jobs/s (a job a handler call) | fiberpool batch jobs/s (JobType.makeBatch) | pg-boss jobs/s " +
+    "(batchSize) | fiberpool ÷ pg-boss | fiberpool batch ÷ pg-boss |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+)
 for (
   const [label, processes, store] of [
     ["SQLite, 1 consumer process", 1, "SQLite"],
@@ -297,11 +312,12 @@ for (
   ] as const
 ) {
   const suffix = `${store}, ${processes} process${processes === 1 ? "" : "es"}`
-  const mine = results.get(`fiberpool, ${suffix}`)
-  const theirs = results.get(`pg-boss, ${suffix}`)
-  const ratio = mine?.length && theirs?.length ? (median(mine) / median(theirs)).toFixed(2) : "–"
-  if (!mine?.length && !theirs?.length) continue
-  console.log(`| ${label} | ${cellText(`fiberpool, ${suffix}`)} | ${cellText(`pg-boss, ${suffix}`)} | ${ratio} |`)
+  const names = [`fiberpool, ${suffix}`, `fiberpool batch, ${suffix}`, `pg-boss, ${suffix}`]
+  const [mine, batch, theirs] = names.map((name) => results.get(name))
+  if (!mine?.length && !batch?.length && !theirs?.length) continue
+  const ratio = (rates: Array<number> | undefined) =>
+    rates?.length && theirs?.length ? (median(rates) / median(theirs)).toFixed(2) : "–"
+  console.log(`| ${label} | ${names.map(cellText).join(" | ")} | ${ratio(mine)} | ${ratio(batch)} |`)
 }
 console.log(
   "\nCPU per job (µs, medians): the consumers' (user + system of every consumer process), and PostgreSQL's (its" +
@@ -310,7 +326,7 @@ console.log(
 for (const cell of cells) {
   const server = median(serverCpuPerJob.get(cell.name)!)
   console.log(
-    `  ${cell.name.padEnd(36)} consumers ${median(cpuPerJob.get(cell.name)!).toFixed(0).padStart(4)}, ` +
+    `  ${cell.name.padEnd(42)} consumers ${median(cpuPerJob.get(cell.name)!).toFixed(0).padStart(4)}, ` +
       `PostgreSQL ${Number.isNaN(server) ? "–" : server.toFixed(0).padStart(4)}`
   )
 }

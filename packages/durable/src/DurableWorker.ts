@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Latch from "effect/Latch"
 import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -194,6 +195,7 @@ export const make = <T extends JobType.Any>(
     for (const type of options.types) yield* JobType.validate(type)
     yield* declareLimits(queue, options.types)
     const registry = new Map<string, JobType.Any>(options.types.map((type) => [type.name, type]))
+    const hasBatchTypes = options.types.some((type) => type.batch !== undefined)
     const unknownPolicy = yield* resolveUnknownPolicy(options.unknownTypes)
     const known = [...registry.keys()]
     const metricsInterval = yield* resolveMetricsInterval(options.metricsInterval)
@@ -521,13 +523,96 @@ export const make = <T extends JobType.Any>(
               return claimed.settle(exit, retryDelayOf(current))
             })
           })
-        // each job's fiber is started in place, in this fiber's context, and joins the settlements (one call per
-        // job, no effect to build for it); once claimed, a job is awaited and settled uninterruptibly: the pool's
-        // shutdown decides when it stops
+        // A batch (a batch type's claimed jobs, up to its `maxSize`) is one job of the pool; its exit is each of
+        // its jobs' outcome. Jobs that all succeed (not in a flow) are completed in one write.
+        const runBatch = (type: JobType.Any, batch: PendingBatch): Effect.Effect<void> =>
+          Effect.suspend(() => {
+            const { jobs, members } = batch
+            let job = type.batch!.handler(jobs) as Effect.Effect<unknown, unknown>
+            if (traced) job = Effect.withSpan(job, `process ${queue.name}`, batchSpan(queue.name, pool.name, type, jobs))
+            const submit = WorkerPool.submit(pool, job, {
+              timeout: type.timeout,
+              metadata: { type: type.name, batch: jobs.length }
+            })
+            return Effect.flatMap(Effect.exit(Effect.flatMap(submit, (handle) => handle.exit)), (submitted) => {
+              // refused by the pool (it is closing): handed back untouched; a defect stays one
+              const exit: Exit.Exit<unknown, unknown> = Exit.isSuccess(submitted) ?
+                submitted.value :
+                Result.isSuccess(recoverableError(submitted.cause)) ?
+                Exit.interrupt() :
+                submitted
+              free += members.length
+              room.openUnsafe()
+              const settleOne = (member: Claimed) => {
+                const current = { type }
+                const envelope = batch.envelopes.get(member)!
+                return Effect.flatMap(
+                  Effect.exit(outcome(member, envelope, type, exit)),
+                  (settled) => member.settle(settled, retryDelayOf(current))
+                )
+              }
+              // a success records nothing for a job outside a flow (a batch type has no result): only its claim
+              // is completed; a failure, or a job in a flow, goes the single job's way
+              if (Exit.isFailure(exit) || queue.table === undefined) {
+                return Effect.forEach(members, settleOne, { concurrency: "unbounded", discard: true })
+              }
+              if (batch.inFlows === 0) return claims.completeSucceeded(members)
+              const inFlow = (member: Claimed) => {
+                const envelope = batch.envelopes.get(member)!
+                return envelope.parent !== undefined || envelope.flow === true
+              }
+              return Effect.all([
+                claims.completeSucceeded(members.filter((member) => !inFlow(member))),
+                Effect.forEach(members.filter(inFlow), settleOne, { concurrency: "unbounded", discard: true })
+              ], { concurrency: 2, discard: true })
+            })
+          })
+        // a claimed job that joins a batch: of a batch type, at or under its last attempt, its payload decoded
+        // synchronously; any other (a payload that does not decode is dead-lettered) goes the single job's way
+        const batchJob = (claimed: Claimed): readonly [JobType.Any, Envelope, JobType.BatchJob<unknown>] | undefined => {
+          const envelope = toEnvelope(claimed)
+          const type = registry.get(envelope.type)
+          if (type?.batch === undefined || claimed.attempts > type.maxAttempts) return undefined
+          const decoded = decoderOf(type)(envelope.payload)
+          if (!Exit.isExit(decoded) || Exit.isFailure(decoded as Exit.Exit<unknown, unknown>)) return undefined
+          return [type, envelope, {
+            id: envelope.id,
+            type: type.name,
+            attempt: claimed.attempts,
+            maxAttempts: type.maxAttempts,
+            payload: (decoded as Exit.Success<unknown>).value
+          }]
+        }
+        // each job's fiber (or batch's) is started in place, in this fiber's context, and joins the settlements
+        // (one call per job, no effect to build for it); once claimed, a job is awaited and settled
+        // uninterruptibly: the pool's shutdown decides when it stops
         const start = yield* FiberSet.runtime(settlements)()
         const claimAndStart = Effect.uninterruptible(Effect.map(claims.claim(free), (claimed) => {
           free -= claimed.length
-          for (let i = 0; i < claimed.length; i++) start(run(claimed[i]), uninterruptibly)
+          let batches: Map<JobType.Any, PendingBatch> | undefined
+          for (let i = 0; i < claimed.length; i++) {
+            const joined = hasBatchTypes ? batchJob(claimed[i]) : undefined
+            if (joined === undefined) {
+              start(run(claimed[i]), uninterruptibly)
+              continue
+            }
+            const [type, envelope, job] = joined
+            batches ??= new Map()
+            let batch = batches.get(type)
+            if (batch === undefined) {
+              batch = { members: [], jobs: [], envelopes: new Map(), inFlows: 0 }
+              batches.set(type, batch)
+            }
+            batch.members.push(claimed[i])
+            batch.jobs.push(job)
+            batch.envelopes.set(claimed[i], envelope)
+            if (envelope.parent !== undefined || envelope.flow === true) batch.inFlows++
+            if (batch.members.length >= type.batch!.maxSize) {
+              start(runBatch(type, batch), uninterruptibly)
+              batches.delete(type)
+            }
+          }
+          if (batches !== undefined) for (const [type, batch] of batches) start(runBatch(type, batch), uninterruptibly)
           return claimed.length
         }))
         while (!(yield* WorkerPool.stats(pool)).closed) {
@@ -576,26 +661,41 @@ export const make = <T extends JobType.Any>(
         fibers.push(yield* Effect.forkDetach(claimer, { startImmediately: true }))
       }
     }
-    // housekeeping: dead-letter rows no claim can take, apply the retention; a failure is logged and retried at
-    // the next round, never fatal
-    const every = (interval: Duration.Duration, label: string, task: Effect.Effect<unknown, StoreError>) =>
-      task.pipe(
+    // housekeeping: dead-letter rows no claim can take, apply the retention, sample the metrics; a failure is
+    // logged and retried at the next round, never fatal. Spread: the first round comes at a random point of the
+    // first interval, so that workers started together (a deploy, a scale-up) do not all scan the queue at once,
+    // and a starting worker's first claims do not wait behind its scans.
+    const every = (
+      interval: Duration.Duration,
+      label: string,
+      task: Effect.Effect<unknown, StoreError>,
+      spread: boolean
+    ) => {
+      const rounds = task.pipe(
         Effect.catchCause((cause) =>
           Effect.logWarning(`${label} failed; retrying in ${Duration.format(interval)}`, cause)
         ),
         Effect.andThen(Effect.sleep(interval)),
         Effect.forever
       )
+      return spread
+        ? Effect.andThen(
+          Effect.flatMap(Random.next, (r) => Effect.sleep(Duration.millis(r * Duration.toMillis(interval)))),
+          rounds
+        )
+        : rounds
+    }
     fibers.push(
       yield* Effect.forkDetach(
         every(
           queue.maintenanceInterval,
           "looking for unclaimable jobs",
-          maintain(queue)
+          maintain(queue),
+          true
         ),
         { startImmediately: true }
       ),
-      yield* Effect.forkDetach(every(queue.retention.interval, "retention", applyRetention(queue)), {
+      yield* Effect.forkDetach(every(queue.retention.interval, "retention", applyRetention(queue), true), {
         startImmediately: true
       })
     )
@@ -607,7 +707,7 @@ export const make = <T extends JobType.Any>(
     if (schedules !== undefined) {
       const interval = Duration.max(queue.pollInterval, Duration.millis(50))
       fibers.push(
-        yield* Effect.forkDetach(every(interval, "firing due schedules", fireSchedules(queue, schedules)), {
+        yield* Effect.forkDetach(every(interval, "firing due schedules", fireSchedules(queue, schedules), false), {
           startImmediately: true
         })
       )
@@ -615,7 +715,7 @@ export const make = <T extends JobType.Any>(
     if (queue.table !== undefined && Duration.isPositive(metricsInterval)) {
       const gauges = yield* QueueMetrics.make(queue.name)
       fibers.push(
-        yield* Effect.forkDetach(every(metricsInterval, "sampling the queue's metrics", gauges.sample(queue)), {
+        yield* Effect.forkDetach(every(metricsInterval, "sampling the queue's metrics", gauges.sample(queue), true), {
           startImmediately: true
         })
       )
@@ -721,6 +821,36 @@ const storeMaxAttempts = 1000
 const maxProgressBytes = 64 * 1024
 
 const uninterruptibly = { uninterruptible: true } as const
+
+/** A batch being made from one claim's jobs (see `runBatch`): the claims, what the handler gets, and how many are in a flow. */
+interface PendingBatch {
+  readonly members: Array<Claimed>
+  readonly jobs: Array<JobType.BatchJob<unknown>>
+  readonly envelopes: Map<Claimed, Envelope>
+  inFlows: number
+}
+
+/** A batch's span: one per handler call, with the batch's size (OpenTelemetry's `messaging.batch.message_count`). */
+const batchSpan = (
+  queue: string,
+  pool: string,
+  type: JobType.Any,
+  jobs: ReadonlyArray<JobType.BatchJob<unknown>>
+) => ({
+  kind: "consumer" as const,
+  root: true,
+  attributes: {
+    "messaging.system": messagingSystem,
+    "messaging.destination.name": queue,
+    "messaging.operation.type": "process",
+    "messaging.operation.name": "process",
+    "messaging.batch.message_count": jobs.length,
+    "fiberpool.pool": pool,
+    "fiberpool.job.type": type.name,
+    "fiberpool.jobs": jobs.map((job) => job.id)
+  },
+  captureStackTrace: false
+})
 
 /** A cause's failure as `Effect.result` sees it: a cause that holds a defect is a defect, even beside a failure. */
 const recoverableError = <E>(cause: Cause.Cause<E>): Result.Result<E, unknown> =>

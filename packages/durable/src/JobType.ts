@@ -77,6 +77,52 @@ export interface JobContext {
  */
 export interface JobType<Name extends string, P, A, E, R> extends Contract<Name, P, A> {
   readonly handler: (payload: P, context: JobContext) => Effect.Effect<A, E, R>
+  /** A batch type's handler and batch size (see {@link makeBatch}); undefined for a type of one job a call. */
+  readonly batch?: Batch<P, E, R> | undefined
+}
+
+/**
+ * One job of a batch, as a batch handler gets it (see {@link makeBatch}): its decoded payload and its
+ * delivery's {@link JobContext}.
+ *
+ * @example
+ * ```ts
+ * import type { JobType } from "@fiberpool/durable"
+ *
+ * const job: JobType.BatchJob<string> = { id: "j1", type: "sms", attempt: 1, maxAttempts: 5, payload: "hi" }
+ * console.log(job.payload, job.attempt) // => hi 1
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface BatchJob<P> extends JobContext {
+  readonly payload: P
+}
+
+/**
+ * What makes a job type a batch type: up to `maxSize` claimed jobs a handler call. See {@link makeBatch}.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * const Index = JobType.makeBatch({
+ *   name: "index",
+ *   payload: Schema.String,
+ *   maxSize: 50,
+ *   handler: (jobs) => Effect.log(`indexing ${jobs.length} documents`)
+ * })
+ * console.log(Index.batch?.maxSize) // => 50
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Batch<P, E, R> {
+  readonly maxSize: number
+  readonly handler: (jobs: ReadonlyArray<BatchJob<P>>) => Effect.Effect<unknown, E, R>
 }
 
 /**
@@ -459,6 +505,71 @@ export const make = <
 })
 
 /**
+ * Defines a batch job type: the worker hands its handler up to `maxSize` of the type's claimed jobs at once, for
+ * work that is cheaper in bulk (one multi-row insert, one API call for many items), as pg-boss's `batchSize`.
+ *
+ * **Details**
+ *
+ * Each job is still enqueued, retried, dead-lettered and deduplicated on its own; only the handler call is
+ * shared. A batch's outcome is each of its jobs' outcome: when the handler succeeds every job is completed;
+ * when it fails, dies or times out (`timeout` is the whole call's) every job is delivered again after the type's
+ * `retry` delay for its own attempt count, and dead-lettered at its last attempt; when the worker shuts down
+ * while the batch runs, every job is handed back. A job whose payload does not decode is dead-lettered alone and
+ * left out of its batch. A batch type has no result schema and reports no progress.
+ *
+ * Batches are made from the jobs one claim returns: the SQL stores (SQLite, PostgreSQL) claim as many jobs as
+ * the worker has free slots in one statement, and a batch takes `maxSize` of those slots; the memory and Redis
+ * stores claim one job at a time, so there every batch holds one job. A batch never waits for more jobs to come.
+ * `maxSize` is an integer from 1 to 1,000 (`InvalidOptions` from `DurableWorker.make` otherwise).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert"
+ * import { Effect, Schema } from "effect"
+ * import { DurableQueue, DurableWorker, JobType } from "@fiberpool/durable"
+ *
+ * const sent: Array<number> = []
+ * const Sms = JobType.makeBatch({
+ *   name: "sms",
+ *   payload: Schema.Struct({ to: Schema.String }),
+ *   maxSize: 100,
+ *   // one call of the provider's bulk API for up to 100 messages
+ *   handler: (jobs) => Effect.sync(() => sent.push(jobs.length))
+ * })
+ * const program = Effect.gen(function*() {
+ *   yield* DurableQueue.enqueue(Sms, { to: "+33600000001" })
+ *   yield* DurableQueue.enqueue(Sms, { to: "+33600000002" })
+ *   yield* DurableWorker.make({ types: [Sms], concurrency: 100 })
+ *   while (sent.reduce((a, b) => a + b, 0) < 2) yield* Effect.sleep("10 millis")
+ * })
+ * await Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(DurableQueue.layerMemory())))
+ * assert.deepStrictEqual(sent, [1, 1]) // the memory store claims one job at a time
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeBatch = <const Name extends string, PS extends Schema.Codec<any, any>, E = never, R = never>(
+  options: {
+    readonly name: Name
+    readonly payload: PS
+    readonly maxSize: number
+    readonly handler: (jobs: ReadonlyArray<BatchJob<PS["Type"]>>) => Effect.Effect<unknown, E, R>
+    readonly timeout?: Duration.Input | undefined
+    readonly retry?: Schedule.Schedule<any, number> | undefined
+    readonly maxAttempts?: number | undefined
+  } & Limits
+): JobType<Name, PS["Type"], void, E, R> => {
+  const { handler, maxSize, ...contract } = options
+  return {
+    ...define(contract),
+    // a job on its own (a store that claims one at a time, a payload that decodes asynchronously) is a batch of one
+    handler: (payload, context) => handler([{ ...context, payload }]),
+    batch: { maxSize, handler }
+  }
+}
+
+/**
  * Reports the progress of the job the current handler runs, for producers to read with `DurableQueue.progress`
  * (from any process). Any JSON value: a percentage, `{ done, total }`, a stage name.
  *
@@ -573,6 +684,25 @@ export const validate = (type: AnyContract): Effect.Effect<void, PoolError.Inval
         option: `JobType(${type.name}).concurrency.global`,
         value: String(global),
         expected: "a positive integer"
+      })
+    )
+  }
+  const batch = (type as Partial<Any>).batch
+  if (batch !== undefined && (!Number.isSafeInteger(batch.maxSize) || batch.maxSize < 1 || batch.maxSize > 1000)) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: `JobType(${type.name}).maxSize`,
+        value: String(batch.maxSize),
+        expected: "an integer from 1 to 1000"
+      })
+    )
+  }
+  if (batch !== undefined && type.resultJson !== undefined) {
+    return Effect.fail(
+      new PoolError.InvalidOptions({
+        option: `JobType(${type.name}).result`,
+        value: "a schema",
+        expected: "none: a batch job type has no result"
       })
     )
   }

@@ -13,6 +13,8 @@ import * as Scope from "effect/Scope"
 export interface GroupCommit<A, E> {
   /** Adds an item to the next statement; succeeds or fails with the statement that wrote it. */
   readonly write: (item: A) => Effect.Effect<void, E>
+  /** Adds items to the next statement (more than one when they exceed `maxSize`); fails if any of those fails. */
+  readonly writeAll: (items: ReadonlyArray<A>) => Effect.Effect<void, E>
 }
 
 interface Group<A, E> {
@@ -50,23 +52,46 @@ export const make = <A, E>(options: {
       )
     })
 
+    // the group the item joins: the last one, unless it is full
+    const add = (item: A): Group<A, E> => {
+      let group = groups.at(-1)
+      if (group === undefined || group.items.length >= options.maxSize) {
+        group = { items: [], done: Deferred.makeUnsafe<void, E>() }
+        groups.push(group)
+      }
+      group.items.push(item)
+      return group
+    }
+    // the statements start on the scheduler's next turn, so that writes made in this same turn join the first
+    const await_ = (done: Effect.Effect<void, E>): Effect.Effect<void, E> => {
+      if (running) return done
+      running = true
+      return Effect.andThen(Effect.forkIn(drain, scope), done)
+    }
+
     const write = (item: A): Effect.Effect<void, E> =>
       Effect.suspend(() => {
         // the scope is closed: no fiber could write this item
         if (closed) return Effect.interrupt
-        let group = groups.at(-1)
-        if (group === undefined || group.items.length >= options.maxSize) {
-          group = { items: [], done: Deferred.makeUnsafe<void, E>() }
-          groups.push(group)
+        return await_(Deferred.await(add(item).done))
+      })
+
+    const writeAll = (items: ReadonlyArray<A>): Effect.Effect<void, E> =>
+      Effect.suspend(() => {
+        if (closed) return Effect.interrupt
+        if (items.length === 0) return Effect.void
+        let last: Group<A, E> | undefined
+        const earlier: Array<Deferred.Deferred<void, E>> = []
+        for (let i = 0; i < items.length; i++) {
+          const group = add(items[i])
+          if (last !== undefined && group !== last) earlier.push(last.done)
+          last = group
         }
-        group.items.push(item)
-        const done = group.done
-        if (!running) {
-          running = true
-          // started on the scheduler's next turn, so that writes made in this same turn join the first statement
-          return Effect.andThen(Effect.forkIn(drain, scope), Deferred.await(done))
-        }
-        return Deferred.await(done)
+        // the groups are written in order: the last one's end comes after the others'
+        const done = earlier.length === 0
+          ? Deferred.await(last!.done)
+          : Effect.andThen(Effect.forEach(earlier, Deferred.await, { discard: true }), Deferred.await(last!.done))
+        return await_(done)
       })
 
     yield* Scope.addFinalizer(
@@ -76,5 +101,5 @@ export const make = <A, E>(options: {
         for (const group of groups.splice(0)) Deferred.doneUnsafe(group.done, Exit.interrupt())
       })
     )
-    return { write }
+    return { write, writeAll }
   })

@@ -97,6 +97,8 @@ export interface Claimer {
   readonly claim: (size: number) => Effect.Effect<ReadonlyArray<Claimed>, SqlError>
   /** waits until a job may be due: the poll interval, or a nudge (an enqueue in this process, a wake-up) */
   readonly awaitWork: Effect.Effect<void>
+  /** settles claims whose runs all succeeded: completed together (one group-commit write) */
+  readonly completeSucceeded: (claimed: ReadonlyArray<Claimed>) => Effect.Effect<void>
 }
 
 /** The store with what the durable queue needs beyond `PersistedQueueStore`. */
@@ -565,6 +567,8 @@ export const make = (options: {
       Effect.gen(function*() {
         const name = claimerOptions.name
         const state = queueStates.get(name)
+        // each claim's row, for `completeSucceeded`
+        const claimRows = new WeakMap<Claimed, Element>()
         state.maxAttempts = claimerOptions.maxAttempts
         yield* upkeep(name, state)
         const claim = (size: number): Effect.Effect<ReadonlyArray<Claimed>, SqlError> =>
@@ -580,12 +584,14 @@ export const make = (options: {
                   bad.push(element)
                   continue
                 }
-                claimed.push({
+                const claim: Claimed = {
                   id: element.id,
                   attempts: element.attempts,
                   element: parsed,
                   settle: (exit, retryDelay) => settleExit(element, state.maxAttempts, retryDelay, exit)
-                })
+                }
+                claimRows.set(claim, element)
+                claimed.push(claim)
               }
               // a row that cannot be parsed never succeeds: fail it
               return bad.length === 0
@@ -593,7 +599,9 @@ export const make = (options: {
                 : Effect.as(Effect.forEach(bad, unreadable, { discard: true }), claimed)
             })
           })
-        return { claim, awaitWork: awaitWork(state) } satisfies Claimer
+        const completeSucceeded = (claimed: ReadonlyArray<Claimed>): Effect.Effect<void> =>
+          Effect.orDie(completions.writeAll(claimed.map((claim) => claimRows.get(claim)!)))
+        return { claim, awaitWork: awaitWork(state), completeSucceeded } satisfies Claimer
       })
 
     const mailboxes = yield* RcMap.make({
