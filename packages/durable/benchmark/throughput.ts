@@ -173,7 +173,15 @@ const runCell = async (cell: Cell): Promise<number> => {
     const child = ChildProcess.spawn(
       process.execPath,
       // BENCH_NODE_ARGS: node flags for the consumers (e.g. --trace-gc), for looking into a cell, not for figures
-      [...(process.env.BENCH_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? []), consumerFile, cell.system, cell.store, db, queue, String(CONCURRENCY)],
+      [
+        ...(process.env.BENCH_NODE_ARGS?.split(" ").filter((a) => a !== "") ?? []),
+        consumerFile,
+        cell.system,
+        cell.store,
+        db,
+        queue,
+        String(CONCURRENCY)
+      ],
       {
         stdio: ["pipe", "pipe", "inherit"],
         env: {

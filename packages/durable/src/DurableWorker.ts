@@ -529,7 +529,9 @@ export const make = <T extends JobType.Any>(
           Effect.suspend(() => {
             const { jobs, members } = batch
             let job = type.batch!.handler(jobs) as Effect.Effect<unknown, unknown>
-            if (traced) job = Effect.withSpan(job, `process ${queue.name}`, batchSpan(queue.name, pool.name, type, jobs))
+            if (traced) {
+              job = Effect.withSpan(job, `process ${queue.name}`, batchSpan(queue.name, pool.name, type, jobs))
+            }
             const submit = WorkerPool.submit(pool, job, {
               timeout: type.timeout,
               metadata: { type: type.name, batch: jobs.length }
@@ -569,7 +571,9 @@ export const make = <T extends JobType.Any>(
           })
         // a claimed job that joins a batch: of a batch type, at or under its last attempt, its payload decoded
         // synchronously; any other (a payload that does not decode is dead-lettered) goes the single job's way
-        const batchJob = (claimed: Claimed): readonly [JobType.Any, Envelope, JobType.BatchJob<unknown>] | undefined => {
+        const batchJob = (
+          claimed: Claimed
+        ): readonly [JobType.Any, Envelope, JobType.BatchJob<unknown>] | undefined => {
           const envelope = toEnvelope(claimed)
           const type = registry.get(envelope.type)
           if (type?.batch === undefined || claimed.attempts > type.maxAttempts) return undefined
@@ -612,7 +616,9 @@ export const make = <T extends JobType.Any>(
               batches.delete(type)
             }
           }
-          if (batches !== undefined) for (const [type, batch] of batches) start(runBatch(type, batch), uninterruptibly)
+          if (batches !== undefined) {
+            for (const [type, batch] of batches) start(runBatch(type, batch), uninterruptibly)
+          }
           return claimed.length
         }))
         while (!(yield* WorkerPool.stats(pool)).closed) {

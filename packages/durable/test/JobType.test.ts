@@ -36,6 +36,35 @@ describe("JobType", () => {
       assert.isTrue(JobType.isJobType(Noop))
     }).pipe(Effect.provide(DurableQueue.layerMemory())))
 
+  it.effect("a batch type's maxSize is checked by DurableWorker.make, naming the option", () =>
+    Effect.gen(function*() {
+      for (const maxSize of [0, 1.5, 1001, Number.NaN]) {
+        const Bad = JobType.makeBatch({ name: "bulk", payload: Schema.Null, maxSize, handler: () => Effect.void })
+        const error = yield* Effect.flip(DurableWorker.make({ types: [Noop, Bad], concurrency: 1 }))
+        assert.strictEqual(error._tag, "InvalidOptions")
+        assert.strictEqual(error.option, "JobType(bulk).maxSize")
+        assert.include(error.message, "an integer from 1 to 1000")
+      }
+      const Good = JobType.makeBatch({ name: "bulk", payload: Schema.Null, maxSize: 1000, handler: () => Effect.void })
+      assert.strictEqual(Good.batch?.maxSize, 1000)
+      assert.strictEqual(Good.result, undefined)
+      yield* DurableWorker.make({ types: [Good], concurrency: 1 })
+    }).pipe(Effect.scoped, Effect.provide(DurableQueue.layerMemory())))
+
+  it.effect("a batch type's job on its own is a batch of one, with its context", () =>
+    Effect.gen(function*() {
+      const calls: Array<ReadonlyArray<JobType.BatchJob<string>>> = []
+      const Bulk = JobType.makeBatch({
+        name: "bulk",
+        payload: Schema.String,
+        maxSize: 10,
+        maxAttempts: 3,
+        handler: (jobs) => Effect.sync(() => void calls.push(jobs))
+      })
+      yield* Bulk.handler("hello", { id: "j1", type: "bulk", attempt: 2, maxAttempts: 3 })
+      assert.deepStrictEqual(calls, [[{ id: "j1", type: "bulk", attempt: 2, maxAttempts: 3, payload: "hello" }]])
+    }))
+
   it.effect("a delivery that times out counts as a failed attempt and is retried after the type's delay", () =>
     Effect.gen(function*() {
       const attempts: Array<number> = []

@@ -1,0 +1,174 @@
+import { assert, describe, it } from "@effect/vitest"
+import { DurableQueue, JobType } from "@fiberpool/durable"
+import { Effect, Schedule, Schema } from "effect"
+import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
+
+// Batch job types (JobType.makeBatch) on every store: the SQL stores hand a handler call up to `maxSize` of the
+// jobs one claim returns; the memory and Redis stores claim one job at a time, so each call holds one job.
+describe.each(stores)("batch job types on $name", (store) => {
+  const test = store.skip ? it.live.skip : it.live
+
+  test(
+    "every job is handled once, in calls of at most maxSize (more than one a call on the SQL stores)",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const calls: Array<ReadonlyArray<number>> = []
+        const Index = JobType.makeBatch({
+          name: "index",
+          payload: Schema.Int,
+          maxSize: 10,
+          handler: (jobs) => Effect.sync(() => void calls.push(jobs.map((job) => job.payload)))
+        })
+        const producer = yield* connectProducer(connect())
+        const ids = yield* Effect.forEach(
+          Array.from({ length: 25 }, (_, n) => n),
+          (n) => DurableQueue.enqueue(Index, n),
+          { concurrency: 1 }
+        ).pipe(Effect.provideContext(producer))
+        yield* startConsumer(connect(), { types: [Index], concurrency: 32 })
+        assert.strictEqual(ids.length, 25)
+        // a batch type keeps no result: what its handler saw is the record
+        yield* waitUntil("25 jobs handled", Effect.sync(() => calls.flat().length >= 25))
+        yield* Effect.sleep("300 millis") // nothing runs twice
+
+        const handled = calls.flat().sort((a, b) => a - b)
+        assert.deepStrictEqual(handled, Array.from({ length: 25 }, (_, n) => n), "each job once")
+        const sizes = calls.map((call) => call.length)
+        assert.isTrue(sizes.every((size) => size >= 1 && size <= 10), `call sizes ${sizes}`)
+        if (store.sql) {
+          // the 25 jobs were waiting when the worker started: its first claim took them all
+          assert.strictEqual(Math.max(...sizes), 10, `call sizes ${sizes}`)
+        } else {
+          assert.isTrue(sizes.every((size) => size === 1), `call sizes ${sizes}`)
+        }
+      }),
+    30_000
+  )
+
+  test(
+    "a failed call retries each of its jobs with its own attempt count, and dead-letters those at their last",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const seen: Array<{ readonly id: string; readonly attempt: number }> = []
+        const Flaky = JobType.makeBatch({
+          name: "flaky",
+          payload: Schema.String,
+          maxSize: 10,
+          maxAttempts: 2,
+          retry: Schedule.spaced("10 millis"),
+          handler: (jobs) =>
+            Effect.suspend(() => {
+              for (const job of jobs) seen.push({ id: job.id, attempt: job.attempt })
+              // fails while any job of the call is at its first attempt
+              return jobs.some((job) => job.attempt === 1) ? Effect.fail("the bulk API is down") : Effect.void
+            })
+        })
+        const Hopeless = JobType.makeBatch({
+          name: "hopeless",
+          payload: Schema.String,
+          maxSize: 10,
+          maxAttempts: 1,
+          handler: () => Effect.fail("never works")
+        })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+        for (const id of ["a", "b", "c"]) yield* run(DurableQueue.enqueue(Flaky, id, { id }))
+        for (const id of ["x", "y"]) yield* run(DurableQueue.enqueue(Hopeless, id, { id }))
+        yield* startConsumer(connect(), { types: [Flaky, Hopeless], concurrency: 16 })
+
+        yield* waitUntil(
+          "a, b and c at their second attempt",
+          Effect.sync(() => seen.filter((s) => s.attempt === 2).length >= 3)
+        )
+        yield* Effect.sleep("300 millis") // no third attempt
+        for (const id of ["a", "b", "c"]) {
+          const attempts = seen.filter((s) => s.id === id).map((s) => s.attempt)
+          assert.deepStrictEqual(attempts, [1, 2], `${id}: attempts ${attempts}`)
+        }
+        yield* waitUntil(
+          "both hopeless jobs are dead letters",
+          Effect.map(run(DurableQueue.deadLetters({ type: "hopeless" })), (letters) => letters.length === 2)
+        )
+        const letters = yield* run(DurableQueue.deadLetters({ type: "hopeless" }))
+        assert.deepStrictEqual(letters.map((letter) => [letter.id, letter.attempts]).sort(), [["x", 1], ["y", 1]])
+        for (const letter of letters) assert.include(letter.error, "never works")
+        assert.deepStrictEqual(yield* run(DurableQueue.deadLetters({ type: "flaky" })), [])
+      }),
+    30_000
+  )
+
+  test("a job whose payload does not decode is dead-lettered alone; the others run", () =>
+    Effect.gen(function*() {
+      const connect = yield* store.open
+      const calls: Array<ReadonlyArray<string>> = []
+      const Bulk = JobType.makeBatch({
+        name: "bulk",
+        payload: Schema.Struct({ to: Schema.String }),
+        maxSize: 10,
+        handler: (jobs) => Effect.sync(() => void calls.push(jobs.map((job) => job.payload.to)))
+      })
+      const producer = yield* connectProducer(connect())
+      const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+      yield* run(DurableQueue.enqueue(Bulk, { to: "1" }, { id: "one" }))
+      yield* run(DurableQueue.enqueueEncoded("bulk", { to: 2 }, { id: "bad" }))
+      yield* run(DurableQueue.enqueue(Bulk, { to: "3" }, { id: "three" }))
+      yield* startConsumer(connect(), { types: [Bulk], concurrency: 8 })
+
+      yield* waitUntil("one and three handled", Effect.sync(() => calls.flat().length >= 2))
+      yield* waitUntil(
+        "bad is a dead letter",
+        Effect.map(run(DurableQueue.deadLetters()), (letters) => letters.length === 1)
+      )
+      const [letter] = yield* run(DurableQueue.deadLetters())
+      assert.strictEqual(letter.id, "bad")
+      assert.match(letter.error, /Job bad \(bulk\): the payload does not match the schema/)
+      yield* Effect.sleep("300 millis") // nothing runs twice
+      assert.deepStrictEqual(calls.flat().sort(), ["1", "3"])
+      if (store.sql) assert.deepStrictEqual(calls.map((call) => [...call].sort()), [["1", "3"]])
+    }), 30_000)
+
+  test(
+    "a batch still running when the worker shuts down is handed back whole, its attempts not counted",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const starts: Array<{ readonly worker: string; readonly id: string; readonly attempt: number }> = []
+        const make = (worker: string) =>
+          JobType.makeBatch({
+            name: "slow",
+            payload: Schema.Int,
+            maxSize: 10,
+            handler: (jobs) =>
+              Effect.andThen(
+                Effect.sync(() => {
+                  for (const job of jobs) starts.push({ worker, id: job.id, attempt: job.attempt })
+                }),
+                Effect.sleep(worker === "A" ? "60 seconds" : "1 millis")
+              )
+          })
+        const producer = yield* connectProducer(connect())
+        const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) => Effect.provideContext(effect, producer)
+        const Slow = make("A")
+        for (const id of ["s1", "s2", "s3"]) yield* run(DurableQueue.enqueue(Slow, 0, { id }))
+        const a = yield* startConsumer(connect(), {
+          types: [Slow],
+          concurrency: 8,
+          shutdown: { gracePeriod: "200 millis" }
+        })
+        yield* waitUntil("A runs all three", Effect.sync(() => starts.length === 3))
+        const report = yield* a.worker.shutdown
+        assert.strictEqual(report.totals.succeeded, 0)
+        assert.isAtLeast(report.totals.interrupted, 1)
+        yield* a.close
+
+        yield* startConsumer(connect(), { types: [make("B")], concurrency: 8 })
+        yield* waitUntil("B runs all three", Effect.sync(() => starts.filter((s) => s.worker === "B").length >= 3))
+        const byB = starts.filter((s) => s.worker === "B")
+        assert.deepStrictEqual(byB.map((s) => s.id).sort(), ["s1", "s2", "s3"])
+        assert.isTrue(byB.every((s) => s.attempt === 1), "an interrupted attempt is not counted")
+      }),
+    30_000
+  )
+})
