@@ -314,7 +314,8 @@ export const defaultMaxPayloadBytes: number = 1024 * 1024
  *   separate schedules; PostgreSQL and SQLite only).
  * - `maintenanceInterval`: how often each worker looks for stored jobs that cannot be claimed (over its payload
  *   limit, at the head of the queue) or that the store failed without a dead letter (a row whose JSON does not
- *   parse), and dead-letters them. Default 5 seconds.
+ *   parse), and dead-letters them. Default 5 seconds. A worker's first look comes at a random point of its first
+ *   interval (as its first retention pass and metrics sample), so workers started together spread their scans.
  * - `notify`: PostgreSQL through `@effect/sql-pg` only: producers `NOTIFY` once an enqueue is committed (one
  *   notification for a burst of enqueues, none for a rolled-back transaction, sent in the background: the
  *   enqueue does not wait for it) and each worker holds one connection in `LISTEN`, so an idle worker in

@@ -59,7 +59,8 @@ import * as JobType from "./JobType.ts"
  *   enqueued untraced gets a root span. The handler's spans are its children. `"auto"` (default): when a tracer
  *   other than Effect's built-in one is installed; `"always"`, `"never"`.
  * - `metricsInterval`: how often the worker samples the queue's counts into the `DurableMetrics` gauges (SQL
- *   stores). Default 15 seconds; `"0 millis"` turns the sampling off.
+ *   stores). Default 15 seconds, the first sample at a random point of the first interval; `"0 millis"` turns the
+ *   sampling off.
  *
  * @example
  * ```ts
