@@ -264,13 +264,14 @@ describe("a consumer's programs on plain Node", () => {
     expect(JSON.parse(run.output)).toEqual(coreExpected)
   })
 
-  it("durable: enqueue, a worker, the result; a flow's parent reads its children; a schedule's tick runs (SQLite)", () => {
+  it("durable: enqueue, a worker, the result; a flow's parent reads its children; a schedule's tick runs; a batch type's jobs run (SQLite)", () => {
     const run = sh(process.execPath, ["out/durable-app.js", join(project, "jobs.db")])
     expect(run.status, run.output).toBe(0)
     expect(JSON.parse(run.output.trim().split("\n").at(-1)!)).toEqual({
       messageId: "invoice-42@acme",
       total: 11,
-      tick: "beat at a tick"
+      tick: "beat at a tick",
+      bulked: 6
     })
   })
 
