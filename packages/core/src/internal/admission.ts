@@ -81,7 +81,11 @@ export abstract class PoolAdmission extends PoolRunning {
     const entry = new JobEntry(this, effect, context, options)
     const now = this.clock.currentTimeMillisUnsafe()
     entry.submittedRel = relative(now, this.epoch)
-    this.ids.number(entry)
+    // (the hot path calls the limits, ids and events only when they have something to do: until V8 has inlined
+    // them, each call is a cost a fresh process pays per job)
+    const ids = this.ids
+    entry.seq = ++ids.seq
+    if (options.id === undefined && ids.customOfGeneratedForm !== 0) ids.skipTaken(entry)
     if (!this.queue.ordered && (entry.key !== undefined || entry.priority !== 0)) {
       // jobs queued before the switch get their score now, so they keep their place
       for (let queued = this.queue.list.head; queued !== undefined; queued = queued.next) this.score(queued)
@@ -90,7 +94,8 @@ export abstract class PoolAdmission extends PoolRunning {
     if (this.queue.ordered) this.score(entry)
     if (
       this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
-      !this.intakePaused && !this.dispatchPaused && this.limits.allows(entry, now)
+      !this.intakePaused && !this.dispatchPaused &&
+      ((this.limits.limiter === undefined && options.key === undefined) || this.limits.allows(entry, now))
     ) {
       this.accept(entry)
       this.start(entry, now)
@@ -208,7 +213,7 @@ export abstract class PoolAdmission extends PoolRunning {
     this.counters.submitted++
     entry.state = "queued"
     if (entry.options.id !== undefined) this.ids.keep(entry.options.id, entry)
-    this.emit("Submitted", entry)
+    if (this.subscribers.size > 0) this.emit("Submitted", entry)
   }
 
   enqueue(entry: JobEntry): void {

@@ -141,11 +141,14 @@ export abstract class PoolCore {
    * comes from user code resumed by it) takes the new notices on.
    */
   settle(): void {
-    this.depth++
-    try {
-      this.dispatch()
-    } finally {
-      this.depth--
+    // nothing queued and no submitter waiting: nothing to dispatch (the common end of a job that ran in place)
+    if (this.queue.size !== 0 || this.pending.length !== 0) {
+      this.depth++
+      try {
+        this.dispatch()
+      } finally {
+        this.depth--
+      }
     }
     if (this.idleWaiters.length > 0 && this.isIdle) {
       const waiters = this.idleWaiters

@@ -71,7 +71,7 @@ export abstract class PoolRunning extends PoolCore {
     }
     entry.state = "running"
     this.runningList.push(entry)
-    this.limits.recordStart(entry, now)
+    if (this.limits.limiter !== undefined || options.key !== undefined) this.limits.recordStart(entry, now)
     entry.startedRel = relative(now, this.epoch)
     this.instruments.observeWait(entry.startedRel - entry.submittedRel)
     const once = entry.body as Effect.Effect<unknown, unknown>
@@ -144,7 +144,7 @@ export abstract class PoolRunning extends PoolCore {
   attempt(entry: JobEntry, job: Effect.Effect<unknown, unknown, never>): Effect.Effect<unknown, unknown> {
     const attempt = entry.startAttempt()
     if (attempt > 1) this.counters.retries++
-    this.emit("Started", entry)
+    if (this.subscribers.size > 0) this.emit("Started", entry)
     let program = job
     // a single attempt's failure is reported by `finish`; only retried attempts need watching here
     if (this.subscribers.size > 0 && entry.options.retry !== undefined) {
@@ -191,7 +191,7 @@ export abstract class PoolRunning extends PoolCore {
     this.depth++
     try {
       this.runningList.remove(entry)
-      this.limits.release(entry)
+      if (entry.options.key !== undefined) this.limits.release(entry)
       entry.run = undefined
       let status = outcomeOf(entry, exit)
       if (status === "succeeded" || status === "failed") {
