@@ -1,7 +1,6 @@
 /**
  * A consumer process of the throughput benchmark. argv: system (fiberpool | fiberpool-batch | pg-boss), store
- * (sqlite | postgres),
- * db (file or URL), queue, concurrency. Connects (PostgreSQL: opens all `BENCH_PG_CONNECTIONS` of its pool, for both
+ * (sqlite | postgres), db (file or URL), queue, concurrency. Connects (PostgreSQL: opens all `BENCH_PG_CONNECTIONS` of its pool, for both
  * systems, so that no connection is opened and authenticated in the timed window), prints "ready", starts
  * consuming on "go" (stdin), counts the
  * no-op jobs it ran and prints the count every 50 ms ("count N"), stops on SIGTERM, printing the CPU time it used

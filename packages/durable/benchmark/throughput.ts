@@ -1,7 +1,9 @@
 /**
  * Throughput of durable queues: no-op jobs per second through PostgreSQL with 1 and 4 consumer processes, and
  * through SQLite with 1, for fiberpool (effect's PersistedQueue + a fiberpool WorkerPool) and pg-boss on the
- * same PostgreSQL, in one run, cells interleaved.
+ * same PostgreSQL, in one run, cells interleaved. fiberpool runs twice on PostgreSQL: with a job type of one job a
+ * handler call (`JobType.make`), and with a batch type (`JobType.makeBatch`, up to the concurrency a call), the
+ * like of pg-boss's batch mode (`batchSize`: its handler gets the fetched jobs as an array).
  *
  * Each cell: enqueue N jobs (not timed), start the consumer processes and wait until they are connected, then
  * say "go" and time until the store reports every job completed (acks included). Checks that every job ran. Also
