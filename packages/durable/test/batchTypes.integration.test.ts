@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DurableQueue, JobType } from "@fiberpool/durable"
 import { Effect, Schedule, Schema } from "effect"
+import { makeRecordingTracer } from "./utils/spans.ts"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
 
 // Batch job types (JobType.makeBatch) on every store: the SQL stores hand a handler call up to `maxSize` of the
@@ -171,4 +172,45 @@ describe.each(stores)("batch job types on $name", (store) => {
       }),
     30_000
   )
+
+  if (store.sql) {
+    test(
+      "with a tracer, a call is one consumer span with the batch's size and ids, the handler's spans its children",
+      () =>
+        Effect.gen(function*() {
+          const connect = yield* store.open
+          const { recorded, tracer } = makeRecordingTracer()
+          let handled = 0
+          const Bulk = JobType.makeBatch({
+            name: "bulk",
+            payload: Schema.Int,
+            maxSize: 10,
+            handler: (jobs) => Effect.withSpan(Effect.sync(() => void (handled += jobs.length)), "bulk.send")
+          })
+          const producer = yield* connectProducer(connect())
+          for (const id of ["b1", "b2", "b3"]) {
+            yield* DurableQueue.enqueue(Bulk, 0, { id }).pipe(Effect.provideContext(producer))
+          }
+          yield* startConsumer(connect(), { types: [Bulk], concurrency: 8 }).pipe(Effect.withTracer(tracer))
+          yield* waitUntil("three jobs handled", Effect.sync(() => handled === 3))
+          yield* waitUntil(
+            "the handler's span ended",
+            Effect.sync(() => recorded().some((span) => span.name === "bulk.send"))
+          )
+
+          const process = recorded().filter((span) => span.name === `process ${connect.queueName}`)
+          assert.strictEqual(process.length, 1, "one span for the one call")
+          assert.strictEqual(process[0].kind, "consumer")
+          assert.strictEqual(process[0].attributes["messaging.batch.message_count"], 3)
+          assert.deepStrictEqual([...(process[0].attributes["fiberpool.jobs"] as Array<string>)].sort(), [
+            "b1",
+            "b2",
+            "b3"
+          ])
+          const send = recorded().find((span) => span.name === "bulk.send")!
+          assert.strictEqual(send.parentSpanId, process[0].spanId)
+        }),
+      30_000
+    )
+  }
 })
