@@ -561,13 +561,39 @@ export const makeBatch = <const Name extends string, PS extends Schema.Codec<any
   } & Limits
 ): JobType<Name, PS["Type"], void, E, R> => {
   const { handler, maxSize, ...contract } = options
-  return {
-    ...define(contract),
-    // a job on its own (a store that claims one at a time, a payload that decodes asynchronously) is a batch of one
-    handler: (payload, context) => handler([{ ...context, payload }]),
-    batch: { maxSize, handler }
-  }
+  return implementBatch(define(contract), { maxSize }, handler)
 }
+
+/**
+ * Attaches a batch handler to a contract without a result (see {@link makeBatch}): the batch type a worker runs,
+ * while producers import only the contract.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { JobType } from "@fiberpool/durable"
+ *
+ * // contracts.ts: what producers import
+ * const Index = JobType.define({ name: "index", payload: Schema.String })
+ * // worker.ts
+ * const IndexHandler = JobType.implementBatch(Index, { maxSize: 50 }, (jobs) =>
+ *   Effect.log(`indexing ${jobs.length} documents`))
+ * console.log(IndexHandler.name, IndexHandler.batch?.maxSize) // => index 50
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const implementBatch = <const Name extends string, P, E = never, R = never>(
+  contract: Contract<Name, P, void>,
+  options: { readonly maxSize: number },
+  handler: (jobs: ReadonlyArray<BatchJob<P>>) => Effect.Effect<unknown, E, R>
+): JobType<Name, P, void, E, R> => ({
+  ...contract,
+  // a job on its own (a store that claims one at a time, a payload that decodes asynchronously) is a batch of one
+  handler: (payload, context) => handler([{ ...context, payload }]),
+  batch: { maxSize: options.maxSize, handler }
+})
 
 /**
  * Reports the progress of the job the current handler runs, for producers to read with `DurableQueue.progress`

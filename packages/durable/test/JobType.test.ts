@@ -63,6 +63,16 @@ describe("JobType", () => {
       })
       yield* Bulk.handler("hello", { id: "j1", type: "bulk", attempt: 2, maxAttempts: 3 })
       assert.deepStrictEqual(calls, [[{ id: "j1", type: "bulk", attempt: 2, maxAttempts: 3, payload: "hello" }]])
+      // the same from a contract (producers import only that)
+      const Contract = JobType.define({ name: "bulk", payload: Schema.String, maxAttempts: 3 })
+      const Implemented = JobType.implementBatch(Contract, { maxSize: 10 }, (jobs) =>
+        Effect.sync(() =>
+          void calls.push(jobs)
+        ))
+      assert.strictEqual(Implemented.batch?.maxSize, 10)
+      assert.strictEqual(Implemented.maxAttempts, 3)
+      yield* Implemented.handler("again", { id: "j2", type: "bulk", attempt: 1, maxAttempts: 3 })
+      assert.deepStrictEqual(calls[1], [{ id: "j2", type: "bulk", attempt: 1, maxAttempts: 3, payload: "again" }])
     }))
 
   it.effect("a delivery that times out counts as a failed attempt and is retried after the type's delay", () =>
