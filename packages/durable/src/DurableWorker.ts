@@ -560,10 +560,7 @@ export const make = <T extends JobType.Any>(
                 return Effect.forEach(members, settleOne, { concurrency: "unbounded", discard: true })
               }
               if (batch.inFlows === 0) return claims.completeSucceeded(members)
-              const inFlow = (member: Claimed) => {
-                const envelope = batch.envelopes.get(member)!
-                return envelope.parent !== undefined || envelope.flow === true
-              }
+              const inFlow = (member: Claimed) => isInFlow(batch.envelopes.get(member)!)
               return Effect.all([
                 claims.completeSucceeded(members.filter((member) => !inFlow(member))),
                 Effect.forEach(members.filter(inFlow), settleOne, { concurrency: "unbounded", discard: true })
@@ -611,7 +608,7 @@ export const make = <T extends JobType.Any>(
             batch.members.push(claimed[i])
             batch.jobs.push(job)
             batch.envelopes.set(claimed[i], envelope)
-            if (envelope.parent !== undefined || envelope.flow === true) batch.inFlows++
+            if (isInFlow(envelope)) batch.inFlows++
             if (batch.members.length >= type.batch!.maxSize) {
               start(runBatch(type, batch), uninterruptibly)
               batches.delete(type)
@@ -836,6 +833,9 @@ interface PendingBatch {
   readonly envelopes: Map<Claimed, Envelope>
   inFlows: number
 }
+
+/** A flow's child or parent: its success is recorded with its flow (`record`), not only completed. */
+const isInFlow = (envelope: Envelope): boolean => envelope.parent !== undefined || envelope.flow === true
 
 /** A batch's span: one per handler call, with the batch's size (OpenTelemetry's `messaging.batch.message_count`). */
 const batchSpan = (

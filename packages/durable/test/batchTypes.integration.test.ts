@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { DurableQueue, JobType } from "@fiberpool/durable"
-import { Effect, Schedule, Schema } from "effect"
+import { DurableFlow, DurableQueue, JobType } from "@fiberpool/durable"
+import { Context, Duration, Effect, Schedule, Schema } from "effect"
+import { applyRetention } from "../src/DurableQueue.ts"
 import { makeRecordingTracer } from "./utils/spans.ts"
 import { connectProducer, startConsumer, stores, waitUntil } from "./utils/stores.ts"
 
@@ -209,6 +210,63 @@ describe.each(stores)("batch job types on $name", (store) => {
           ])
           const send = recorded().find((span) => span.name === "bulk.send")!
           assert.strictEqual(send.parentSpanId, process[0].spanId)
+        }),
+      30_000
+    )
+  }
+
+  if (store.sql && store.flows) {
+    test(
+      "a batch type as a flow's parent reads its children's results, and its flow is done once it has run",
+      () =>
+        Effect.gen(function*() {
+          const connect = yield* store.open
+          const Count = JobType.make({
+            name: "count",
+            payload: Schema.String,
+            result: Schema.Int,
+            handler: (text) => Effect.succeed(text.length)
+          })
+          const totals: Array<number> = []
+          const Total = JobType.makeBatch({
+            name: "total",
+            payload: Schema.Null,
+            maxSize: 10,
+            handler: (jobs) =>
+              Effect.forEach(jobs, (job) =>
+                Effect.map(
+                  DurableFlow.results(job, Count),
+                  (counted) => void totals.push(counted.reduce((sum, one) => sum + one.result, 0))
+                ))
+          })
+          const producer = yield* connectProducer(connect())
+          const run = <A, E>(effect: Effect.Effect<A, E, DurableQueue.Service>) =>
+            Effect.provideContext(effect, producer)
+          yield* run(DurableFlow.enqueue(Total, null, {
+            id: "total-1",
+            children: [DurableFlow.child(Count, "four"), DurableFlow.child(Count, "seven..")]
+          }))
+          yield* startConsumer(connect(), { types: [Count, Total], concurrency: 4 })
+          yield* waitUntil("the parent ran", Effect.sync(() => totals.length === 1))
+          assert.deepStrictEqual(totals, [11])
+          // a finished flow goes with the retention (one still waiting would stay): the parent's run marked it done
+          const queue = Context.get(producer, DurableQueue.Service)
+          const retention = applyRetention({
+            ...queue,
+            retention: { ...queue.retention, completed: Duration.zero, deadLetters: Duration.zero }
+          })
+          yield* waitUntil(
+            "the flow is done",
+            Effect.andThen(
+              Effect.andThen(Effect.sleep("10 millis"), retention),
+              Effect.map(
+                Effect.flip(run(DurableFlow.children({ id: "total-1" }))),
+                (error) => error._tag === "FlowNotFound"
+              )
+                .pipe(Effect.orElseSucceed(() => false))
+            )
+          )
+          assert.deepStrictEqual(totals, [11], "the parent ran once")
         }),
       30_000
     )
