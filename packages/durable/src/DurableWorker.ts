@@ -529,7 +529,8 @@ export const make = <T extends JobType.Any>(
         const runBatch = (type: JobType.Any, batch: PendingBatch): Effect.Effect<void> =>
           Effect.suspend(() => {
             const { jobs, members } = batch
-            let job = type.batch!.handler(jobs) as Effect.Effect<unknown, unknown>
+            // a handler that throws is a defect of the pool's job (a failed attempt), never of this fiber
+            let job = Effect.suspend(() => type.batch!.handler(jobs)) as Effect.Effect<unknown, unknown>
             if (traced) {
               job = Effect.withSpan(job, `process ${queue.name}`, batchSpan(queue.name, pool.name, type, jobs))
             }
@@ -682,7 +683,8 @@ export const make = <T extends JobType.Any>(
         Effect.andThen(Effect.sleep(interval)),
         Effect.forever
       )
-      return spread
+      // an infinite interval runs its task once, at start
+      return spread && Duration.isFinite(interval)
         ? Effect.andThen(
           Effect.flatMap(Random.next, (r) => Effect.sleep(Duration.millis(r * Duration.toMillis(interval)))),
           rounds

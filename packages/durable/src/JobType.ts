@@ -512,10 +512,12 @@ export const make = <
  *
  * Each job is still enqueued, retried, dead-lettered and deduplicated on its own; only the handler call is
  * shared. A batch's outcome is each of its jobs' outcome: when the handler succeeds every job is completed;
- * when it fails, dies or times out (`timeout` is the whole call's) every job is delivered again after the type's
+ * when it fails, dies (or throws) or times out (`timeout` is the whole call's) every job is delivered again after the type's
  * `retry` delay for its own attempt count, and dead-lettered at its last attempt; when the worker shuts down
  * while the batch runs, every job is handed back. A job whose payload does not decode is dead-lettered alone and
- * left out of its batch. A batch type has no result schema and reports no progress.
+ * left out of its batch. A batch type has no result schema; `reportProgress` in a batch call does nothing (where a
+ * call holds one job, on the memory and Redis stores, it is stored as that job's). The worker's pool runs a call as
+ * one of its jobs: its shutdown report, stats and events count calls.
  *
  * Batches are made from the jobs one claim returns: the SQL stores (SQLite, PostgreSQL) claim as many jobs as
  * the worker has free slots in one statement, and a batch takes `maxSize` of those slots; the memory and Redis

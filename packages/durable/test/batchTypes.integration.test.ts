@@ -101,6 +101,43 @@ describe.each(stores)("batch job types on $name", (store) => {
     30_000
   )
 
+  test(
+    "a handler that throws is a failed attempt of each of its jobs: they are retried, the worker goes on",
+    () =>
+      Effect.gen(function*() {
+        const connect = yield* store.open
+        const seen: Array<{ readonly id: string; readonly attempt: number }> = []
+        const Throws = JobType.makeBatch({
+          name: "throws",
+          payload: Schema.Int,
+          maxSize: 10,
+          retry: Schedule.spaced("10 millis"),
+          handler: (jobs) => {
+            for (const job of jobs) seen.push({ id: job.id, attempt: job.attempt })
+            // thrown while building the effect, not failed inside it
+            if (jobs.some((job) => job.attempt === 1)) throw new TypeError("not a function")
+            return Effect.void
+          }
+        })
+        const producer = yield* connectProducer(connect())
+        for (const id of ["t1", "t2", "t3"]) {
+          yield* DurableQueue.enqueue(Throws, 0, { id }).pipe(Effect.provideContext(producer))
+        }
+        yield* startConsumer(connect(), { types: [Throws], concurrency: 8 })
+        yield* waitUntil(
+          "t1, t2 and t3 at their second attempt",
+          Effect.sync(() => seen.filter((s) => s.attempt === 2).length >= 3)
+        )
+        for (const id of ["t1", "t2", "t3"]) {
+          assert.deepStrictEqual(seen.filter((s) => s.id === id).map((s) => s.attempt), [1, 2], id)
+        }
+        // the slots came back: a later job runs too
+        yield* DurableQueue.enqueue(Throws, 0, { id: "later" }).pipe(Effect.provideContext(producer))
+        yield* waitUntil("a later job runs", Effect.sync(() => seen.some((s) => s.id === "later")))
+      }),
+    30_000
+  )
+
   test("a job whose payload does not decode is dead-lettered alone; the others run", () =>
     Effect.gen(function*() {
       const connect = yield* store.open
