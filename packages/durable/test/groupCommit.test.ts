@@ -40,6 +40,37 @@ describe("GroupCommit", () => {
       yield* Fiber.join(second)
     }))
 
+  it.effect("writeAll joins the waiting group; takeNext hands a waiting group to another statement, giveBack returns it", () =>
+    Effect.gen(function*() {
+      const { flush, gates, statements } = recorder()
+      const commit = yield* GroupCommit.make({ maxSize: 100, flush })
+      const first = yield* Effect.forkChild(commit.writeAll([1, 2]))
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(statements, [[1, 2]])
+      // while it runs: a batch waits, and another statement takes it and writes it itself
+      const second = yield* Effect.forkChild(commit.writeAll([3, 4, 5]))
+      yield* Effect.yieldNow
+      const taken = commit.takeNext()
+      assert.deepStrictEqual(taken?.items, [3, 4, 5])
+      assert.isUndefined(commit.takeNext(), "nothing else waits")
+      taken!.end()
+      yield* Fiber.join(second)
+      // a taken group whose statement failed is given back: the group commit writes it
+      const third = yield* Effect.forkChild(commit.writeAll([6]))
+      yield* Effect.yieldNow
+      const again = commit.takeNext()!
+      yield* again.giveBack
+      yield* Deferred.succeed(gates[0], undefined)
+      yield* Fiber.join(first)
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(statements, [[1, 2], [6]])
+      assert.isUndefined(third.pollUnsafe())
+      yield* Deferred.succeed(gates[1], undefined)
+      yield* Fiber.join(third)
+    }))
+
   it.effect("a statement holds at most maxSize items", () =>
     Effect.gen(function*() {
       const { flush, gates, statements } = recorder()

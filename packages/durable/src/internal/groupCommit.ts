@@ -15,6 +15,19 @@ export interface GroupCommit<A, E> {
   readonly write: (item: A) => Effect.Effect<void, E>
   /** Adds items to the next statement (more than one when they exceed `maxSize`); fails if any of those fails. */
   readonly writeAll: (items: ReadonlyArray<A>) => Effect.Effect<void, E>
+  /**
+   * Takes the next group no statement has started yet, for a statement of the caller's to write it (a claim that
+   * completes the jobs settled since the last one, say): the caller then ends it (`end`, its writers see the exit)
+   * or gives it back to be written as usual (`giveBack`). Undefined when no group waits.
+   */
+  readonly takeNext: () => Taken<A> | undefined
+}
+
+/** @internal A group taken by `takeNext`. */
+export interface Taken<A> {
+  readonly items: ReadonlyArray<A>
+  readonly end: () => void
+  readonly giveBack: Effect.Effect<void>
 }
 
 interface Group<A, E> {
@@ -94,6 +107,26 @@ export const make = <A, E>(options: {
         return await_(done)
       })
 
+    const takeNext = (): Taken<A> | undefined => {
+      if (closed) return undefined
+      const group = groups.shift()
+      if (group === undefined) return undefined
+      return {
+        items: group.items,
+        end: () => Deferred.doneUnsafe(group.done, Exit.void),
+        giveBack: Effect.suspend(() => {
+          if (closed) {
+            Deferred.doneUnsafe(group.done, Exit.interrupt())
+            return Effect.void
+          }
+          groups.unshift(group)
+          if (running) return Effect.void
+          running = true
+          return Effect.asVoid(Effect.forkIn(drain, scope))
+        })
+      }
+    }
+
     yield* Scope.addFinalizer(
       scope,
       Effect.sync(() => {
@@ -101,5 +134,5 @@ export const make = <A, E>(options: {
         for (const group of groups.splice(0)) Deferred.doneUnsafe(group.done, Exit.interrupt())
       })
     )
-    return { write, writeAll }
+    return { write, writeAll, takeNext }
   })

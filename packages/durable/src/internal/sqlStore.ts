@@ -312,6 +312,34 @@ export const make = (options: {
         ) ${withinLimit(maxBytes)}
         RETURNING ${returning}`
 
+    // PostgreSQL, a worker's claim: the claim also completes the jobs settled since the previous statement (`done`,
+    // taken from the group commit), one statement instead of two. One statement text (empty arrays when none).
+    const claimAndComplete = (
+      name: string,
+      maxAttempts: number,
+      size: number,
+      lock: Fragment,
+      maxBytes: number | undefined,
+      done: ReadonlyArray<Element>
+    ) =>
+      sql<Element>`
+        WITH done AS (
+          UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+          FROM unnest(${done.map((element) => String(element.sequence))}::bigint[], ${
+        done.map((element) => element.lock)
+      }::uuid[]) AS d(s, l)
+          WHERE ${table}.sequence = d.s AND ${table}.acquired_by = d.l
+        )
+        UPDATE ${table} SET ${claimSet(lock)}
+        WHERE sequence IN (
+          SELECT sequence FROM ${table}
+          WHERE ${available(name, maxAttempts)}
+          ORDER BY ${order}
+          LIMIT ${size}
+          ${skipLocked}
+        ) ${withinLimit(maxBytes)}
+        RETURNING ${returning}`
+
     // Counts what every process holds and started, then claims within the room left, all under the queue's lock.
     const claimLimited = (
       name: string,
@@ -519,14 +547,32 @@ export const make = (options: {
       name: string,
       state: QueueState,
       size: number,
-      maxBytes: number | undefined
+      maxBytes: number | undefined,
+      // a worker's claimer on PostgreSQL: completions to write with the claim
+      piggyback = false
     ): Effect.Effect<Array<Element>, SqlError> => {
       const lock = crypto.randomUUID()
       const lockSql = sql`${lock}`
       const limits = state.limits
-      const claimed = limits.size === 0
-        ? claimPlain(name, state.maxAttempts, size, lockSql, maxBytes)
-        : claimLimited(name, state.maxAttempts, size, lockSql, limits, maxBytes)
+      let claimed: Effect.Effect<ReadonlyArray<Element>, SqlError>
+      if (limits.size === 0 && piggyback && isPg) {
+        const taken = completions.takeNext()
+        const done = taken?.items ?? []
+        claimed = taken === undefined
+          ? claimAndComplete(name, state.maxAttempts, size, lockSql, maxBytes, done)
+          : claimAndComplete(name, state.maxAttempts, size, lockSql, maxBytes, done).pipe(
+            Effect.onExit((exit) => {
+              if (exit._tag === "Failure") return taken.giveBack
+              for (const element of done) release(element)
+              taken.end()
+              return Effect.void
+            })
+          )
+      } else {
+        claimed = limits.size === 0
+          ? claimPlain(name, state.maxAttempts, size, lockSql, maxBytes)
+          : claimLimited(name, state.maxAttempts, size, lockSql, limits, maxBytes)
+      }
       return Effect.map(claimed, (results) => {
         const sorted = results.length < 2 ?
           [...results] :
@@ -575,7 +621,7 @@ export const make = (options: {
           Effect.suspend(() => {
             // closed before the statement: a nudge that arrives while it runs is not lost (see `awaitWork`)
             state.nudge.closeUnsafe()
-            return Effect.flatMap(poll(name, state, size, claimerOptions.maxBytes), (rows) => {
+            return Effect.flatMap(poll(name, state, size, claimerOptions.maxBytes, true), (rows) => {
               const claimed: Array<Claimed> = []
               const bad: Array<Element> = []
               for (const element of rows) {
