@@ -294,14 +294,15 @@ export const make = (options: {
       maxBytes === undefined
         ? sql.literal("")
         : sql`AND ${sql.literal(isPg ? "octet_length(element)" : "length(CAST(element AS BLOB))")} <= ${maxBytes}`
-    const claimPlain = (
+    // the claim statement's own text (a fragment): the rows it takes, in claim order, under a fresh lock
+    const claimUpdate = (
       name: string,
       maxAttempts: number,
       size: number,
       lock: Fragment,
       maxBytes: number | undefined
     ) =>
-      sql<Element>`
+      sql`
         UPDATE ${table} SET ${claimSet(lock)}
         WHERE sequence IN (
           SELECT sequence FROM ${table}
@@ -311,6 +312,13 @@ export const make = (options: {
           ${skipLocked}
         ) ${withinLimit(maxBytes)}
         RETURNING ${returning}`
+    const claimPlain = (
+      name: string,
+      maxAttempts: number,
+      size: number,
+      lock: Fragment,
+      maxBytes: number | undefined
+    ) => sql<Element>`${claimUpdate(name, maxAttempts, size, lock, maxBytes)}`
 
     // PostgreSQL, a worker's claim: the claim also completes the jobs settled since the previous statement (`done`,
     // taken from the group commit), one statement instead of two. One statement text (empty arrays when none).
@@ -330,15 +338,7 @@ export const make = (options: {
       }::uuid[]) AS d(s, l)
           WHERE ${table}.sequence = d.s AND ${table}.acquired_by = d.l
         )
-        UPDATE ${table} SET ${claimSet(lock)}
-        WHERE sequence IN (
-          SELECT sequence FROM ${table}
-          WHERE ${available(name, maxAttempts)}
-          ORDER BY ${order}
-          LIMIT ${size}
-          ${skipLocked}
-        ) ${withinLimit(maxBytes)}
-        RETURNING ${returning}`
+        ${claimUpdate(name, maxAttempts, size, lock, maxBytes)}`
 
     // Counts what every process holds and started, then claims within the room left, all under the queue's lock.
     const claimLimited = (
