@@ -81,11 +81,7 @@ export abstract class PoolAdmission extends PoolRunning {
     const entry = new JobEntry(this, effect, context, options)
     const now = this.clock.currentTimeMillisUnsafe()
     entry.submittedRel = relative(now, this.epoch)
-    // (the hot path calls the limits, ids and events only when they have something to do: until V8 has inlined
-    // them, each call is a cost a fresh process pays per job)
-    const ids = this.ids
-    entry.seq = ++ids.seq
-    if (options.id === undefined && ids.customOfGeneratedForm !== 0) ids.skipTaken(entry)
+    this.ids.number(entry)
     if (!this.queue.ordered && (entry.key !== undefined || entry.priority !== 0)) {
       // jobs queued before the switch get their score now, so they keep their place
       for (let queued = this.queue.list.head; queued !== undefined; queued = queued.next) this.score(queued)
@@ -95,6 +91,8 @@ export abstract class PoolAdmission extends PoolRunning {
     if (
       this.runningList.size < this.concurrency && this.queue.size === 0 && this.pending.length === 0 &&
       !this.intakePaused && !this.dispatchPaused &&
+      // (the limits are called only when there is one: until V8 has inlined them, each call is a cost a fresh
+      // process pays per job)
       ((this.limits.limiter === undefined && options.key === undefined) || this.limits.allows(entry, now))
     ) {
       this.accept(entry)

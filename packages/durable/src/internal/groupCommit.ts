@@ -76,11 +76,14 @@ export const make = <A, E>(options: {
       return group
     }
     // the statements start on the scheduler's next turn, so that writes made in this same turn join the first
-    const await_ = (done: Effect.Effect<void, E>): Effect.Effect<void, E> => {
-      if (running) return done
+    // starts the statements unless they run
+    const start = (): Effect.Effect<void> => {
+      if (running) return Effect.void
       running = true
-      return Effect.andThen(Effect.forkIn(drain, scope), done)
+      return Effect.asVoid(Effect.forkIn(drain, scope))
     }
+    const await_ = (done: Effect.Effect<void, E>): Effect.Effect<void, E> =>
+      running ? done : Effect.andThen(start(), done)
 
     const write = (item: A): Effect.Effect<void, E> =>
       Effect.suspend(() => {
@@ -120,9 +123,7 @@ export const make = <A, E>(options: {
             return Effect.void
           }
           groups.unshift(group)
-          if (running) return Effect.void
-          running = true
-          return Effect.asVoid(Effect.forkIn(drain, scope))
+          return start()
         })
       }
     }

@@ -320,6 +320,17 @@ export const make = (options: {
       maxBytes: number | undefined
     ) => sql<Element>`${claimUpdate(name, maxAttempts, size, lock, maxBytes)}`
 
+    // PostgreSQL: completes held rows, each matched with its own claim's lock; one statement text whatever their
+    // number (arrays as parameters: prepared once per connection, where a list of placeholders would be a new
+    // statement to parse and plan for every batch size)
+    const completeRowsPg = (elements: ReadonlyArray<Element>) =>
+      sql`
+        UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
+        FROM unnest(${elements.map((element) => String(element.sequence))}::bigint[], ${
+        elements.map((element) => element.lock)
+      }::uuid[]) AS d(s, l)
+        WHERE ${table}.sequence = d.s AND ${table}.acquired_by = d.l`
+
     // PostgreSQL, a worker's claim: the claim also completes the jobs settled since the previous statement (`done`,
     // taken from the group commit), one statement instead of two. One statement text (empty arrays when none).
     const claimAndComplete = (
@@ -329,16 +340,7 @@ export const make = (options: {
       lock: Fragment,
       maxBytes: number | undefined,
       done: ReadonlyArray<Element>
-    ) =>
-      sql<Element>`
-        WITH done AS (
-          UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
-          FROM unnest(${done.map((element) => String(element.sequence))}::bigint[], ${
-        done.map((element) => element.lock)
-      }::uuid[]) AS d(s, l)
-          WHERE ${table}.sequence = d.s AND ${table}.acquired_by = d.l
-        )
-        ${claimUpdate(name, maxAttempts, size, lock, maxBytes)}`
+    ) => sql<Element>`WITH done AS (${completeRowsPg(done)}) ${claimUpdate(name, maxAttempts, size, lock, maxBytes)}`
 
     // Counts what every process holds and started, then claims within the room left, all under the queue's lock.
     const claimLimited = (
@@ -469,18 +471,7 @@ export const make = (options: {
         )
     })
     const completeAll = (elements: ReadonlyArray<Element>): Effect.Effect<void, SqlError> => {
-      if (isPg) {
-        // one statement text whatever the batch (arrays as parameters): prepared once per connection, where a
-        // list of placeholders would be a new statement to parse and plan for every batch size
-        const sequences = elements.map((element) => String(element.sequence))
-        const locks = elements.map((element) => element.lock)
-        return sql`UPDATE ${table} SET acquired_at = NULL, acquired_by = NULL, updated_at = ${now}, state = 'completed'
-            FROM unnest(${sequences}::bigint[], ${locks}::uuid[]) AS done(s, l)
-            WHERE ${table}.sequence = done.s AND ${table}.acquired_by = done.l`.pipe(
-          Effect.retry(ackRetrySchedule),
-          Effect.asVoid
-        )
-      }
+      if (isPg) return sql`${completeRowsPg(elements)}`.pipe(Effect.retry(ackRetrySchedule), Effect.asVoid)
       const byLock = new Map<string, Array<number | string>>()
       for (const element of elements) {
         const sequences = byLock.get(element.lock)
